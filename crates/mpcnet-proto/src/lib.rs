@@ -1,0 +1,34 @@
+//! mpcnet's coordination data and its verification: everything two parties must agree on, with no I/O and no clock.
+//!
+//! The lobby server stores and forwards these values; it can refuse service but never
+//! forge them. Every party verifies what it receives against the creator key and the
+//! join secret carried by its invite:
+//!
+//! - [`identity`]: Ed25519 party keys, short fingerprints and `did:key` names.
+//! - [`invite`]: the one-line invite (server address, certificate pin, lobby, creator, join secret).
+//! - [`offer`]: what the creator proposes (size, program hash, public args, relay), signed by the creator.
+//! - [`join`]: a party's join record, signed by the party and by the key derived from the join secret.
+//! - [`manifest`]: the sealed, ordered list of parties, signed by the creator.
+//! - [`lobby`]: the state machine the server runs and the checks every client repeats.
+//! - [`api`]: the JSON shapes of the lobby HTTP API.
+
+pub mod api;
+pub mod digest;
+pub mod identity;
+pub mod invite;
+pub mod join;
+pub mod label;
+pub mod lobby;
+pub mod manifest;
+pub mod offer;
+pub mod signed;
+
+pub use digest::{Fingerprint, Sha256Digest};
+pub use identity::{Identity, PublicKey};
+pub use invite::{CertPin, Invite, InviteError, ServerAddress};
+pub use join::{JoinRecord, JoinSecret, LobbyId, SignedJoin};
+pub use label::Label;
+pub use lobby::{Lobby, LobbyError, LobbySnapshot, Party, VerifiedLobby};
+pub use manifest::{Manifest, SignedManifest};
+pub use offer::{LobbyOffer, ProgramInfo, SignedOffer};
+pub use signed::VerifyError;

@@ -1,0 +1,282 @@
+//! The lobby state machine (open, full, sealed) and the verification every party repeats.
+//!
+//! The server drives [`Lobby`] to decide what to store; clients call
+//! [`LobbySnapshot::verify`] on whatever the server returns, with the trust anchors of
+//! their invite. Both go through the same checks, so the server admits nothing a party
+//! would refuse, and a party refuses anything the server could have forged.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Fingerprint;
+use crate::identity::{Identity, PublicKey, SigningPurpose};
+use crate::join::{JoinRecord, LobbyId, SignedJoin};
+use crate::label::Label;
+use crate::manifest::SignedManifest;
+use crate::offer::{LobbyOffer, SignedOffer};
+use crate::signed::VerifyError;
+
+/// What a party trusts before talking to the server: all of it comes from the invite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustAnchors {
+    pub lobby_id: LobbyId,
+    pub creator: PublicKey,
+    pub join_key: PublicKey,
+}
+
+/// Everything the server holds for a lobby, exactly as the parties signed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LobbySnapshot {
+    pub offer: SignedOffer,
+    /// Join records in the order the server admitted them; the creator's comes first.
+    pub joins: Vec<SignedJoin>,
+    pub manifest: Option<SignedManifest>,
+}
+
+/// One party of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Party {
+    /// MPyC's party id (`-I`).
+    pub index: u16,
+    pub key: PublicKey,
+    pub name: Label,
+}
+
+/// A snapshot that passed every check.
+#[derive(Debug, Clone)]
+pub struct VerifiedLobby {
+    pub offer: LobbyOffer,
+    /// Ordered as in the manifest once sealed, in join order before.
+    pub parties: Vec<Party>,
+    /// Present once the creator sealed the session.
+    pub sealed: Option<SealedSession>,
+}
+
+impl VerifiedLobby {
+    /// Whether every seat is taken.
+    pub fn is_full(&self) -> bool {
+        self.parties.len() == usize::from(self.offer.parties)
+    }
+
+    /// The party with `key`, if it has joined.
+    pub fn party(&self, key: &PublicKey) -> Option<&Party> {
+        self.parties.iter().find(|party| party.key == *key)
+    }
+}
+
+/// A sealed session: the manifest every party agreed to run.
+#[derive(Debug, Clone)]
+pub struct SealedSession {
+    pub manifest: SignedManifest,
+    pub fingerprint: Fingerprint,
+}
+
+impl LobbySnapshot {
+    /// Checks every signature and every rule against `anchors`.
+    pub fn verify(&self, anchors: &TrustAnchors) -> Result<VerifiedLobby, VerifyError> {
+        let offer = self.offer.verify(&anchors.creator)?;
+        if offer.lobby_id != anchors.lobby_id || offer.join_key != anchors.join_key {
+            return Err(VerifyError::Inconsistent(
+                "the lobby does not match the invite".into(),
+            ));
+        }
+        let parties = verify_parties(&self.joins, &offer)?;
+        let sealed = match &self.manifest {
+            None => None,
+            Some(signed) => {
+                let manifest = signed.open(&anchors.creator, SigningPurpose::Manifest)?;
+                if manifest.offer != self.offer {
+                    return Err(VerifyError::Inconsistent(
+                        "the sealed manifest carries another offer".into(),
+                    ));
+                }
+                if manifest.parties != self.joins {
+                    return Err(VerifyError::Inconsistent(
+                        "the server's join list disagrees with the sealed manifest".into(),
+                    ));
+                }
+                if parties.len() != usize::from(offer.parties) {
+                    return Err(VerifyError::Inconsistent(format!(
+                        "the manifest seals {} parties, the offer asks for {}",
+                        parties.len(),
+                        offer.parties
+                    )));
+                }
+                Some(SealedSession {
+                    manifest: signed.clone(),
+                    fingerprint: signed.fingerprint(),
+                })
+            }
+        };
+        Ok(VerifiedLobby {
+            offer,
+            parties,
+            sealed,
+        })
+    }
+
+    /// The creator seals the current joins (the lobby must be full).
+    pub fn seal(&self, creator: &Identity) -> SignedManifest {
+        SignedManifest::seal(self.offer.clone(), self.joins.clone(), creator)
+    }
+}
+
+/// Verifies join records in order: each signed and proven, the creator first, no key twice, no seat too many.
+fn verify_parties(joins: &[SignedJoin], offer: &LobbyOffer) -> Result<Vec<Party>, VerifyError> {
+    let mut parties = Vec::with_capacity(joins.len());
+    for join in joins {
+        let record = join.verify(&offer.join_key)?;
+        push_party(&mut parties, record, offer)?;
+    }
+    Ok(parties)
+}
+
+fn push_party(
+    parties: &mut Vec<Party>,
+    record: JoinRecord,
+    offer: &LobbyOffer,
+) -> Result<(), VerifyError> {
+    if parties.is_empty() && record.party != offer.creator {
+        return Err(VerifyError::Inconsistent(
+            "party 0 is not the creator".into(),
+        ));
+    }
+    if parties.len() >= usize::from(offer.parties) {
+        return Err(VerifyError::Inconsistent(format!(
+            "more than {} parties",
+            offer.parties
+        )));
+    }
+    if parties
+        .iter()
+        .any(|party: &Party| party.key == record.party)
+    {
+        return Err(VerifyError::Inconsistent(format!(
+            "party {} joined twice",
+            record.party.fingerprint()
+        )));
+    }
+    let index = u16::try_from(parties.len()).expect("bounded by offer.parties, a u16");
+    parties.push(Party {
+        index,
+        key: record.party,
+        name: record.name,
+    });
+    Ok(())
+}
+
+/// Why the server refused a step of a lobby's life.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LobbyError {
+    #[error("{0}")]
+    Invalid(#[from] VerifyError),
+    #[error("the lobby is full: all {parties} parties have joined")]
+    Full { parties: u16 },
+    #[error("the lobby is not full yet: {joined} of {parties} parties have joined")]
+    NotFull { joined: usize, parties: u16 },
+    #[error("the lobby is already sealed")]
+    AlreadySealed,
+}
+
+/// The outcome of a join the server accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    pub index: u16,
+    /// The same party had already joined (a retry): nothing changed.
+    pub repeated: bool,
+}
+
+/// The server's view of one lobby: a snapshot that always verifies against its own offer.
+#[derive(Debug, Clone)]
+pub struct Lobby {
+    anchors: TrustAnchors,
+    snapshot: LobbySnapshot,
+    verified: VerifiedLobby,
+}
+
+impl Lobby {
+    /// A new lobby from the creator's signed offer and the creator's own join.
+    pub fn create(offer: SignedOffer, creator_join: SignedJoin) -> Result<Self, LobbyError> {
+        Self::restore(LobbySnapshot {
+            offer,
+            joins: vec![creator_join],
+            manifest: None,
+        })
+    }
+
+    /// The lobby a stored snapshot describes, re-verified in full.
+    pub fn restore(snapshot: LobbySnapshot) -> Result<Self, LobbyError> {
+        let offer = snapshot.offer.verify_self_signed()?;
+        let anchors = TrustAnchors {
+            lobby_id: offer.lobby_id,
+            creator: offer.creator,
+            join_key: offer.join_key,
+        };
+        let verified = snapshot.verify(&anchors)?;
+        if verified.parties.is_empty() {
+            return Err(VerifyError::Inconsistent("the creator has not joined".into()).into());
+        }
+        Ok(Self {
+            anchors,
+            snapshot,
+            verified,
+        })
+    }
+
+    /// Admits `join`, or tells why not. A party that joins again gets its seat back unchanged.
+    pub fn admit(&mut self, join: SignedJoin) -> Result<Admission, LobbyError> {
+        let record = join.verify(&self.anchors.join_key)?;
+        if let Some(party) = self.verified.party(&record.party) {
+            return Ok(Admission {
+                index: party.index,
+                repeated: true,
+            });
+        }
+        if self.snapshot.manifest.is_some() {
+            return Err(LobbyError::AlreadySealed);
+        }
+        if self.verified.is_full() {
+            return Err(LobbyError::Full {
+                parties: self.verified.offer.parties,
+            });
+        }
+        push_party(&mut self.verified.parties, record, &self.verified.offer)?;
+        self.snapshot.joins.push(join);
+        let index = u16::try_from(self.verified.parties.len() - 1).expect("bounded by u16 seats");
+        Ok(Admission {
+            index,
+            repeated: false,
+        })
+    }
+
+    /// Stores the creator's seal, if it seals exactly the parties that joined.
+    pub fn seal(&mut self, manifest: SignedManifest) -> Result<(), LobbyError> {
+        if let Some(existing) = &self.snapshot.manifest {
+            return if *existing == manifest {
+                Ok(())
+            } else {
+                Err(LobbyError::AlreadySealed)
+            };
+        }
+        if !self.verified.is_full() {
+            return Err(LobbyError::NotFull {
+                joined: self.verified.parties.len(),
+                parties: self.verified.offer.parties,
+            });
+        }
+        let candidate = LobbySnapshot {
+            manifest: Some(manifest),
+            ..self.snapshot.clone()
+        };
+        self.verified = candidate.verify(&self.anchors)?;
+        self.snapshot = candidate;
+        Ok(())
+    }
+
+    pub fn snapshot(&self) -> &LobbySnapshot {
+        &self.snapshot
+    }
+
+    pub fn verified(&self) -> &VerifiedLobby {
+        &self.verified
+    }
+}

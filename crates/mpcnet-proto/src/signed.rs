@@ -1,0 +1,129 @@
+//! Signed envelopes: the exact payload bytes that were signed travel with the signature,
+//! so verification never depends on re-serializing a value the same way twice.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{Identity, PublicKey, Signature, SigningPurpose};
+
+/// Why signed data was refused. Every variant means "do not trust this session".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("not a valid Ed25519 public key")]
+    InvalidKey,
+    #[error("bad {0:?} signature: the data was changed or signed by someone else")]
+    BadSignature(SigningPurpose),
+    #[error("signed data does not decode: {0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+/// A value of type `T` as the exact JSON bytes its signer signed, plus the signature.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Signed<T> {
+    #[serde(with = "base64url")]
+    payload: Vec<u8>,
+    signature: Signature,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Signed<T> {
+    fn clone(&self) -> Self {
+        Self {
+            payload: self.payload.clone(),
+            signature: self.signature.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<T> PartialEq for Signed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.payload == other.payload && self.signature == other.signature
+    }
+}
+
+impl<T> Eq for Signed<T> {}
+
+impl<T> fmt::Debug for Signed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signed")
+            .field("payload_len", &self.payload.len())
+            .field("signature", &self.signature)
+            .finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Signed<T> {
+    /// Serializes `value` and signs the bytes for `purpose`.
+    pub fn sign(value: &T, signer: &Identity, purpose: SigningPurpose) -> Self {
+        let payload = serde_json::to_vec(value).expect("plain data always serializes");
+        let signature = signer.sign(purpose, &payload);
+        Self {
+            payload,
+            signature,
+            kind: PhantomData,
+        }
+    }
+
+    /// Checks the signature with `signer`, then decodes the payload.
+    pub fn open(&self, signer: &PublicKey, purpose: SigningPurpose) -> Result<T, VerifyError> {
+        signer.verify(purpose, &self.payload, &self.signature)?;
+        self.decode_unverified()
+    }
+
+    /// Decodes the payload without checking the signature: only to learn which key to check it with.
+    pub fn decode_unverified(&self) -> Result<T, VerifyError> {
+        serde_json::from_slice(&self.payload).map_err(|e| VerifyError::Malformed(e.to_string()))
+    }
+
+    /// The signed bytes.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+/// Serde helpers for byte strings as unpadded base64url.
+pub(crate) mod base64url {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&data_encoding::BASE64URL_NOPAD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        data_encoding::BASE64URL_NOPAD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_payload_is_refused() {
+        let signer = Identity::generate();
+        let signed = Signed::sign(&vec![1u32, 2, 3], &signer, SigningPurpose::Offer);
+        assert_eq!(
+            signed.open(&signer.public(), SigningPurpose::Offer),
+            Ok(vec![1, 2, 3])
+        );
+
+        let mut json = serde_json::to_value(&signed).expect("serializes");
+        json["payload"] = data_encoding::BASE64URL_NOPAD.encode(b"[1,2,4]").into();
+        let tampered: Signed<Vec<u32>> = serde_json::from_value(json).expect("still decodes");
+        assert_eq!(
+            tampered.open(&signer.public(), SigningPurpose::Offer),
+            Err(VerifyError::BadSignature(SigningPurpose::Offer))
+        );
+    }
+}
