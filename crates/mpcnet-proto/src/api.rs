@@ -21,17 +21,9 @@ use crate::offer::SignedOffer;
 pub struct ServerInfo {
     /// The server's mpcnet version.
     pub version: String,
-    /// Where the embedded relay listens, relative to the server's own address.
-    pub relay: RelayLocation,
-}
-
-/// The relay's ports on the server's host: clients reach it under the host name they use for the lobby.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RelayLocation {
-    /// TCP port of the relay's HTTPS service.
-    pub https_port: u16,
-    /// UDP port of QUIC address discovery, if enabled.
-    pub quic_port: Option<u16>,
+    /// UDP port of the relay's QUIC address discovery, on the server's host; `None` if disabled.
+    /// The relay itself is served at the server's own address (path `/relay`).
+    pub relay_quic_port: Option<u16>,
 }
 
 /// The creator's request to open a lobby.

@@ -1,0 +1,287 @@
+//! The flows a party runs against a lobby: create, join, status (which seals a full lobby
+//! when the creator runs it), each verifying everything the server returns.
+
+use std::path::{Path, PathBuf};
+
+use mpcnet_proto::api::CreateLobby;
+use mpcnet_proto::lobby::VerifiedLobby;
+use mpcnet_proto::offer::ProgramInfo;
+use mpcnet_proto::{
+    Identity, Invite, JoinSecret, Label, LobbyOffer, ServerAddress, SignedJoin, SignedOffer,
+    VerifyError,
+};
+use serde::Serialize;
+
+use crate::home::{Home, HomeError};
+use crate::lobby_client::{ClientError, LobbyClient};
+
+/// Why a session flow failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    #[error(
+        "VERIFICATION FAILED: {0}. The lobby server returned data the session's creator did not sign; do not run this session"
+    )]
+    Verification(#[from] VerifyError),
+    #[error(
+        "VERIFICATION FAILED: the program {origin} does not match the SHA-256 the creator signed ({expected}, got {actual}); do not run it"
+    )]
+    ProgramMismatch {
+        origin: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("cannot read the program {path}: {source}")]
+    ReadProgram {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid input: {0}")]
+    Input(String),
+}
+
+impl SessionError {
+    /// Whether the error lies in what the user gave (exit code 2) rather than in what happened.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::Input(_) | Self::ReadProgram { .. })
+    }
+}
+
+/// What the creator decides when making a session.
+#[derive(Debug, Clone)]
+pub struct SessionPlan {
+    pub server: ServerAddress,
+    pub parties: u16,
+    pub program: PathBuf,
+    /// The session's name; the program's file name if `None`.
+    pub name: Option<String>,
+    /// The creator's own name as a party.
+    pub party_name: String,
+    /// Public arguments every party passes to the program.
+    pub args: Vec<String>,
+}
+
+/// Creates a lobby on the server and returns the invite to share.
+pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, SessionError> {
+    let program = std::fs::read(&plan.program).map_err(|source| SessionError::ReadProgram {
+        path: plan.program.clone(),
+        source,
+    })?;
+    let file_name = plan
+        .program
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file_name = label("the program's file name", &file_name)?;
+    let name = label(
+        "the session name",
+        plan.name.as_deref().unwrap_or(file_name.as_str()),
+    )?;
+    let party_name = label("your party name", &plan.party_name)?;
+
+    let client = LobbyClient::new(&plan.server)?;
+    // Ask the server first: a wrong address or pin fails here, before anything is signed.
+    client.info().await?;
+    let secret = JoinSecret::generate();
+    let offer = LobbyOffer {
+        lobby_id: secret.lobby_id(),
+        name,
+        parties: plan.parties,
+        creator: identity.public(),
+        join_key: secret.join_key().public(),
+        program: ProgramInfo::describe(file_name, &program),
+        args: plan.args.clone(),
+        relay_url: plan.server.origin().clone(),
+    };
+    let offer =
+        SignedOffer::create(&offer, identity).map_err(|e| SessionError::Input(e.to_string()))?;
+    let request = CreateLobby {
+        offer,
+        creator_join: SignedJoin::new(identity, party_name, &secret),
+        program,
+    };
+    client.create(&request).await?;
+    Ok(Invite {
+        server: plan.server.clone(),
+        creator: identity.public(),
+        secret,
+    })
+}
+
+/// Joins the invite's lobby as `name` and returns the verified session.
+pub async fn join(
+    home: &Home,
+    identity: &Identity,
+    invite: &Invite,
+    name: &str,
+    local_program: Option<&Path>,
+) -> Result<SessionReport, SessionError> {
+    let join = SignedJoin::new(identity, label("your party name", name)?, &invite.secret);
+    let client = LobbyClient::new(&invite.server)?;
+    client.join(&invite.lobby_id(), &join).await?;
+    status(home, identity, invite, local_program).await
+}
+
+/// Fetches and verifies the session; the creator seals it here once every party has joined.
+/// The program is fetched (or `local_program` read) and checked against the signed hash.
+pub async fn status(
+    home: &Home,
+    identity: &Identity,
+    invite: &Invite,
+    local_program: Option<&Path>,
+) -> Result<SessionReport, SessionError> {
+    let client = LobbyClient::new(&invite.server)?;
+    let lobby_id = invite.lobby_id();
+    let mut snapshot = client.snapshot(&lobby_id).await?;
+    let mut verified = snapshot.verify(&invite.anchors())?;
+    let mut sealed_now = false;
+    if verified.sealed.is_none() && verified.is_full() && identity.public() == invite.creator {
+        client.seal(&lobby_id, &snapshot.seal(identity)).await?;
+        snapshot = client.snapshot(&lobby_id).await?;
+        verified = snapshot.verify(&invite.anchors())?;
+        sealed_now = verified.sealed.is_some();
+    }
+    let program_path = fetch_program(home, &client, &verified, local_program).await?;
+    Ok(SessionReport::new(
+        invite,
+        &verified,
+        identity,
+        program_path,
+        sealed_now,
+    ))
+}
+
+/// The program, checked against the signed hash; fetched copies are saved in the home.
+async fn fetch_program(
+    home: &Home,
+    client: &LobbyClient,
+    verified: &VerifiedLobby,
+    local_program: Option<&Path>,
+) -> Result<PathBuf, SessionError> {
+    let expected = &verified.offer.program;
+    let (contents, origin) = match local_program {
+        Some(path) => (
+            std::fs::read(path).map_err(|source| SessionError::ReadProgram {
+                path: path.into(),
+                source,
+            })?,
+            path.display().to_string(),
+        ),
+        None => (
+            client.program(&verified.offer.lobby_id).await?,
+            "fetched from the server".to_string(),
+        ),
+    };
+    let actual = ProgramInfo::describe(expected.file_name.clone(), &contents);
+    if actual != *expected {
+        return Err(SessionError::ProgramMismatch {
+            origin,
+            expected: expected.sha256.to_string(),
+            actual: actual.sha256.to_string(),
+        });
+    }
+    match local_program {
+        Some(path) => Ok(path.to_path_buf()),
+        None => Ok(home.save_program(
+            &verified.offer.lobby_id,
+            expected.file_name.as_str(),
+            &contents,
+        )?),
+    }
+}
+
+fn label(what: &'static str, text: &str) -> Result<Label, SessionError> {
+    Label::new(what, text).map_err(|e| SessionError::Input(e.to_string()))
+}
+
+/// A verified session as `mpcnet status --json` prints it. The field names are a stable interface.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    pub lobby_id: String,
+    pub server: String,
+    pub name: String,
+    /// `open` (waiting for parties), `full` (waiting for the creator's seal) or `sealed`.
+    pub state: &'static str,
+    /// Set when this call sealed the session.
+    pub sealed_now: bool,
+    /// The session fingerprint to compare out of band, once sealed.
+    pub session_fingerprint: Option<String>,
+    pub parties_expected: u16,
+    pub parties: Vec<PartyReport>,
+    /// This party's index, if it has joined.
+    pub you: Option<u16>,
+    pub program: ProgramReport,
+    pub args: Vec<String>,
+    pub relay_url: String,
+}
+
+/// One party in a [`SessionReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct PartyReport {
+    pub index: u16,
+    pub name: String,
+    pub key: String,
+    pub fingerprint: String,
+    pub did: String,
+    pub creator: bool,
+}
+
+/// The program in a [`SessionReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgramReport {
+    pub file_name: String,
+    pub sha256: String,
+    pub size: u64,
+    /// Where the verified copy is on this machine.
+    pub path: PathBuf,
+}
+
+impl SessionReport {
+    fn new(
+        invite: &Invite,
+        verified: &VerifiedLobby,
+        identity: &Identity,
+        program_path: PathBuf,
+        sealed_now: bool,
+    ) -> Self {
+        let offer = &verified.offer;
+        let state = match (&verified.sealed, verified.is_full()) {
+            (Some(_), _) => "sealed",
+            (None, true) => "full",
+            (None, false) => "open",
+        };
+        Self {
+            lobby_id: offer.lobby_id.to_string(),
+            server: invite.server.to_string(),
+            name: offer.name.to_string(),
+            state,
+            sealed_now,
+            session_fingerprint: verified.sealed.as_ref().map(|s| s.fingerprint.to_string()),
+            parties_expected: offer.parties,
+            parties: verified
+                .parties
+                .iter()
+                .map(|party| PartyReport {
+                    index: party.index,
+                    name: party.name.to_string(),
+                    key: party.key.to_string(),
+                    fingerprint: party.key.fingerprint().to_string(),
+                    did: party.key.did_key(),
+                    creator: party.key == offer.creator,
+                })
+                .collect(),
+            you: verified.party(&identity.public()).map(|party| party.index),
+            program: ProgramReport {
+                file_name: offer.program.file_name.to_string(),
+                sha256: offer.program.sha256.to_string(),
+                size: offer.program.size,
+                path: program_path,
+            },
+            args: offer.args.clone(),
+            relay_url: offer.relay_url.to_string(),
+        }
+    }
+}

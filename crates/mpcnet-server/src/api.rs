@@ -1,0 +1,352 @@
+//! The lobby HTTP API: axum handlers over the [`Store`], with every error rendered as JSON.
+//!
+//! Handlers parse bodies themselves (from bytes), so a malformed request gets the same
+//! JSON error shape as any other refusal, with a message that says what was wrong.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use mpcnet_proto::api::{self, ApiErrorBody, CreateLobby, Joined, LobbyCreated, ServerInfo};
+use mpcnet_proto::offer::ProgramInfo;
+use mpcnet_proto::{
+    Lobby, LobbyError, LobbyId, LobbySnapshot, SignedJoin, SignedManifest, VerifyError,
+};
+use serde::de::DeserializeOwned;
+
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// Settings of the API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// How long a lobby lives after its creation.
+    pub lobby_ttl: Duration,
+    /// The largest program file a lobby accepts.
+    pub max_program_bytes: usize,
+    /// What `GET /v1/info` reports.
+    pub info: ServerInfo,
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<ApiConfig>,
+}
+
+/// The lobby API's routes. `/ping` answers the relay clients' latency probe.
+pub fn router(state: ApiState) -> Router {
+    // Base64 grows the program by 4/3; the rest of a request is a few kilobytes.
+    let body_limit = state.config.max_program_bytes / 3 * 4 + 64 * 1024;
+    Router::new()
+        .route(api::INFO_PATH, get(info))
+        .route(api::LOBBIES_PATH, axum::routing::post(create_lobby))
+        .route("/v1/lobbies/{id}", get(lobby_snapshot))
+        .route("/v1/lobbies/{id}/joins", axum::routing::post(join_lobby))
+        .route("/v1/lobbies/{id}/manifest", axum::routing::put(seal_lobby))
+        .route("/v1/lobbies/{id}/program", get(program))
+        .route(
+            iroh_relay::http::RELAY_PROBE_PATH,
+            get(|| async { StatusCode::OK }),
+        )
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API path")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this path",
+            )
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// A refused request: status, stable code and message, rendered as [`ApiErrorBody`].
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ApiErrorBody {
+            status: self.status.as_u16(),
+            code: self.code.into(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => {
+                Self::new(StatusCode::NOT_FOUND, "lobby_not_found", error.to_string())
+            }
+            StoreError::Exists => {
+                Self::new(StatusCode::CONFLICT, "lobby_exists", error.to_string())
+            }
+            StoreError::Lobby(lobby) => lobby.into(),
+            StoreError::Corrupt { .. } | StoreError::Database(_) => {
+                tracing::error!(%error, "store failure");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the server's store failed; see its log",
+                )
+            }
+        }
+    }
+}
+
+impl From<LobbyError> for ApiError {
+    fn from(error: LobbyError) -> Self {
+        let message = error.to_string();
+        match error {
+            LobbyError::Invalid(VerifyError::BadSignature(_) | VerifyError::InvalidKey) => {
+                Self::new(StatusCode::FORBIDDEN, "bad_signature", message)
+            }
+            LobbyError::Invalid(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+            }
+            LobbyError::Full { .. } => Self::new(StatusCode::CONFLICT, "lobby_full", message),
+            LobbyError::NotFull { .. } => {
+                Self::new(StatusCode::CONFLICT, "lobby_not_full", message)
+            }
+            LobbyError::AlreadySealed => Self::new(StatusCode::CONFLICT, "lobby_sealed", message),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn parse_lobby_id(text: &str) -> Result<LobbyId, ApiError> {
+    text.parse().map_err(|e: mpcnet_proto::join::BadLobbyId| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_lobby_id", e.to_string())
+    })
+}
+
+fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_body"
+        };
+        ApiError::new(status, code, rejection.body_text())
+    })?;
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("request body: {e}"),
+        )
+    })
+}
+
+/// Runs blocking store work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "store task failed",
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
+/// Counts a refusal by its code, and passes it on.
+fn counted<T>(metrics: &Metrics, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    if let Err(error) = &result {
+        Metrics::count(&metrics.api_errors, error.code);
+    }
+    result
+}
+
+async fn info(State(state): State<ApiState>) -> Json<ServerInfo> {
+    Json(state.config.info.clone())
+}
+
+async fn create_lobby(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<LobbyCreated>), ApiError> {
+    let result = async {
+        let request: CreateLobby = parse_json(body)?;
+        if request.program.len() > state.config.max_program_bytes {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "the program is larger than {} bytes",
+                    state.config.max_program_bytes
+                ),
+            ));
+        }
+        let lobby = Lobby::create(request.offer, request.creator_join)?;
+        let offer = &lobby.verified().offer;
+        if ProgramInfo::describe(offer.program.file_name.clone(), &request.program) != offer.program
+        {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "program_mismatch",
+                "the program does not match the size and SHA-256 in the signed offer",
+            ));
+        }
+        let created = now();
+        let expires_at = created.saturating_add(state.config.lobby_ttl.as_secs());
+        let lobby_id = offer.lobby_id;
+        let store = state.store.clone();
+        blocking(move || store.insert(&lobby, &request.program, created, expires_at)).await?;
+        state.metrics.lobbies_created.inc();
+        state.metrics.lobbies_live.inc();
+        tracing::info!(lobby = %lobby_id, "lobby created");
+        Ok((
+            StatusCode::CREATED,
+            Json(LobbyCreated {
+                lobby_id,
+                expires_at,
+            }),
+        ))
+    }
+    .await;
+    counted(&state.metrics, result)
+}
+
+async fn lobby_snapshot(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<LobbySnapshot>, ApiError> {
+    let result = async {
+        let id = parse_lobby_id(&id)?;
+        let store = state.store.clone();
+        Ok(Json(blocking(move || store.snapshot(&id, now())).await?))
+    }
+    .await;
+    counted(&state.metrics, result)
+}
+
+async fn join_lobby(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Joined>), ApiError> {
+    let result = async {
+        let id = parse_lobby_id(&id)?;
+        let join: SignedJoin = parse_json(body)?;
+        let store = state.store.clone();
+        let admission = blocking(move || store.admit(&id, join, now())).await?;
+        let (status, outcome) = if admission.repeated {
+            (StatusCode::OK, "repeated")
+        } else {
+            (StatusCode::CREATED, "admitted")
+        };
+        Metrics::count(&state.metrics.joins, outcome);
+        tracing::info!(lobby = %id, index = admission.index, outcome, "join");
+        Ok((
+            status,
+            Json(Joined {
+                index: admission.index,
+                repeated: admission.repeated,
+            }),
+        ))
+    }
+    .await;
+    if result.is_err() {
+        Metrics::count(&state.metrics.joins, "refused");
+    }
+    counted(&state.metrics, result)
+}
+
+async fn seal_lobby(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let result = async {
+        let id = parse_lobby_id(&id)?;
+        let manifest: SignedManifest = parse_json(body)?;
+        let store = state.store.clone();
+        blocking(move || store.seal(&id, manifest, now())).await?;
+        state.metrics.lobbies_sealed.inc();
+        tracing::info!(lobby = %id, "lobby sealed");
+        Ok(StatusCode::NO_CONTENT)
+    }
+    .await;
+    counted(&state.metrics, result)
+}
+
+async fn program(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let result = async {
+        let id = parse_lobby_id(&id)?;
+        let store = state.store.clone();
+        let bytes = blocking(move || store.program(&id, now())).await?;
+        Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    }
+    .await;
+    counted(&state.metrics, result)
+}
+
+/// Removes expired lobbies every `period`, forever.
+pub async fn expire_lobbies(state: ApiState, period: Duration) {
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        let store = state.store.clone();
+        let result = blocking(move || {
+            let now = now();
+            Ok((store.delete_expired(now)?, store.live_lobbies(now)?))
+        })
+        .await;
+        match result {
+            Ok((expired, live)) => {
+                state.metrics.lobbies_expired.inc_by(expired as u64);
+                state
+                    .metrics
+                    .lobbies_live
+                    .set(i64::try_from(live).unwrap_or(i64::MAX));
+                if expired > 0 {
+                    tracing::info!(expired, live, "expired lobbies removed");
+                }
+            }
+            Err(error) => tracing::error!(?error, "expiring lobbies failed"),
+        }
+    }
+}

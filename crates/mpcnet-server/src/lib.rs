@@ -1,0 +1,250 @@
+//! The mpcnet lobby and mediator server: one process that keeps lobbies (HTTPS API over
+//! SQLite), relays packets between members (embedded iroh relay on the same port) and tells
+//! parties their public address (QUIC address discovery on the same port number, UDP).
+//!
+//! [`spawn`] starts everything and returns a [`RunningServer`] that owns every task:
+//! dropping it stops the server.
+
+pub mod api;
+mod https;
+pub mod metrics;
+mod relay;
+pub mod store;
+pub mod tls;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mpcnet_proto::ServerAddress;
+use mpcnet_proto::api::ServerInfo;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use url::Url;
+
+use crate::api::{ApiConfig, ApiState};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use crate::tls::{CertificateSource, ServerCertificate, TlsError};
+
+/// The file name of the lobby database in the data directory.
+pub const DATABASE_FILE: &str = "lobbies.sqlite3";
+
+/// What the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// TCP address of the HTTPS listener; QUIC address discovery uses the same port on UDP.
+    pub listen: SocketAddr,
+    /// Where the database and the self-signed certificate live.
+    pub data_dir: PathBuf,
+    /// A CA certificate and key; `None` for a self-signed certificate kept in `data_dir`.
+    pub certificate_files: Option<(PathBuf, PathBuf)>,
+    /// Host names or IP addresses parties use to reach this server; the first one is printed.
+    pub public_names: Vec<String>,
+    /// Where to serve Prometheus metrics; `None` to not serve them.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How long a lobby lives.
+    pub lobby_ttl: Duration,
+    /// The largest program file accepted.
+    pub max_program_bytes: usize,
+    /// Whether to run QUIC address discovery on UDP.
+    pub address_discovery: bool,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("QUIC address discovery on UDP {address}: {source}")]
+    AddressDiscovery {
+        address: SocketAddr,
+        source: iroh_relay::server::SpawnError,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("lobby database: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Address(#[from] mpcnet_proto::InviteError),
+}
+
+/// A started server. Dropping it stops every task it started.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The value parties pass as `--server` (with the certificate pin if self-signed).
+    pub address: ServerAddress,
+    /// Where the HTTPS listener is bound.
+    pub https_addr: SocketAddr,
+    /// Where QUIC address discovery is bound, if enabled.
+    pub quic_addr: Option<SocketAddr>,
+    /// Where the metrics listener is bound, if enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    tasks: JoinSet<std::io::Result<()>>,
+    _address_discovery: Option<iroh_relay::server::Server>,
+}
+
+impl RunningServer {
+    /// Waits until a listener fails (they run forever otherwise).
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        match self.tasks.join_next().await {
+            Some(Ok(result)) => result,
+            Some(Err(join_error)) => Err(std::io::Error::other(join_error)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Starts the server described by `config`.
+pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: config.listen,
+            source,
+        })?;
+    let https_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        address: config.listen,
+        source,
+    })?;
+
+    let certificate = ServerCertificate::load(&certificate_source(&config))?;
+    let tls = certificate.server_config()?;
+    let address = advertised_address(&config, https_addr, &certificate)?;
+
+    let address_discovery = if config.address_discovery {
+        let udp = https_addr;
+        let server = relay::spawn_address_discovery(udp, tls.clone())
+            .await
+            .map_err(|source| ServeError::AddressDiscovery {
+                address: udp,
+                source,
+            })?;
+        Some(server)
+    } else {
+        None
+    };
+    let quic_addr = address_discovery
+        .as_ref()
+        .and_then(|server| server.quic_addr());
+
+    let store = Store::open(&config.data_dir.join(DATABASE_FILE))?;
+    let metrics = Arc::new(Metrics::default());
+    let state = ApiState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        config: Arc::new(ApiConfig {
+            lobby_ttl: config.lobby_ttl,
+            max_program_bytes: config.max_program_bytes,
+            info: ServerInfo {
+                version: env!("CARGO_PKG_VERSION").into(),
+                relay_quic_port: quic_addr.map(|addr| addr.port()),
+            },
+        }),
+    };
+
+    let mut tasks = JoinSet::new();
+    let relay = relay::relay_service(store, metrics.clone());
+    tasks.spawn(https::serve(
+        listener,
+        tls,
+        relay,
+        api::router(state.clone()),
+    ));
+    let expiry_period =
+        (config.lobby_ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    tasks.spawn(async move {
+        api::expire_lobbies(state, expiry_period).await;
+        Ok(())
+    });
+    let metrics_addr = match config.metrics_listen {
+        Some(listen) => {
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    address: listen,
+                    source,
+                })?;
+            let bound = listener.local_addr().ok();
+            tasks.spawn(metrics::serve(listener, metrics));
+            bound
+        }
+        None => None,
+    };
+
+    Ok(RunningServer {
+        address,
+        https_addr,
+        quic_addr,
+        metrics_addr,
+        tasks,
+        _address_discovery: address_discovery,
+    })
+}
+
+fn certificate_source(config: &ServeConfig) -> CertificateSource {
+    match &config.certificate_files {
+        Some((cert, key)) => CertificateSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        None => {
+            let mut names = config.public_names.clone();
+            names.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
+            if config.listen.ip().is_unspecified() {
+                names.push(host_name());
+            } else {
+                names.push(config.listen.ip().to_string());
+            }
+            let mut unique = Vec::new();
+            for name in names {
+                if !unique.contains(&name) {
+                    unique.push(name);
+                }
+            }
+            CertificateSource::SelfSigned {
+                data_dir: config.data_dir.clone(),
+                names: unique,
+            }
+        }
+    }
+}
+
+/// The address parties should use: the first public name, else the listen address, else the host name.
+fn advertised_address(
+    config: &ServeConfig,
+    bound: SocketAddr,
+    certificate: &ServerCertificate,
+) -> Result<ServerAddress, ServeError> {
+    let host = match config.public_names.first() {
+        Some(name) => name.clone(),
+        None if bound.ip().is_unspecified() => host_name(),
+        None => match bound.ip() {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        },
+    };
+    let origin = format!("https://{host}:{}", bound.port());
+    let url = Url::parse(&origin).map_err(|e| mpcnet_proto::InviteError::BadServer {
+        address: origin.clone(),
+        why: e.to_string(),
+    })?;
+    Ok(ServerAddress::new(&url, certificate.pin)?)
+}
+
+fn host_name() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}

@@ -1,0 +1,258 @@
+//! The lobby store: SQLite in WAL mode, so a restarted server loses no lobby.
+//!
+//! The store keeps exactly what the parties signed. Reads hand it back as stored (the
+//! parties verify it themselves); writes go through [`Lobby`], so the server never stores
+//! a step a party would refuse.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use mpcnet_proto::lobby::Admission;
+use mpcnet_proto::{
+    Lobby, LobbyError, LobbyId, LobbySnapshot, PublicKey, SignedJoin, SignedManifest,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS lobbies (
+    id          TEXT PRIMARY KEY,
+    offer       TEXT NOT NULL,      -- JSON SignedOffer, as the creator signed it
+    program     BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,   -- Unix seconds
+    expires_at  INTEGER NOT NULL,
+    manifest    TEXT                -- JSON SignedManifest, once sealed
+);
+CREATE TABLE IF NOT EXISTS joins (
+    lobby_id    TEXT NOT NULL REFERENCES lobbies(id) ON DELETE CASCADE,
+    seat        INTEGER NOT NULL,   -- join order: the party index the creator seals
+    party_key   TEXT NOT NULL,      -- hex key, indexed for the relay's admission check
+    record      TEXT NOT NULL,      -- JSON SignedJoin
+    PRIMARY KEY (lobby_id, seat),
+    UNIQUE (lobby_id, party_key)
+);
+CREATE INDEX IF NOT EXISTS joins_by_party ON joins(party_key);
+";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such lobby (it may have expired)")]
+    NotFound,
+    #[error("a lobby with this id exists already")]
+    Exists,
+    #[error(transparent)]
+    Lobby(#[from] LobbyError),
+    #[error("stored lobby {id} is damaged: {why}")]
+    Corrupt { id: LobbyId, why: String },
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+}
+
+/// A handle to the lobby database; clones share one connection.
+#[derive(Clone, Debug)]
+pub struct Store {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let connection = Connection::open(path)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "foreign_keys", true)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back), so go on.
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stores a new lobby with its program.
+    pub fn insert(
+        &self,
+        lobby: &Lobby,
+        program: &[u8],
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let snapshot = lobby.snapshot();
+        let id = lobby.verified().offer.lobby_id;
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let inserted = transaction.execute(
+            "INSERT OR IGNORE INTO lobbies (id, offer, program, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id.to_string(), to_json(&snapshot.offer), program, now as i64, expires_at as i64],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::Exists);
+        }
+        for (seat, (join, party)) in snapshot
+            .joins
+            .iter()
+            .zip(&lobby.verified().parties)
+            .enumerate()
+        {
+            insert_join(&transaction, &id, seat, &party.key, join)?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The lobby exactly as stored, if it exists and has not expired.
+    pub fn snapshot(&self, id: &LobbyId, now: u64) -> Result<LobbySnapshot, StoreError> {
+        load_snapshot(&self.lock(), id, now)
+    }
+
+    /// The program file of a live lobby.
+    pub fn program(&self, id: &LobbyId, now: u64) -> Result<Vec<u8>, StoreError> {
+        self.lock()
+            .query_row(
+                "SELECT program FROM lobbies WHERE id = ?1 AND expires_at > ?2",
+                params![id.to_string(), now as i64],
+                |row| row.get(0),
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Admits a party, atomically with respect to every other change of the lobby.
+    pub fn admit(&self, id: &LobbyId, join: SignedJoin, now: u64) -> Result<Admission, StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let mut lobby = restore(&transaction, id, now)?;
+        let admission = lobby.admit(join)?;
+        if !admission.repeated {
+            let seat = usize::from(admission.index);
+            let party = &lobby.verified().parties[seat];
+            insert_join(
+                &transaction,
+                id,
+                seat,
+                &party.key,
+                &lobby.snapshot().joins[seat],
+            )?;
+            transaction.commit()?;
+        }
+        Ok(admission)
+    }
+
+    /// Stores the creator's seal.
+    pub fn seal(&self, id: &LobbyId, manifest: SignedManifest, now: u64) -> Result<(), StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let mut lobby = restore(&transaction, id, now)?;
+        lobby.seal(manifest)?;
+        let manifest = lobby.snapshot().manifest.as_ref().map(to_json);
+        transaction.execute(
+            "UPDATE lobbies SET manifest = ?2 WHERE id = ?1",
+            params![id.to_string(), manifest],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Whether `party` has joined a lobby that is still live: the relay's admission rule.
+    pub fn is_member(&self, party: &PublicKey, now: u64) -> Result<bool, StoreError> {
+        let found = self
+            .lock()
+            .query_row(
+                "SELECT 1 FROM joins JOIN lobbies ON lobbies.id = joins.lobby_id
+                 WHERE joins.party_key = ?1 AND lobbies.expires_at > ?2 LIMIT 1",
+                params![party.to_string(), now as i64],
+                |_| Ok(()),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    /// Deletes expired lobbies; returns how many.
+    pub fn delete_expired(&self, now: u64) -> Result<usize, StoreError> {
+        Ok(self.lock().execute(
+            "DELETE FROM lobbies WHERE expires_at <= ?1",
+            params![now as i64],
+        )?)
+    }
+
+    /// How many lobbies are live.
+    pub fn live_lobbies(&self, now: u64) -> Result<u64, StoreError> {
+        let count: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM lobbies WHERE expires_at > ?1",
+            params![now as i64],
+            |row| row.get(0),
+        )?;
+        Ok(count.unsigned_abs())
+    }
+}
+
+fn insert_join(
+    connection: &Connection,
+    id: &LobbyId,
+    seat: usize,
+    party: &PublicKey,
+    join: &SignedJoin,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO joins (lobby_id, seat, party_key, record) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            id.to_string(),
+            seat as i64,
+            party.to_string(),
+            to_json(join)
+        ],
+    )?;
+    Ok(())
+}
+
+fn load_snapshot(
+    connection: &Connection,
+    id: &LobbyId,
+    now: u64,
+) -> Result<LobbySnapshot, StoreError> {
+    let corrupt = |why: String| StoreError::Corrupt { id: *id, why };
+    let row: Option<(String, Option<String>)> = connection
+        .query_row(
+            "SELECT offer, manifest FROM lobbies WHERE id = ?1 AND expires_at > ?2",
+            params![id.to_string(), now as i64],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let (offer, manifest) = row.ok_or(StoreError::NotFound)?;
+    let mut statement =
+        connection.prepare_cached("SELECT record FROM joins WHERE lobby_id = ?1 ORDER BY seat")?;
+    let joins = statement
+        .query_map(params![id.to_string()], |row| row.get::<_, String>(0))?
+        .map(|record| from_json(&record?).map_err(corrupt))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(LobbySnapshot {
+        offer: from_json(&offer).map_err(corrupt)?,
+        joins,
+        manifest: manifest
+            .map(|m| from_json(&m))
+            .transpose()
+            .map_err(corrupt)?,
+    })
+}
+
+fn restore(connection: &Connection, id: &LobbyId, now: u64) -> Result<Lobby, StoreError> {
+    let snapshot = load_snapshot(connection, id, now)?;
+    Lobby::restore(snapshot).map_err(|e| StoreError::Corrupt {
+        id: *id,
+        why: e.to_string(),
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data always serializes")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}

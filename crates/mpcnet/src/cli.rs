@@ -1,0 +1,195 @@
+//! The command line: every subcommand and flag, each flag also settable as an `MPCNET_*` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use mpcnet_proto::ServerAddress;
+
+/// Run an MPyC program across parties behind NATs, in one step.
+///
+/// Exit codes: 0 success, 1 failure (network, refusal, verification), 2 bad usage or input.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mpcnet",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The party's home: identity and fetched programs [default: $XDG_DATA_HOME/mpcnet].
+    #[arg(long, global = true, env = "MPCNET_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Log filter for stderr, e.g. `debug` or `mpcnet_server=trace` [default: info for serve, warn otherwise].
+    #[arg(long, global = true, env = "MPCNET_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the lobby server with its relay; the first line printed is the --server value for `create`.
+    Serve(ServeArgs),
+    /// Show this party's identity (created on first use).
+    Id(IdArgs),
+    /// Create a session and print its invite.
+    Create(CreateArgs),
+    /// Join a session with an invite; prints this party's index.
+    Join(JoinArgs),
+    /// Show a session: parties, keys, sealed or not, program hash. The creator seals a full session here.
+    Status(StatusArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TCP address for HTTPS (lobby API and relay); QUIC address discovery uses the same port on UDP.
+    #[arg(long, env = "MPCNET_LISTEN", default_value = "0.0.0.0:7000")]
+    pub listen: SocketAddr,
+
+    /// Directory for the lobby database and the self-signed certificate [default: HOME/server].
+    #[arg(long, env = "MPCNET_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Host name or IP address parties use to reach this server (repeatable; the first is printed).
+    #[arg(
+        long = "public-name",
+        env = "MPCNET_PUBLIC_NAME",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub public_names: Vec<String>,
+
+    /// PEM certificate chain from a CA; without it a self-signed certificate is made and pinned by invites.
+    #[arg(
+        long,
+        env = "MPCNET_TLS_CERT",
+        requires = "tls_key",
+        value_name = "FILE"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "MPCNET_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Address of the Prometheus /metrics endpoint, or `off`.
+    #[arg(long, env = "MPCNET_METRICS_LISTEN", default_value = "127.0.0.1:9470", value_parser = parse_optional_address)]
+    pub metrics_listen: OptionalAddress,
+
+    /// How long a lobby lives after its creation, e.g. `24h` or `30m`.
+    #[arg(long, env = "MPCNET_LOBBY_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub lobby_ttl: Duration,
+
+    /// The largest program file a lobby accepts, in bytes.
+    #[arg(long, env = "MPCNET_MAX_PROGRAM_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_program_bytes: usize,
+
+    /// Do not serve QUIC address discovery on UDP.
+    #[arg(long, env = "MPCNET_NO_ADDRESS_DISCOVERY")]
+    pub no_address_discovery: bool,
+}
+
+/// A socket address, or none (`off`).
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalAddress(pub Option<SocketAddr>);
+
+fn parse_optional_address(text: &str) -> Result<OptionalAddress, String> {
+    if text == "off" {
+        return Ok(OptionalAddress(None));
+    }
+    text.parse()
+        .map(|address| OptionalAddress(Some(address)))
+        .map_err(|e| format!("{e}"))
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// Print JSON.
+    #[arg(long, env = "MPCNET_JSON")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The lobby server, as `mpcnet serve` printed it (https://HOST:PORT#sha256=PIN).
+    #[arg(long, env = "MPCNET_SERVER", value_name = "URL")]
+    pub server: ServerAddress,
+
+    /// Parties in all, you included.
+    #[arg(long, env = "MPCNET_PARTIES", value_parser = clap::value_parser!(u16).range(2..=64))]
+    pub parties: u16,
+
+    /// The MPyC program every party runs.
+    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE")]
+    pub program: PathBuf,
+
+    /// The session's name, shown to every party [default: the program's file name].
+    #[arg(long, env = "MPCNET_SESSION_NAME")]
+    pub name: Option<String>,
+
+    /// Your name as a party [default: $USER].
+    #[arg(long, env = "MPCNET_PARTY_NAME")]
+    pub party_name: Option<String>,
+
+    /// Print JSON (invite, lobby id) instead of the bare invite.
+    #[arg(long, env = "MPCNET_JSON")]
+    pub json: bool,
+
+    /// Public arguments every party passes to the program.
+    #[arg(last = true, value_name = "PROGRAM ARGS")]
+    pub args: Vec<String>,
+}
+
+/// Where to read an invite from.
+#[derive(Debug, Args)]
+pub struct InviteArg {
+    /// The invite; `-` reads it from stdin, a path reads it from that file.
+    #[arg(env = "MPCNET_INVITE", value_name = "INVITE", hide_env_values = true)]
+    pub invite: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    #[command(flatten)]
+    pub invite: InviteArg,
+
+    /// Your name as a party [default: $USER].
+    #[arg(long, env = "MPCNET_PARTY_NAME")]
+    pub name: Option<String>,
+
+    /// Use this local copy of the program (it must match the signed hash) instead of fetching it.
+    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE")]
+    pub program: Option<PathBuf>,
+
+    /// Print the session as JSON.
+    #[arg(long, env = "MPCNET_JSON")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub invite: InviteArg,
+
+    /// Check this local copy of the program instead of fetching it.
+    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE")]
+    pub program: Option<PathBuf>,
+
+    /// Print JSON with a stable shape.
+    #[arg(long, env = "MPCNET_JSON")]
+    pub json: bool,
+}

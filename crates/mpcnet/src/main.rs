@@ -1,0 +1,194 @@
+//! The `mpcnet` command: parses the command line, runs one subcommand, and turns its outcome
+//! into an exit code (0 success, 1 failure, 2 bad usage or input).
+
+mod cli;
+mod invite_input;
+mod report;
+mod serve;
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{CommandFactory as _, Parser as _};
+use mpcnet_client::session::{self, SessionPlan};
+use mpcnet_client::{Home, SessionError};
+use mpcnet_proto::InviteError;
+
+use crate::cli::{Cli, Command, CreateArgs, IdArgs, JoinArgs, StatusArgs};
+
+/// An error in what the user gave: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_log = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = cli.log.clone().unwrap_or_else(|| default_log.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| default_log.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("mpcnet: error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mpcnet: error: {error:#}");
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+/// 2 for errors in the user's input, 1 for everything else.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    let bad_input = error.chain().any(|cause| {
+        cause.is::<BadInput>()
+            || cause.is::<InviteError>()
+            || cause
+                .downcast_ref::<SessionError>()
+                .is_some_and(SessionError::is_bad_input)
+    });
+    if bad_input { 2 } else { 1 }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let home_dir = match cli.home {
+        Some(dir) => dir,
+        None => Home::default_dir()?,
+    };
+    match cli.command {
+        Command::Serve(args) => serve::run(args, &home_dir).await,
+        Command::Id(args) => id(&open_home(home_dir)?, &args),
+        Command::Create(args) => create(&open_home(home_dir)?, args).await,
+        Command::Join(args) => join(&open_home(home_dir)?, args).await,
+        Command::Status(args) => status(&open_home(home_dir)?, args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "mpcnet", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+fn open_home(dir: PathBuf) -> anyhow::Result<Home> {
+    Ok(Home::open(dir)?)
+}
+
+/// The home's identity, saying so on stderr when it was just created.
+fn identity(home: &Home) -> anyhow::Result<mpcnet_proto::Identity> {
+    let (identity, created) = home.identity()?;
+    if created {
+        eprintln!(
+            "mpcnet: created a new identity {} in {}",
+            identity.public().fingerprint(),
+            home.dir().display()
+        );
+    }
+    Ok(identity)
+}
+
+fn id(home: &Home, args: &IdArgs) -> anyhow::Result<()> {
+    let identity = identity(home)?;
+    if args.json {
+        println!("{}", report::identity_json(&identity));
+    } else {
+        print!("{}", report::identity(&identity));
+    }
+    Ok(())
+}
+
+/// The party name to use: the one given, else the login name, else "party".
+fn party_name(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var("USER").ok().filter(|user| !user.is_empty()))
+        .unwrap_or_else(|| "party".into())
+}
+
+async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
+    let identity = identity(home)?;
+    let plan = SessionPlan {
+        server: args.server,
+        parties: args.parties,
+        program: args.program,
+        name: args.name,
+        party_name: party_name(args.party_name),
+        args: args.args,
+    };
+    let invite = session::create(&identity, &plan)
+        .await
+        .context("creating the session")?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "invite": invite.to_string(), "lobby_id": invite.lobby_id().to_string() })
+        );
+    } else {
+        println!("{invite}");
+    }
+    std::io::stdout().flush()?;
+    eprintln!("{}", report::qr_code(&invite));
+    eprintln!(
+        "Share the invite above privately with the other {} parties: it lets its holder join.\n\
+         Each of them runs:   mpcnet join INVITE --name THEIR_NAME\n\
+         Then you run:        mpcnet status INVITE   (seals the session once everyone has joined)\n\
+         Compare the session fingerprint it shows with the others' before running anything.",
+        plan.parties - 1
+    );
+    Ok(())
+}
+
+async fn join(home: &Home, args: JoinArgs) -> anyhow::Result<()> {
+    let invite = invite_input::read_invite(&args.invite)?;
+    let identity = identity(home)?;
+    let name = party_name(args.name);
+    let report = session::join(home, &identity, &invite, &name, args.program.as_deref())
+        .await
+        .context("joining the session")?;
+    let index = report
+        .you
+        .context("the server admitted this party but it is missing from the lobby")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{index}");
+        std::io::stdout().flush()?;
+        eprint!("{}", report::session(&report));
+        eprintln!(
+            "Joined as party {index}. Read the program before running it: {}",
+            report.program.path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn status(home: &Home, args: StatusArgs) -> anyhow::Result<()> {
+    let invite = invite_input::read_invite(&args.invite)?;
+    let identity = identity(home)?;
+    let report = session::status(home, &identity, &invite, args.program.as_deref())
+        .await
+        .context("checking the session")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report::session(&report));
+        if report.sealed_now {
+            eprintln!("mpcnet: every party has joined: you sealed the session.");
+        }
+    }
+    Ok(())
+}

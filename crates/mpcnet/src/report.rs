@@ -1,0 +1,117 @@
+//! What the CLI shows a person: identities, sessions and invites (as text and QR code).
+
+use std::fmt::Write as _;
+
+use mpcnet_client::SessionReport;
+use mpcnet_proto::{Identity, Invite};
+use qrcode::QrCode;
+use qrcode::render::unicode::Dense1x2;
+
+/// The identity as `mpcnet id` shows it.
+pub fn identity(identity: &Identity) -> String {
+    let key = identity.public();
+    format!(
+        "fingerprint  {}\ndid          {}\npublic key   {}\n",
+        key.fingerprint(),
+        key.did_key(),
+        key
+    )
+}
+
+/// The identity as `mpcnet id --json` prints it.
+pub fn identity_json(identity: &Identity) -> serde_json::Value {
+    let key = identity.public();
+    serde_json::json!({
+        "fingerprint": key.fingerprint().to_string(),
+        "did": key.did_key(),
+        "public_key": key.to_string(),
+    })
+}
+
+/// A session as `mpcnet status` shows it.
+pub fn session(report: &SessionReport) -> String {
+    let mut text = String::new();
+    let state = match report.state {
+        "sealed" => format!(
+            "sealed   fingerprint {}",
+            report.session_fingerprint.as_deref().unwrap_or("?")
+        ),
+        "full" => {
+            "full, waiting for the creator to seal it (the creator runs `mpcnet status`)".into()
+        }
+        _ => format!(
+            "open, waiting for {} more part{}",
+            usize::from(report.parties_expected) - report.parties.len(),
+            if usize::from(report.parties_expected) - report.parties.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        ),
+    };
+    let _ = writeln!(
+        text,
+        "session  {}  (lobby {})",
+        report.name, report.lobby_id
+    );
+    let _ = writeln!(text, "state    {state}");
+    let _ = writeln!(
+        text,
+        "program  {}  {} bytes  sha256 {}",
+        report.program.file_name, report.program.size, report.program.sha256
+    );
+    let _ = writeln!(
+        text,
+        "         verified copy: {}",
+        report.program.path.display()
+    );
+    if !report.args.is_empty() {
+        let _ = writeln!(text, "args     {}", report.args.join(" "));
+    }
+    let _ = writeln!(text, "relay    {}", report.relay_url);
+    let _ = writeln!(
+        text,
+        "parties  {} of {}",
+        report.parties.len(),
+        report.parties_expected
+    );
+    let width = report
+        .parties
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for party in &report.parties {
+        let mut notes = Vec::new();
+        if party.creator {
+            notes.push("creator");
+        }
+        if report.you == Some(party.index) {
+            notes.push("you");
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", notes.join(", "))
+        };
+        let _ = writeln!(
+            text,
+            "  {:>2}  {:<width$}  {}{notes}",
+            party.index, party.name, party.fingerprint
+        );
+    }
+    text
+}
+
+/// The invite as a QR code drawn with Unicode half blocks, for a terminal.
+pub fn qr_code(invite: &Invite) -> String {
+    match QrCode::with_error_correction_level(invite.to_string(), qrcode::EcLevel::L) {
+        Ok(code) => code
+            .render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+        Err(error) => format!("(no QR code: {error})"),
+    }
+}
