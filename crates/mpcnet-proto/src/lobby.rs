@@ -280,3 +280,225 @@ impl Lobby {
         &self.verified
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invite::{Invite, ServerAddress};
+    use crate::join::JoinSecret;
+    use crate::offer::ProgramInfo;
+    use crate::signed::Signed;
+
+    struct Session {
+        invite: Invite,
+        creator: Identity,
+        joiners: Vec<Identity>,
+        lobby: Lobby,
+    }
+
+    fn label(text: &str) -> Label {
+        Label::new("name", text).expect("label")
+    }
+
+    fn offer_for(
+        creator: &Identity,
+        secret: &JoinSecret,
+        parties: u16,
+        program: &[u8],
+    ) -> LobbyOffer {
+        LobbyOffer {
+            lobby_id: secret.lobby_id(),
+            name: label("salary survey"),
+            parties,
+            creator: creator.public(),
+            join_key: secret.join_key().public(),
+            program: ProgramInfo::describe(label("mean.py"), program),
+            args: vec!["--rounds".into(), "3".into()],
+            relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
+        }
+    }
+
+    /// A lobby of three: the creator and two joiners, not yet sealed.
+    fn full_lobby() -> Session {
+        let creator = Identity::generate();
+        let secret = JoinSecret::generate();
+        let offer = SignedOffer::create(&offer_for(&creator, &secret, 3, b"print(1)"), &creator)
+            .expect("offer");
+        let mut lobby = Lobby::create(offer, SignedJoin::new(&creator, label("alice"), &secret))
+            .expect("created");
+        let joiners = vec![Identity::generate(), Identity::generate()];
+        for (joiner, name) in joiners.iter().zip(["bob", "carol"]) {
+            lobby
+                .admit(SignedJoin::new(joiner, label(name), &secret))
+                .expect("admitted");
+        }
+        let invite = Invite {
+            server: "https://127.0.0.1:7000"
+                .parse::<ServerAddress>()
+                .expect("server"),
+            creator: creator.public(),
+            secret,
+        };
+        Session {
+            invite,
+            creator,
+            joiners,
+            lobby,
+        }
+    }
+
+    fn sealed_snapshot(session: &mut Session) -> LobbySnapshot {
+        let manifest = session.lobby.snapshot().seal(&session.creator);
+        session.lobby.seal(manifest).expect("sealed");
+        session.lobby.snapshot().clone()
+    }
+
+    #[test]
+    fn a_full_lobby_seals_and_every_party_sees_the_same_session() {
+        let mut session = full_lobby();
+        assert!(session.lobby.verified().is_full());
+        let snapshot = sealed_snapshot(&mut session);
+        let verified = snapshot
+            .verify(&session.invite.anchors())
+            .expect("verifies");
+        let names: Vec<_> = verified.parties.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob", "carol"]);
+        assert_eq!(verified.parties[2].key, session.joiners[1].public());
+        let sealed = verified.sealed.expect("sealed");
+        assert_eq!(
+            sealed.fingerprint,
+            snapshot.manifest.as_ref().expect("manifest").fingerprint()
+        );
+    }
+
+    #[test]
+    fn joins_are_refused_when_full_sealed_or_without_the_secret() {
+        let mut session = full_lobby();
+        let stranger = Identity::generate();
+        let fourth = SignedJoin::new(&stranger, label("mallory"), &session.invite.secret);
+        assert_eq!(
+            session.lobby.admit(fourth.clone()),
+            Err(LobbyError::Full { parties: 3 })
+        );
+
+        let without_secret = SignedJoin::new(&stranger, label("mallory"), &JoinSecret::generate());
+        assert!(matches!(
+            session.lobby.admit(without_secret),
+            Err(LobbyError::Invalid(_))
+        ));
+
+        let again = SignedJoin::new(&session.joiners[0], label("bob"), &session.invite.secret);
+        assert_eq!(
+            session.lobby.admit(again),
+            Ok(Admission {
+                index: 1,
+                repeated: true
+            })
+        );
+
+        sealed_snapshot(&mut session);
+        assert_eq!(session.lobby.admit(fourth), Err(LobbyError::AlreadySealed));
+    }
+
+    #[test]
+    fn only_the_creator_can_seal_and_only_when_full() {
+        let mut session = full_lobby();
+        let by_joiner = session.lobby.snapshot().seal(&session.joiners[0]);
+        assert!(matches!(
+            session.lobby.seal(by_joiner),
+            Err(LobbyError::Invalid(VerifyError::BadSignature(_)))
+        ));
+
+        let creator = Identity::generate();
+        let secret = JoinSecret::generate();
+        let offer =
+            SignedOffer::create(&offer_for(&creator, &secret, 2, b"x"), &creator).expect("offer");
+        let mut open = Lobby::create(offer, SignedJoin::new(&creator, label("alice"), &secret))
+            .expect("lobby");
+        let early = open.snapshot().seal(&creator);
+        assert_eq!(
+            open.seal(early),
+            Err(LobbyError::NotFull {
+                joined: 1,
+                parties: 2
+            })
+        );
+    }
+
+    /// What a compromised server might do to a sealed lobby; every party must refuse each one.
+    #[test]
+    fn every_party_refuses_what_a_compromised_server_forges() {
+        let mut session = full_lobby();
+        let snapshot = sealed_snapshot(&mut session);
+        let anchors = session.invite.anchors();
+        let mallory = Identity::generate();
+        let secret = &session.invite.secret;
+        let manifest = snapshot.manifest.clone().expect("manifest");
+        let opened = manifest.decode_unverified().expect("manifest decodes");
+
+        let mut forgeries: Vec<(&str, LobbySnapshot)> = Vec::new();
+        let mut swapped = snapshot.clone();
+        swapped.joins[1] = SignedJoin::new(&mallory, label("bob"), secret);
+        forgeries.push(("a party's key swapped in the join list", swapped));
+
+        let mut reordered = snapshot.clone();
+        reordered.joins.swap(1, 2);
+        forgeries.push(("parties reordered in the join list", reordered));
+
+        let mut resealed = snapshot.clone();
+        let mut parties = opened.parties.clone();
+        parties[1] = SignedJoin::new(&mallory, label("bob"), secret);
+        resealed.joins = parties.clone();
+        resealed.manifest = Some(SignedManifest::seal(
+            opened.offer.clone(),
+            parties,
+            &mallory,
+        ));
+        forgeries.push(("a manifest sealed by someone else", resealed));
+
+        let mut other_program = snapshot.clone();
+        let fake_offer = offer_for(&mallory, secret, 3, b"import os; os.system('evil')");
+        other_program.offer = Signed::sign(&fake_offer, &mallory, SigningPurpose::Offer);
+        forgeries.push((
+            "an offer for another program by someone else",
+            other_program,
+        ));
+
+        let mut unsealed_extra = snapshot.clone();
+        unsealed_extra.manifest = None;
+        unsealed_extra
+            .joins
+            .push(SignedJoin::new(&mallory, label("mallory"), secret));
+        forgeries.push(("a fourth party", unsealed_extra));
+
+        let mut tampered_bytes = serde_json::to_value(&snapshot).expect("json");
+        let payload = tampered_bytes["manifest"]["payload"]
+            .as_str()
+            .expect("payload")
+            .to_owned();
+        let mut bytes = data_encoding::BASE64URL_NOPAD
+            .decode(payload.as_bytes())
+            .expect("b64");
+        let last = bytes.len() - 2;
+        bytes[last] ^= 1;
+        tampered_bytes["manifest"]["payload"] =
+            data_encoding::BASE64URL_NOPAD.encode(&bytes).into();
+        forgeries.push((
+            "a flipped bit in the stored manifest",
+            serde_json::from_value(tampered_bytes).expect("still decodes"),
+        ));
+
+        let mut creator_missing = snapshot.clone();
+        creator_missing.manifest = None;
+        creator_missing.joins.remove(0);
+        forgeries.push(("the creator dropped", creator_missing));
+
+        for (what, forged) in forgeries {
+            assert!(forged.verify(&anchors).is_err(), "{what} was accepted");
+        }
+        assert!(
+            snapshot.verify(&anchors).is_ok(),
+            "the genuine snapshot must verify"
+        );
+    }
+}

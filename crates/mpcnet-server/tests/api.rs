@@ -1,0 +1,349 @@
+//! The lobby API through its router: the happy path, then malformed and refused requests, each
+//! answered with the right status and a JSON error body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt as _;
+use mpcnet_proto::api::{ApiErrorBody, CreateLobby, ServerInfo};
+use mpcnet_proto::offer::ProgramInfo;
+use mpcnet_proto::{
+    Identity, JoinSecret, Label, LobbyOffer, LobbySnapshot, SignedJoin, SignedOffer,
+};
+use mpcnet_server::api::{ApiConfig, ApiState, router};
+use mpcnet_server::metrics::Metrics;
+use mpcnet_server::store::Store;
+use tower::ServiceExt as _;
+
+const MAX_PROGRAM_BYTES: usize = 4096;
+
+struct Fixture {
+    app: axum::Router,
+    creator: Identity,
+    secret: JoinSecret,
+    _dir: tempfile::TempDir,
+}
+
+fn label(text: &str) -> Label {
+    Label::new("name", text).expect("label")
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = ApiState {
+        store: Store::open(&dir.path().join("lobbies.sqlite3")).expect("store"),
+        metrics: Arc::new(Metrics::default()),
+        config: Arc::new(ApiConfig {
+            lobby_ttl: Duration::from_secs(3600),
+            max_program_bytes: MAX_PROGRAM_BYTES,
+            info: ServerInfo {
+                version: "test".into(),
+                relay_quic_port: None,
+            },
+        }),
+    };
+    Fixture {
+        app: router(state),
+        creator: Identity::generate(),
+        secret: JoinSecret::generate(),
+        _dir: dir,
+    }
+}
+
+fn create_request(fixture: &Fixture, parties: u16, program: &[u8]) -> CreateLobby {
+    let offer = LobbyOffer {
+        lobby_id: fixture.secret.lobby_id(),
+        name: label("test"),
+        parties,
+        creator: fixture.creator.public(),
+        join_key: fixture.secret.join_key().public(),
+        program: ProgramInfo::describe(label("mean.py"), program),
+        args: Vec::new(),
+        relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
+    };
+    CreateLobby {
+        offer: SignedOffer::create(&offer, &fixture.creator).expect("offer"),
+        creator_join: SignedJoin::new(&fixture.creator, label("alice"), &fixture.secret),
+        program: program.to_vec(),
+    }
+}
+
+async fn send(
+    app: &axum::Router,
+    method: Method,
+    path: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    (status, bytes)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("serializes")
+}
+
+#[tokio::test]
+async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
+    let fixture = fixture();
+    let id = fixture.secret.lobby_id();
+    let (status, _) = send(
+        &fixture.app,
+        Method::POST,
+        "/v1/lobbies",
+        json(&create_request(&fixture, 2, b"x=1")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let bob = Identity::generate();
+    let join = SignedJoin::new(&bob, label("bob"), &fixture.secret);
+    let path = format!("/v1/lobbies/{id}/joins");
+    let (status, body) = send(&fixture.app, Method::POST, &path, json(&join)).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, _) = send(&fixture.app, Method::POST, &path, json(&join)).await;
+    assert_eq!(status, StatusCode::OK, "a repeated join is idempotent");
+
+    let (status, body) = send(
+        &fixture.app,
+        Method::GET,
+        &format!("/v1/lobbies/{id}"),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let snapshot: LobbySnapshot = serde_json::from_slice(&body).expect("snapshot");
+    let manifest = snapshot.seal(&fixture.creator);
+    let (status, _) = send(
+        &fixture.app,
+        Method::PUT,
+        &format!("/v1/lobbies/{id}/manifest"),
+        json(&manifest),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (status, program) = send(
+        &fixture.app,
+        Method::GET,
+        &format!("/v1/lobbies/{id}/program"),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        (status, program.as_slice()),
+        (StatusCode::OK, b"x=1".as_slice())
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_refused_requests_get_clear_json_errors() {
+    let fixture = fixture();
+    let id = fixture.secret.lobby_id();
+    let good = create_request(&fixture, 3, b"x=1");
+    let (status, _) = send(&fixture.app, Method::POST, "/v1/lobbies", json(&good)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let joins = format!("/v1/lobbies/{id}/joins");
+
+    let mut wrong_program = create_request(&fixture, 3, b"x=1");
+    wrong_program.program = b"x=2".to_vec();
+    let other = fixture_with_other_secret(&fixture);
+    let mut too_large = create_request(&other, 3, &vec![b'#'; MAX_PROGRAM_BYTES + 1]);
+    too_large.program = vec![b'#'; MAX_PROGRAM_BYTES + 1];
+    let stranger = Identity::generate();
+    let no_secret = SignedJoin::new(&stranger, label("mallory"), &JoinSecret::generate());
+    let early_seal = LobbySnapshot {
+        offer: good.offer.clone(),
+        joins: vec![good.creator_join.clone()],
+        manifest: None,
+    }
+    .seal(&fixture.creator);
+    let unknown = JoinSecret::generate().lobby_id();
+
+    let cases: Vec<(&str, Method, String, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "not JSON",
+            Method::POST,
+            "/v1/lobbies".into(),
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            "body over the limit",
+            Method::POST,
+            "/v1/lobbies".into(),
+            vec![b' '; 200_000],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            "wrong shape",
+            Method::POST,
+            "/v1/lobbies".into(),
+            b"{\"offer\":1}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            "same lobby twice",
+            Method::POST,
+            "/v1/lobbies".into(),
+            json(&good),
+            StatusCode::CONFLICT,
+            "lobby_exists",
+        ),
+        (
+            "program not as signed",
+            Method::POST,
+            "/v1/lobbies".into(),
+            json(&wrong_program),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "program_mismatch",
+        ),
+        (
+            "program too large",
+            Method::POST,
+            "/v1/lobbies".into(),
+            json(&too_large),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            "bad lobby id",
+            Method::GET,
+            "/v1/lobbies/not-an-id".into(),
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            "bad_lobby_id",
+        ),
+        (
+            "unknown lobby",
+            Method::GET,
+            format!("/v1/lobbies/{unknown}"),
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+            "lobby_not_found",
+        ),
+        (
+            "unknown lobby's program",
+            Method::GET,
+            format!("/v1/lobbies/{unknown}/program"),
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+            "lobby_not_found",
+        ),
+        (
+            "join without the secret",
+            Method::POST,
+            joins.clone(),
+            json(&no_secret),
+            StatusCode::FORBIDDEN,
+            "bad_signature",
+        ),
+        (
+            "join with an empty body",
+            Method::POST,
+            joins.clone(),
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            "seal before full",
+            Method::PUT,
+            format!("/v1/lobbies/{id}/manifest"),
+            json(&early_seal),
+            StatusCode::CONFLICT,
+            "lobby_not_full",
+        ),
+        (
+            "unknown path",
+            Method::GET,
+            "/v2/anything".into(),
+            Vec::new(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "wrong method",
+            Method::DELETE,
+            format!("/v1/lobbies/{id}"),
+            Vec::new(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    for (what, method, path, body, expected_status, expected_code) in cases {
+        let (status, bytes) = send(&fixture.app, method, &path, body).await;
+        let error: ApiErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "{what}: not a JSON error ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        assert_eq!(
+            (status, error.code.as_str()),
+            (expected_status, expected_code),
+            "{what}: {}",
+            error.message
+        );
+        assert_eq!(error.status, status.as_u16(), "{what}");
+        assert!(!error.message.is_empty(), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_full_lobby_refuses_another_join() {
+    let fixture = fixture();
+    let id = fixture.secret.lobby_id();
+    send(
+        &fixture.app,
+        Method::POST,
+        "/v1/lobbies",
+        json(&create_request(&fixture, 2, b"x")),
+    )
+    .await;
+    let path = format!("/v1/lobbies/{id}/joins");
+    let bob = SignedJoin::new(&Identity::generate(), label("bob"), &fixture.secret);
+    assert_eq!(
+        send(&fixture.app, Method::POST, &path, json(&bob)).await.0,
+        StatusCode::CREATED
+    );
+    let carol = SignedJoin::new(&Identity::generate(), label("carol"), &fixture.secret);
+    let (status, body) = send(&fixture.app, Method::POST, &path, json(&carol)).await;
+    let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
+    assert_eq!(
+        (status, error.code.as_str()),
+        (StatusCode::CONFLICT, "lobby_full")
+    );
+}
+
+fn fixture_with_other_secret(fixture: &Fixture) -> Fixture {
+    Fixture {
+        app: fixture.app.clone(),
+        creator: fixture.creator.clone(),
+        secret: JoinSecret::generate(),
+        _dir: tempfile::tempdir().expect("tempdir"),
+    }
+}
