@@ -158,10 +158,8 @@ impl LobbyClient {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
         let mut innermost = error.to_string();
         while let Some(current) = source {
-            if let Some(pin) = current.downcast_ref::<PinMismatch>() {
-                return ClientError::PinMismatch(PinMismatch {
-                    expected: pin.expected,
-                });
+            if let Some(pin) = pin_mismatch(current) {
+                return ClientError::PinMismatch(pin);
             }
             innermost = current.to_string();
             source = current.source();
@@ -170,5 +168,22 @@ impl LobbyClient {
             server: self.server.to_string(),
             reason: innermost,
         }
+    }
+}
+
+/// The pin mismatch inside `error`. It is not reachable through `source()`: an `io::Error`
+/// reports its inner error's source rather than the inner error, so unwrap those by hand.
+fn pin_mismatch(mut error: &(dyn std::error::Error + 'static)) -> Option<PinMismatch> {
+    while let Some(io) = error.downcast_ref::<std::io::Error>() {
+        error = io.get_ref()?;
+    }
+    match error.downcast_ref::<rustls::Error>()? {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => other
+            .0
+            .downcast_ref::<PinMismatch>()
+            .map(|pin| PinMismatch {
+                expected: pin.expected,
+            }),
+        _ => None,
     }
 }

@@ -19,6 +19,16 @@ use tower::ServiceExt as _;
 
 const MAX_PROGRAM_BYTES: usize = 4096;
 
+/// What is wrong, the request (method, path, body), and the expected status and error code.
+type BadRequestCase = (
+    &'static str,
+    Method,
+    String,
+    Vec<u8>,
+    StatusCode,
+    &'static str,
+);
+
 struct Fixture {
     app: axum::Router,
     creator: Identity,
@@ -180,7 +190,7 @@ async fn malformed_and_refused_requests_get_clear_json_errors() {
     .seal(&fixture.creator);
     let unknown = JoinSecret::generate().lobby_id();
 
-    let cases: Vec<(&str, Method, String, Vec<u8>, StatusCode, &str)> = vec![
+    let cases: Vec<BadRequestCase> = vec![
         (
             "not JSON",
             Method::POST,

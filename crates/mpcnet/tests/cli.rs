@@ -1,0 +1,539 @@
+//! The `mpcnet` binary against a real `mpcnet serve` process on loopback: parties in separate
+//! homes create, join, seal and agree; the server keeps lobbies across restarts; tampering with
+//! its database is caught by every party; bad input exits with code 2 and one clear line.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const MPCNET: &str = env!("CARGO_BIN_EXE_mpcnet");
+
+/// A running `mpcnet serve`, killed when dropped.
+struct Server {
+    child: Child,
+    address: String,
+    data: PathBuf,
+}
+
+impl Server {
+    fn start(data: &Path, listen: &str) -> Self {
+        let mut child = Command::new(MPCNET)
+            .args([
+                "serve",
+                "--listen",
+                listen,
+                "--metrics-listen",
+                "off",
+                "--data",
+            ])
+            .arg(data)
+            .env("MPCNET_HOME", data.join("home"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mpcnet serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let address = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve prints its address within 30 s")
+            .trim()
+            .to_owned();
+        assert!(
+            address.starts_with("https://127.0.0.1:"),
+            "first line: {address:?}"
+        );
+        Self {
+            child,
+            address,
+            data: data.into(),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        let authority = self
+            .address
+            .trim_start_matches("https://")
+            .split('#')
+            .next()
+            .expect("authority");
+        authority
+            .rsplit(':')
+            .next()
+            .expect("port")
+            .parse()
+            .expect("numeric port")
+    }
+
+    fn database(&self) -> rusqlite::Connection {
+        let connection =
+            rusqlite::Connection::open(self.data.join("lobbies.sqlite3")).expect("database");
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .expect("busy timeout");
+        connection
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `mpcnet ARGS` as the party whose home is `home`.
+fn mpcnet(home: &Path, args: &[&str]) -> Output {
+    mpcnet_with(home, args, &[], None)
+}
+
+fn mpcnet_with(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(MPCNET);
+    command
+        .args(args)
+        .env("MPCNET_HOME", home)
+        .env_remove("MPCNET_INVITE")
+        .envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("mpcnet runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("mpcnet finishes")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn succeed(output: Output) -> String {
+    assert!(output.status.success(), "failed: {}", stderr(&output));
+    stdout(&output)
+}
+
+/// A lobby of three parties in three homes under `root`, every party joined; returns the invite.
+fn three_party_session(server: &Server, root: &Path) -> String {
+    let program = root.join("mean.py");
+    std::fs::write(&program, "print('mean')\n").expect("program");
+    let created = succeed(mpcnet(
+        &root.join("alice"),
+        &[
+            "create",
+            "--server",
+            &server.address,
+            "--parties",
+            "3",
+            "--program",
+            program.to_str().expect("utf-8"),
+            "--party-name",
+            "alice",
+            "--name",
+            "salary survey",
+            "--",
+            "--rounds",
+            "3",
+        ],
+    ));
+    let invite = created.trim().to_owned();
+    assert_eq!(
+        created.lines().count(),
+        1,
+        "create prints the invite alone: {created}"
+    );
+    assert_eq!(
+        succeed(mpcnet(
+            &root.join("bob"),
+            &["join", &invite, "--name", "bob"]
+        ))
+        .trim(),
+        "1"
+    );
+    assert_eq!(
+        succeed(mpcnet(
+            &root.join("carol"),
+            &["join", &invite, "--name", "carol"]
+        ))
+        .trim(),
+        "2"
+    );
+    invite
+}
+
+fn status_json(home: &Path, invite: &str) -> Value {
+    serde_json::from_str(&succeed(mpcnet(home, &["status", invite, "--json"])))
+        .expect("status JSON")
+}
+
+#[test]
+fn three_parties_create_join_seal_and_see_the_same_manifest() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let invite = three_party_session(&server, root.path());
+
+    let before = status_json(&root.path().join("bob"), &invite);
+    assert_eq!(before["state"], "full");
+    assert!(before["session_fingerprint"].is_null());
+
+    let fourth = mpcnet(
+        &root.path().join("dave"),
+        &["join", &invite, "--name", "dave"],
+    );
+    assert_eq!(fourth.status.code(), Some(1));
+    assert!(
+        stderr(&fourth).contains("the lobby is full"),
+        "{}",
+        stderr(&fourth)
+    );
+
+    let sealed = status_json(&root.path().join("alice"), &invite);
+    assert_eq!(sealed["sealed_now"], true);
+    let mut fingerprints = Vec::new();
+    for (index, party) in ["alice", "bob", "carol"].iter().enumerate() {
+        let home = root.path().join(party);
+        let status = status_json(&home, &invite);
+        assert_eq!(status["state"], "sealed", "{party}");
+        assert_eq!(status["you"], index, "{party}");
+        assert_eq!(status["name"], "salary survey");
+        assert_eq!(status["args"], serde_json::json!(["--rounds", "3"]));
+        let names: Vec<&str> = status["parties"]
+            .as_array()
+            .expect("parties")
+            .iter()
+            .map(|p| p["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(names, ["alice", "bob", "carol"]);
+        let id: Value =
+            serde_json::from_str(&succeed(mpcnet(&home, &["id", "--json"]))).expect("id JSON");
+        assert_eq!(
+            status["parties"][index]["key"], id["public_key"],
+            "{party}'s key is in the manifest"
+        );
+        let program = std::fs::read_to_string(status["program"]["path"].as_str().expect("path"))
+            .expect("program copy");
+        assert_eq!(program, "print('mean')\n");
+        fingerprints.push(
+            status["session_fingerprint"]
+                .as_str()
+                .expect("fingerprint")
+                .to_owned(),
+        );
+    }
+    assert!(
+        fingerprints.windows(2).all(|pair| pair[0] == pair[1]),
+        "{fingerprints:?}"
+    );
+}
+
+#[test]
+fn a_restarted_server_keeps_its_lobbies_and_certificate() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let data = root.path().join("server");
+    let first = Server::start(&data, "127.0.0.1:0");
+    let invite = three_party_session(&first, root.path());
+    let (port, address) = (first.port(), first.address.clone());
+    drop(first);
+
+    let second = Server::start(&data, &format!("127.0.0.1:{port}"));
+    assert_eq!(
+        second.address, address,
+        "same certificate pin after a restart"
+    );
+    let status = status_json(&root.path().join("alice"), &invite);
+    assert_eq!(status["state"], "sealed");
+    assert_eq!(status["parties"].as_array().expect("parties").len(), 3);
+}
+
+/// Rewrites the base64url JSON payload inside a signed value stored as JSON text.
+fn edit_payload(stored: &str, field: Option<&str>, edit: impl FnOnce(&mut Value)) -> String {
+    let mut outer: Value = serde_json::from_str(stored).expect("stored JSON");
+    let envelope = match field {
+        Some(name) => &mut outer[name],
+        None => &mut outer,
+    };
+    let encoded = envelope["payload"].as_str().expect("payload").to_owned();
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(encoded.as_bytes())
+        .expect("base64url");
+    let mut payload: Value = serde_json::from_slice(&bytes).expect("payload JSON");
+    edit(&mut payload);
+    envelope["payload"] = data_encoding::BASE64URL_NOPAD
+        .encode(&serde_json::to_vec(&payload).expect("json"))
+        .into();
+    outer.to_string()
+}
+
+#[test]
+fn tampering_with_the_server_database_makes_every_party_refuse() {
+    type Tamper = fn(&rusqlite::Connection);
+    let cases: &[(&str, Tamper)] = &[
+        ("the sealed manifest", |db| {
+            let manifest: String = db
+                .query_row("SELECT manifest FROM lobbies", [], |row| row.get(0))
+                .expect("manifest");
+            let edited = edit_payload(&manifest, None, |payload| {
+                payload["parties"]
+                    .as_array_mut()
+                    .expect("parties")
+                    .swap(1, 2)
+            });
+            db.execute("UPDATE lobbies SET manifest = ?1", [edited])
+                .expect("update");
+        }),
+        ("a party's key", |db| {
+            let record: String = db
+                .query_row("SELECT record FROM joins WHERE seat = 1", [], |row| {
+                    row.get(0)
+                })
+                .expect("record");
+            let edited = edit_payload(&record, Some("record"), |payload| {
+                payload["party"] =
+                    "2e6fcce36701dc791488e0d0b1745cc1e33a4c1c9fcc41c63bd343dbbe0970e6".into();
+            });
+            db.execute("UPDATE joins SET record = ?1 WHERE seat = 1", [edited])
+                .expect("update");
+        }),
+        ("the order of the parties", |db| {
+            db.execute_batch(
+                "UPDATE joins SET seat = 99 WHERE seat = 1; UPDATE joins SET seat = 1 WHERE seat = 2; UPDATE joins SET seat = 2 WHERE seat = 99;",
+            )
+            .expect("update");
+        }),
+        ("the program", |db| {
+            db.execute(
+                "UPDATE lobbies SET program = CAST('import os; os.system(\"evil\")' AS BLOB)",
+                [],
+            )
+            .expect("update");
+        }),
+        ("the public program arguments", |db| {
+            let offer: String = db
+                .query_row("SELECT offer FROM lobbies", [], |row| row.get(0))
+                .expect("offer");
+            let edited = edit_payload(&offer, None, |payload| {
+                payload["args"] = serde_json::json!(["--rounds", "1000"])
+            });
+            db.execute("UPDATE lobbies SET offer = ?1", [edited])
+                .expect("update");
+        }),
+    ];
+    for (what, tamper) in cases {
+        let root = tempfile::tempdir().expect("tempdir");
+        let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+        let invite = three_party_session(&server, root.path());
+        status_json(&root.path().join("alice"), &invite);
+        tamper(&server.database());
+        for party in ["alice", "bob", "carol"] {
+            let output = mpcnet(&root.path().join(party), &["status", &invite]);
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{party} accepted tampering with {what}: {}",
+                stdout(&output)
+            );
+            assert!(
+                stderr(&output).contains("VERIFICATION FAILED"),
+                "{what}: {}",
+                stderr(&output)
+            );
+        }
+    }
+}
+
+#[test]
+fn malformed_invites_exit_2_with_one_clear_line() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let home = root.path().join("party");
+    let good = "https://127.0.0.1:7000/s/pqefabn2dg7nnlx5b5f26yfvpi#mpcnet1.Cxpgj341UBAwcgfQpv6bkkh_MHdmHuA23KjNtiwSk58M5VH_fyjlLvHDapeKLkDgIxYUeQjn7IlgKRSOv1oVpgGMBt4B3A5fbAMul7SFycysNNWiTehA-LDf8dMJzJdfd1qoIz8";
+    let cases: &[(&str, &str)] = &[
+        ("garbage", "not an mpcnet invite"),
+        ("https://example.org/", "not an mpcnet invite"),
+        (&good[..good.len() - 10], "truncated"),
+        (&good.replace("Cxpg", "Cxpq"), "damaged"),
+        (&good.replace("pqefabn2", "aaaaaaaa"), "pieced together"),
+        (&good.replace("mpcnet1.", "mpcnet7."), "newer version"),
+        ("/nonexistent/invite.txt", "not an mpcnet invite"),
+    ];
+    for (invite, expected) in cases {
+        for command in ["join", "status"] {
+            let output = mpcnet(&home, &[command, invite]);
+            let message = stderr(&output);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{command} {invite}: {message}"
+            );
+            assert_eq!(message.lines().count(), 1, "one line: {message}");
+            assert!(
+                message.starts_with("mpcnet: error:") && message.contains(expected),
+                "{invite}: {message}"
+            );
+        }
+    }
+    let none = mpcnet(&home, &["join"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(stderr(&none).contains("MPCNET_INVITE"), "{}", stderr(&none));
+}
+
+#[test]
+fn invites_are_read_from_a_file_stdin_or_the_environment() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let program = root.path().join("sum.py");
+    std::fs::write(&program, "print('sum')\n").expect("program");
+    let invite = succeed(mpcnet(
+        &root.path().join("alice"),
+        &[
+            "create",
+            "--server",
+            &server.address,
+            "--parties",
+            "4",
+            "--program",
+            program.to_str().expect("utf-8"),
+        ],
+    ));
+    let invite = invite.trim();
+    let file = root.path().join("invite.txt");
+    std::fs::write(&file, format!("{invite}\n")).expect("invite file");
+
+    let from_file = mpcnet(
+        &root.path().join("bob"),
+        &["join", file.to_str().expect("utf-8"), "--name", "bob"],
+    );
+    assert_eq!(succeed(from_file).trim(), "1");
+    let from_stdin = mpcnet_with(
+        &root.path().join("carol"),
+        &["join", "-", "--name", "carol"],
+        &[],
+        Some(invite),
+    );
+    assert_eq!(succeed(from_stdin).trim(), "2");
+    let from_env = mpcnet_with(
+        &root.path().join("dan"),
+        &["join", "--name", "dan"],
+        &[("MPCNET_INVITE", invite)],
+        None,
+    );
+    assert_eq!(succeed(from_env).trim(), "3");
+}
+
+#[test]
+fn a_wrong_certificate_pin_is_refused_before_anything_is_sent() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let (origin, _) = server.address.split_once('#').expect("pinned");
+    let wrong = format!("{origin}#sha256=jAbeAdwOX2wDLpe0hcnMrDTVok3oQPiw3_HTCcyXX3c");
+    let program = root.path().join("p.py");
+    std::fs::write(&program, "x").expect("program");
+    let output = mpcnet(
+        &root.path().join("alice"),
+        &[
+            "create",
+            "--server",
+            &wrong,
+            "--parties",
+            "2",
+            "--program",
+            program.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("does not match the pin"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_identity_is_created_once_kept_private_and_never_printed() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let home = root.path().join("party");
+    let first = mpcnet(&home, &["id"]);
+    assert!(stderr(&first).contains("created a new identity"));
+    let second = mpcnet(&home, &["id"]);
+    assert!(stderr(&second).is_empty(), "{}", stderr(&second));
+    assert_eq!(stdout(&first), stdout(&second));
+    assert!(stdout(&first).contains("did:key:z6Mk"));
+
+    let key_file = std::fs::read_to_string(home.join("identity.key")).expect("identity file");
+    let secret = key_file.lines().nth(1).expect("secret line");
+    assert!(
+        !stdout(&first).contains(secret),
+        "the secret key is never printed"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(home.join("identity.key"))
+            .expect("meta")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let home = root.path().join("party");
+    for args in [
+        &[
+            "create",
+            "--server",
+            "https://127.0.0.1:1",
+            "--parties",
+            "1",
+            "--program",
+            "x.py",
+        ][..],
+        &[
+            "create",
+            "--server",
+            "ftp://127.0.0.1:1",
+            "--parties",
+            "2",
+            "--program",
+            "x.py",
+        ][..],
+        &[
+            "create",
+            "--server",
+            "https://127.0.0.1:1",
+            "--parties",
+            "2",
+            "--program",
+            "/nonexistent.py",
+        ][..],
+        &["frobnicate"][..],
+    ] {
+        let output = mpcnet(&home, args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
