@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The project's test command (the README's second command; CI runs it through .ci/run):
+# formatting, lints, a short fuzz run of every fuzz target, then every test of the workspace.
+# Needs only a Rust toolchain; cargo-fuzz is installed from crates.io on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS="${MPCNET_FUZZ_SECONDS:-15}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== fuzz smoke: ${FUZZ_SECONDS}s per target"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+# cargo-fuzz needs nightly-only sanitizer flags; the stable compiler accepts them with RUSTC_BOOTSTRAP.
+for target in invite lobby_snapshot; do
+    seeds="fuzz/seeds/${target}"
+    corpus="fuzz/corpus/${target}"
+    mkdir -p "$corpus"
+    [ -d "$seeds" ] && cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" -- \
+        -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 2>&1 | grep -E "^Done|ERROR|panicked" )
+done
+
+echo "== cargo test"
+cargo test --workspace --locked
