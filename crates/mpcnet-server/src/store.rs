@@ -256,3 +256,63 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     serde_json::from_str(text).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use mpcnet_proto::offer::ProgramInfo;
+    use mpcnet_proto::{Identity, JoinSecret, Label, LobbyOffer, SignedOffer};
+
+    use super::*;
+
+    fn lobby(creator: &Identity) -> Lobby {
+        let label = |text: &str| Label::new("name", text).expect("label");
+        let secret = JoinSecret::generate();
+        let offer = LobbyOffer {
+            lobby_id: secret.lobby_id(),
+            name: label("ttl"),
+            parties: 2,
+            creator: creator.public(),
+            join_key: secret.join_key().public(),
+            program: ProgramInfo::describe(label("p.py"), b"x"),
+            args: Vec::new(),
+            relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
+        };
+        let offer = SignedOffer::create(&offer, creator).expect("offer");
+        Lobby::create(offer, SignedJoin::new(creator, label("alice"), &secret)).expect("lobby")
+    }
+
+    #[test]
+    fn expired_lobbies_vanish_from_reads_the_relay_and_the_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db")).expect("store");
+        let (short, long) = (Identity::generate(), Identity::generate());
+        let (short_lobby, long_lobby) = (lobby(&short), lobby(&long));
+        store.insert(&short_lobby, b"x", 100, 200).expect("insert");
+        store
+            .insert(&long_lobby, b"x", 100, 10_000)
+            .expect("insert");
+        let short_id = short_lobby.verified().offer.lobby_id;
+
+        assert!(store.snapshot(&short_id, 199).is_ok());
+        assert!(store.is_member(&short.public(), 199).expect("query"));
+        assert!(matches!(
+            store.snapshot(&short_id, 200),
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store.program(&short_id, 200),
+            Err(StoreError::NotFound)
+        ));
+        assert!(!store.is_member(&short.public(), 200).expect("query"));
+
+        assert_eq!(store.live_lobbies(200).expect("count"), 1);
+        assert_eq!(store.delete_expired(200).expect("delete"), 1);
+        assert_eq!(store.delete_expired(200).expect("delete"), 0);
+        assert!(store.is_member(&long.public(), 200).expect("query"));
+        let joins: i64 = store
+            .lock()
+            .query_row("SELECT COUNT(*) FROM joins", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(joins, 1, "the expired lobby's joins are deleted with it");
+    }
+}

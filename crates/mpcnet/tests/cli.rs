@@ -21,6 +21,10 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, listen: &str) -> Self {
+        Self::start_with(data, listen, &[])
+    }
+
+    fn start_with(data: &Path, listen: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(MPCNET)
             .args([
                 "serve",
@@ -31,6 +35,7 @@ impl Server {
                 "--data",
             ])
             .arg(data)
+            .args(extra)
             .env("MPCNET_HOME", data.join("home"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -535,5 +540,85 @@ fn usage_errors_exit_2() {
             "{args:?}: {}",
             stderr(&output)
         );
+    }
+}
+
+#[test]
+fn create_shows_a_qr_code_of_the_invite_on_stderr() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let program = root.path().join("p.py");
+    std::fs::write(&program, "x").expect("program");
+    let output = mpcnet(
+        &root.path().join("alice"),
+        &[
+            "create",
+            "--server",
+            &server.address,
+            "--parties",
+            "2",
+            "--program",
+            program.to_str().expect("utf-8"),
+        ],
+    );
+    let shown = stderr(&output);
+    assert!(output.status.success(), "{shown}");
+    let qr_rows = shown
+        .lines()
+        .filter(|line| {
+            line.chars()
+                .filter(|c| matches!(c, '█' | '▀' | '▄'))
+                .count()
+                > 20
+        })
+        .count();
+    assert!(qr_rows > 20, "no QR code on stderr: {shown}");
+    assert!(
+        !stdout(&output).contains('█'),
+        "stdout holds the invite alone"
+    );
+}
+
+#[test]
+fn an_expired_lobby_is_gone() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        &root.path().join("server"),
+        "127.0.0.1:0",
+        &["--lobby-ttl", "1s"],
+    );
+    let program = root.path().join("p.py");
+    std::fs::write(&program, "x").expect("program");
+    let invite = succeed(mpcnet(
+        &root.path().join("alice"),
+        &[
+            "create",
+            "--server",
+            &server.address,
+            "--parties",
+            "2",
+            "--program",
+            program.to_str().expect("utf-8"),
+        ],
+    ));
+    std::thread::sleep(Duration::from_millis(2100));
+    let output = mpcnet(
+        &root.path().join("bob"),
+        &["join", invite.trim(), "--name", "bob"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no such lobby"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn shell_completions_are_printed() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let script = succeed(mpcnet(root.path(), &["completions", "bash"]));
+    for word in ["serve", "create", "join", "status", "--parties"] {
+        assert!(script.contains(word), "completion lacks {word}");
     }
 }
