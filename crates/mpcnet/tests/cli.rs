@@ -140,6 +140,35 @@ fn succeed(output: Output) -> String {
     stdout(&output)
 }
 
+/// Alice (home `root/alice`) creates a lobby of `parties` on `server`, with a one-line program.
+fn create_lobby(server: &str, root: &Path, parties: &str) -> Output {
+    let program = root.join("p.py");
+    std::fs::write(&program, "print('p')\n").expect("program");
+    let program = program.to_str().expect("utf-8");
+    mpcnet(
+        &root.join("alice"),
+        &[
+            "create",
+            "--server",
+            server,
+            "--parties",
+            parties,
+            "--program",
+            program,
+        ],
+    )
+}
+
+/// Asserts that `output` failed with `code` and said `expected` on stderr.
+fn assert_fails(output: &Output, code: i32, expected: &str) {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{message}");
+    assert!(
+        message.contains(expected),
+        "expected {expected:?} in: {message}"
+    );
+}
+
 /// A lobby of three parties in three homes under `root`, every party joined; returns the invite.
 fn three_party_session(server: &Server, root: &Path) -> String {
     let program = root.join("mean.py");
@@ -207,12 +236,7 @@ fn three_parties_create_join_seal_and_see_the_same_manifest() {
         &root.path().join("dave"),
         &["join", &invite, "--name", "dave"],
     );
-    assert_eq!(fourth.status.code(), Some(1));
-    assert!(
-        stderr(&fourth).contains("the lobby is full"),
-        "{}",
-        stderr(&fourth)
-    );
+    assert_fails(&fourth, 1, "the lobby is full");
 
     let sealed = status_json(&root.path().join("alice"), &invite);
     assert_eq!(sealed["sealed_now"], true);
@@ -353,17 +377,11 @@ fn tampering_with_the_server_database_makes_every_party_refuse() {
         tamper(&server.database());
         for party in ["alice", "bob", "carol"] {
             let output = mpcnet(&root.path().join(party), &["status", &invite]);
-            assert_eq!(
-                output.status.code(),
-                Some(1),
-                "{party} accepted tampering with {what}: {}",
-                stdout(&output)
-            );
             assert!(
-                stderr(&output).contains("VERIFICATION FAILED"),
-                "{what}: {}",
-                stderr(&output)
+                !output.status.success(),
+                "{party} accepted tampering with {what}"
             );
+            assert_fails(&output, 1, "VERIFICATION FAILED");
         }
     }
 }
@@ -385,42 +403,20 @@ fn malformed_invites_exit_2_with_one_clear_line() {
     for (invite, expected) in cases {
         for command in ["join", "status"] {
             let output = mpcnet(&home, &[command, invite]);
+            assert_fails(&output, 2, expected);
             let message = stderr(&output);
-            assert_eq!(
-                output.status.code(),
-                Some(2),
-                "{command} {invite}: {message}"
-            );
             assert_eq!(message.lines().count(), 1, "one line: {message}");
-            assert!(
-                message.starts_with("mpcnet: error:") && message.contains(expected),
-                "{invite}: {message}"
-            );
+            assert!(message.starts_with("mpcnet: error:"), "{message}");
         }
     }
-    let none = mpcnet(&home, &["join"]);
-    assert_eq!(none.status.code(), Some(2));
-    assert!(stderr(&none).contains("MPCNET_INVITE"), "{}", stderr(&none));
+    assert_fails(&mpcnet(&home, &["join"]), 2, "MPCNET_INVITE");
 }
 
 #[test]
 fn invites_are_read_from_a_file_stdin_or_the_environment() {
     let root = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
-    let program = root.path().join("sum.py");
-    std::fs::write(&program, "print('sum')\n").expect("program");
-    let invite = succeed(mpcnet(
-        &root.path().join("alice"),
-        &[
-            "create",
-            "--server",
-            &server.address,
-            "--parties",
-            "4",
-            "--program",
-            program.to_str().expect("utf-8"),
-        ],
-    ));
+    let invite = succeed(create_lobby(&server.address, root.path(), "4"));
     let invite = invite.trim();
     let file = root.path().join("invite.txt");
     std::fs::write(&file, format!("{invite}\n")).expect("invite file");
@@ -452,26 +448,8 @@ fn a_wrong_certificate_pin_is_refused_before_anything_is_sent() {
     let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
     let (origin, _) = server.address.split_once('#').expect("pinned");
     let wrong = format!("{origin}#sha256=jAbeAdwOX2wDLpe0hcnMrDTVok3oQPiw3_HTCcyXX3c");
-    let program = root.path().join("p.py");
-    std::fs::write(&program, "x").expect("program");
-    let output = mpcnet(
-        &root.path().join("alice"),
-        &[
-            "create",
-            "--server",
-            &wrong,
-            "--parties",
-            "2",
-            "--program",
-            program.to_str().expect("utf-8"),
-        ],
-    );
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("does not match the pin"),
-        "{}",
-        stderr(&output)
-    );
+    let output = create_lobby(&wrong, root.path(), "2");
+    assert_fails(&output, 1, "does not match the pin");
 }
 
 #[test]
@@ -547,20 +525,7 @@ fn usage_errors_exit_2() {
 fn create_shows_a_qr_code_of_the_invite_on_stderr() {
     let root = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
-    let program = root.path().join("p.py");
-    std::fs::write(&program, "x").expect("program");
-    let output = mpcnet(
-        &root.path().join("alice"),
-        &[
-            "create",
-            "--server",
-            &server.address,
-            "--parties",
-            "2",
-            "--program",
-            program.to_str().expect("utf-8"),
-        ],
-    );
+    let output = create_lobby(&server.address, root.path(), "2");
     let shown = stderr(&output);
     assert!(output.status.success(), "{shown}");
     let qr_rows = shown
@@ -587,31 +552,13 @@ fn an_expired_lobby_is_gone() {
         "127.0.0.1:0",
         &["--lobby-ttl", "1s"],
     );
-    let program = root.path().join("p.py");
-    std::fs::write(&program, "x").expect("program");
-    let invite = succeed(mpcnet(
-        &root.path().join("alice"),
-        &[
-            "create",
-            "--server",
-            &server.address,
-            "--parties",
-            "2",
-            "--program",
-            program.to_str().expect("utf-8"),
-        ],
-    ));
+    let invite = succeed(create_lobby(&server.address, root.path(), "2"));
     std::thread::sleep(Duration::from_millis(2100));
     let output = mpcnet(
         &root.path().join("bob"),
         &["join", invite.trim(), "--name", "bob"],
     );
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("no such lobby"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails(&output, 1, "no such lobby");
 }
 
 #[test]
