@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use mpcnet_proto::api::{self, ApiErrorBody, CreateLobby, Joined, LobbyCreated, ServerInfo};
-use mpcnet_proto::{LobbyId, LobbySnapshot, ServerAddress, SignedJoin, SignedManifest};
+use mpcnet_proto::{
+    LobbyId, LobbySnapshot, ServerAddress, SignedAnnouncement, SignedJoin, SignedManifest,
+};
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -99,6 +101,43 @@ impl LobbyClient {
         self.call(Method::PUT, &api::manifest_path(lobby), Some(manifest))
             .await
             .map(drop)
+    }
+
+    pub async fn announce(
+        &self,
+        lobby: &LobbyId,
+        announcement: &SignedAnnouncement,
+    ) -> Result<(), ClientError> {
+        self.call(Method::PUT, &api::endpoints_path(lobby), Some(announcement))
+            .await
+            .map(drop)
+    }
+
+    pub async fn announcements(
+        &self,
+        lobby: &LobbyId,
+    ) -> Result<Vec<SignedAnnouncement>, ClientError> {
+        self.call_json(Method::GET, &api::endpoints_path(lobby), None::<&()>)
+            .await
+    }
+
+    /// The server's self-signed certificate (DER) from `info`, checked against the pin; `None`
+    /// when the server has a CA-signed certificate (no pin).
+    pub fn pinned_certificate(&self, info: &ServerInfo) -> Result<Option<Vec<u8>>, ClientError> {
+        let Some(pin) = self.server.pin() else {
+            return Ok(None);
+        };
+        let der = info
+            .certificate
+            .as_deref()
+            .and_then(|text| data_encoding::BASE64URL_NOPAD.decode(text.as_bytes()).ok())
+            .ok_or_else(|| {
+                ClientError::BadAnswer("the server did not send its pinned certificate".into())
+            })?;
+        if mpcnet_proto::CertPin::of_certificate(&der) != pin {
+            return Err(ClientError::PinMismatch(PinMismatch { expected: pin }));
+        }
+        Ok(Some(der))
     }
 
     pub async fn program(&self, lobby: &LobbyId) -> Result<Vec<u8>, ClientError> {

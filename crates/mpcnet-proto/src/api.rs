@@ -8,6 +8,8 @@
 //! | `POST /v1/lobbies/{id}/joins` | [`SignedJoin`] | 201 or 200 (a repeat) [`Joined`] |
 //! | `PUT /v1/lobbies/{id}/manifest` | [`SignedManifest`](crate::manifest::SignedManifest) | 204 |
 //! | `GET /v1/lobbies/{id}/program` | | the program's bytes |
+//! | `PUT /v1/lobbies/{id}/endpoints` | [`SignedAnnouncement`](crate::announcement::SignedAnnouncement) (by a member of the sealed lobby) | 204 |
+//! | `GET /v1/lobbies/{id}/endpoints` | | the latest announcement of each party that made one |
 //!
 //! Every error is an [`ApiErrorBody`] with the HTTP status.
 
@@ -24,6 +26,9 @@ pub struct ServerInfo {
     /// UDP port of the relay's QUIC address discovery, on the server's host; `None` if disabled.
     /// The relay itself is served at the server's own address (path `/relay`).
     pub relay_quic_port: Option<u16>,
+    /// The server's self-signed certificate (DER, base64url), for clients to trust its relay
+    /// after checking it against their pin; `None` for a CA-signed certificate.
+    pub certificate: Option<String>,
 }
 
 /// The creator's request to open a lobby.
@@ -84,6 +89,11 @@ pub fn joins_path(id: &LobbyId) -> String {
 /// Path of a lobby's sealed manifest.
 pub fn manifest_path(id: &LobbyId) -> String {
     format!("{LOBBIES_PATH}/{id}/manifest")
+}
+
+/// Path of a lobby's endpoint announcements.
+pub fn endpoints_path(id: &LobbyId) -> String {
+    format!("{LOBBIES_PATH}/{id}/endpoints")
 }
 
 /// Path of a lobby's program file.

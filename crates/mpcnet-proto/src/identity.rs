@@ -26,6 +26,8 @@ pub enum SigningPurpose {
     JoinProof,
     /// The creator's seal over the ordered parties.
     Manifest,
+    /// A party's announcement of its direct addresses.
+    Announcement,
 }
 
 impl SigningPurpose {
@@ -35,6 +37,7 @@ impl SigningPurpose {
             Self::JoinByParty => b"mpcnet/v1/join-by-party\0",
             Self::JoinProof => b"mpcnet/v1/join-proof\0",
             Self::Manifest => b"mpcnet/v1/manifest\0",
+            Self::Announcement => b"mpcnet/v1/announcement\0",
         }
     }
 

@@ -10,8 +10,10 @@
 //! - [`join`]: a party's join record, signed by the party and by the key derived from the join secret.
 //! - [`manifest`]: the sealed, ordered list of parties, signed by the creator.
 //! - [`lobby`]: the state machine the server runs and the checks every client repeats.
+//! - [`announcement`]: a party's signed direct addresses, shared through the lobby.
 //! - [`api`]: the JSON shapes of the lobby HTTP API.
 
+pub mod announcement;
 pub mod api;
 pub mod digest;
 pub mod identity;
@@ -23,6 +25,7 @@ pub mod manifest;
 pub mod offer;
 pub mod signed;
 
+pub use announcement::{EndpointAnnouncement, SignedAnnouncement};
 pub use digest::{Fingerprint, Sha256Digest};
 pub use identity::{Identity, PublicKey};
 pub use invite::{CertPin, Invite, InviteError, ServerAddress};

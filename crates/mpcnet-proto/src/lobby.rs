@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::announcement::{EndpointAnnouncement, SignedAnnouncement};
 use crate::digest::Fingerprint;
 use crate::identity::{Identity, PublicKey, SigningPurpose};
 use crate::join::{JoinRecord, LobbyId, SignedJoin};
@@ -175,6 +176,8 @@ pub enum LobbyError {
     NotFull { joined: usize, parties: u16 },
     #[error("the lobby is already sealed")]
     AlreadySealed,
+    #[error("{0} is not a party of this lobby")]
+    NotMember(String),
 }
 
 /// The outcome of a join the server accepted.
@@ -270,6 +273,20 @@ impl Lobby {
         self.verified = candidate.verify(&self.anchors)?;
         self.snapshot = candidate;
         Ok(())
+    }
+
+    /// Checks a party's announcement of its addresses: signed by a member, for this lobby.
+    pub fn check_announcement(
+        &self,
+        announcement: &SignedAnnouncement,
+    ) -> Result<EndpointAnnouncement, LobbyError> {
+        let checked = announcement.verify_self_signed(&self.anchors.lobby_id)?;
+        if self.verified.party(&checked.party).is_none() {
+            return Err(LobbyError::NotMember(
+                checked.party.fingerprint().to_string(),
+            ));
+        }
+        Ok(checked)
     }
 
     pub fn snapshot(&self) -> &LobbySnapshot {

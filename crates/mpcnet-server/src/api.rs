@@ -16,7 +16,8 @@ use axum::{Json, Router};
 use mpcnet_proto::api::{self, ApiErrorBody, CreateLobby, Joined, LobbyCreated, ServerInfo};
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::{
-    Lobby, LobbyError, LobbyId, LobbySnapshot, SignedJoin, SignedManifest, VerifyError,
+    Lobby, LobbyError, LobbyId, LobbySnapshot, SignedAnnouncement, SignedJoin, SignedManifest,
+    VerifyError,
 };
 use serde::de::DeserializeOwned;
 
@@ -53,6 +54,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/lobbies/{id}/joins", axum::routing::post(join_lobby))
         .route("/v1/lobbies/{id}/manifest", axum::routing::put(seal_lobby))
         .route("/v1/lobbies/{id}/program", get(program))
+        .route(
+            "/v1/lobbies/{id}/endpoints",
+            get(announcements).put(announce),
+        )
         .route(
             iroh_relay::http::RELAY_PROBE_PATH,
             get(|| async { StatusCode::OK }),
@@ -137,6 +142,7 @@ impl From<LobbyError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "lobby_not_full", message)
             }
             LobbyError::AlreadySealed => Self::new(StatusCode::CONFLICT, "lobby_sealed", message),
+            LobbyError::NotMember(_) => Self::new(StatusCode::FORBIDDEN, "not_member", message),
         }
     }
 }
@@ -319,6 +325,37 @@ async fn program(
         let store = state.store.clone();
         let bytes = blocking(move || store.program(&id, now())).await?;
         Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    }
+    .await;
+    counted(&state.metrics, result)
+}
+
+async fn announce(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let result = async {
+        let id = parse_lobby_id(&id)?;
+        let announcement: SignedAnnouncement = parse_json(body)?;
+        let store = state.store.clone();
+        blocking(move || store.announce(&id, announcement, now())).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
+    .await;
+    counted(&state.metrics, result)
+}
+
+async fn announcements(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<SignedAnnouncement>>, ApiError> {
+    let result = async {
+        let id = parse_lobby_id(&id)?;
+        let store = state.store.clone();
+        Ok(Json(
+            blocking(move || store.announcements(&id, now())).await?,
+        ))
     }
     .await;
     counted(&state.metrics, result)

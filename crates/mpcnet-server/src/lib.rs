@@ -152,6 +152,9 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
             info: ServerInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 relay_quic_port: quic_addr.map(|addr| addr.port()),
+                certificate: certificate
+                    .pin
+                    .map(|_| data_encoding::BASE64URL_NOPAD.encode(&certificate.chain[0])),
             },
         }),
     };

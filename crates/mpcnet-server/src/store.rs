@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use mpcnet_proto::lobby::Admission;
 use mpcnet_proto::{
-    Lobby, LobbyError, LobbyId, LobbySnapshot, PublicKey, SignedJoin, SignedManifest,
+    Lobby, LobbyError, LobbyId, LobbySnapshot, PublicKey, SignedAnnouncement, SignedJoin,
+    SignedManifest,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -31,6 +32,12 @@ CREATE TABLE IF NOT EXISTS joins (
     UNIQUE (lobby_id, party_key)
 );
 CREATE INDEX IF NOT EXISTS joins_by_party ON joins(party_key);
+CREATE TABLE IF NOT EXISTS endpoints (
+    lobby_id    TEXT NOT NULL REFERENCES lobbies(id) ON DELETE CASCADE,
+    party_key   TEXT NOT NULL,
+    record      TEXT NOT NULL,      -- JSON SignedAnnouncement, the party's latest
+    PRIMARY KEY (lobby_id, party_key)
+);
 ";
 
 /// Why a store operation failed.
@@ -157,6 +164,45 @@ impl Store {
         )?;
         transaction.commit()?;
         Ok(())
+    }
+
+    /// Keeps a member's latest announcement of its direct addresses.
+    pub fn announce(
+        &self,
+        id: &LobbyId,
+        announcement: SignedAnnouncement,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let checked = restore(&transaction, id, now)?.check_announcement(&announcement)?;
+        transaction.execute(
+            "INSERT INTO endpoints (lobby_id, party_key, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT (lobby_id, party_key) DO UPDATE SET record = excluded.record",
+            params![
+                id.to_string(),
+                checked.party.to_string(),
+                to_json(&announcement)
+            ],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The latest announcement of every party of a live lobby that made one.
+    pub fn announcements(
+        &self,
+        id: &LobbyId,
+        now: u64,
+    ) -> Result<Vec<SignedAnnouncement>, StoreError> {
+        let connection = self.lock();
+        load_snapshot(&connection, id, now)?;
+        let mut statement =
+            connection.prepare_cached("SELECT record FROM endpoints WHERE lobby_id = ?1")?;
+        statement
+            .query_map(params![id.to_string()], |row| row.get::<_, String>(0))?
+            .map(|record| from_json(&record?).map_err(|why| StoreError::Corrupt { id: *id, why }))
+            .collect()
     }
 
     /// Whether `party` has joined a lobby that is still live: the relay's admission rule.

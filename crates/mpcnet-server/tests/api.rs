@@ -10,7 +10,8 @@ use http_body_util::BodyExt as _;
 use mpcnet_proto::api::{ApiErrorBody, CreateLobby, ServerInfo};
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::{
-    Identity, JoinSecret, Label, LobbyOffer, LobbySnapshot, SignedJoin, SignedOffer,
+    Identity, JoinSecret, Label, LobbyOffer, LobbySnapshot, SignedAnnouncement, SignedJoin,
+    SignedOffer,
 };
 use mpcnet_server::api::{ApiConfig, ApiState, router};
 use mpcnet_server::metrics::Metrics;
@@ -51,6 +52,7 @@ fn fixture() -> Fixture {
             info: ServerInfo {
                 version: "test".into(),
                 relay_quic_port: None,
+                certificate: None,
             },
         }),
     };
@@ -152,6 +154,23 @@ async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let announcement =
+        SignedAnnouncement::announce(id, &bob, vec!["127.0.0.1:4444".parse().expect("addr")]);
+    let endpoints = format!("/v1/lobbies/{id}/endpoints");
+    let (status, _) = send(&fixture.app, Method::PUT, &endpoints, json(&announcement)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let stranger = SignedAnnouncement::announce(id, &Identity::generate(), Vec::new());
+    let (status, body) = send(&fixture.app, Method::PUT, &endpoints, json(&stranger)).await;
+    let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
+    assert_eq!(
+        (status, error.code.as_str()),
+        (StatusCode::FORBIDDEN, "not_member")
+    );
+    let (status, body) = send(&fixture.app, Method::GET, &endpoints, Vec::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: Vec<SignedAnnouncement> = serde_json::from_slice(&body).expect("announcements");
+    assert_eq!(listed, vec![announcement]);
 
     let (status, program) = send(
         &fixture.app,
