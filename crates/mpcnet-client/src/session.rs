@@ -2,6 +2,7 @@
 //! when the creator runs it), each verifying everything the server returns.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use mpcnet_proto::api::CreateLobby;
 use mpcnet_proto::lobby::VerifiedLobby;
@@ -41,6 +42,15 @@ pub enum SessionError {
     },
     #[error("invalid input: {0}")]
     Input(String),
+    #[error(
+        "the session was not sealed within {waited:?}: {} of {expected} parties joined ({}); the others have not run `mpcnet join` or `mpcnet run`{}",
+        joined.len(), joined.join(", "), if joined.len() == usize::from(*expected) { " (the creator seals it: is the creator's mpcnet running?)" } else { "" }
+    )]
+    NotSealed {
+        joined: Vec<String>,
+        expected: u16,
+        waited: Duration,
+    },
 }
 
 impl SessionError {
@@ -49,6 +59,9 @@ impl SessionError {
         matches!(self, Self::Input(_) | Self::ReadProgram { .. })
     }
 }
+
+/// How often a waiting party asks the lobby whether the session is sealed.
+const SEAL_POLL_PERIOD: Duration = Duration::from_millis(200);
 
 /// What the creator decides when making a session.
 #[derive(Debug, Clone)]
@@ -134,16 +147,7 @@ pub async fn status(
     local_program: Option<&Path>,
 ) -> Result<SessionReport, SessionError> {
     let client = LobbyClient::new(&invite.server)?;
-    let lobby_id = invite.lobby_id();
-    let mut snapshot = client.snapshot(&lobby_id).await?;
-    let mut verified = snapshot.verify(&invite.anchors())?;
-    let mut sealed_now = false;
-    if verified.sealed.is_none() && verified.is_full() && identity.public() == invite.creator {
-        client.seal(&lobby_id, &snapshot.seal(identity)).await?;
-        snapshot = client.snapshot(&lobby_id).await?;
-        verified = snapshot.verify(&invite.anchors())?;
-        sealed_now = verified.sealed.is_some();
-    }
+    let (verified, sealed_now) = check(&client, identity, invite).await?;
     let program_path = fetch_program(home, &client, &verified, local_program).await?;
     Ok(SessionReport::new(
         invite,
@@ -152,6 +156,72 @@ pub async fn status(
         program_path,
         sealed_now,
     ))
+}
+
+/// Polls the lobby until the session is sealed (sealing it, as the creator, once full), then
+/// fetches the program like [`status`]. `on_change` sees each new number of joined parties.
+pub async fn wait_until_sealed(
+    home: &Home,
+    identity: &Identity,
+    invite: &Invite,
+    local_program: Option<&Path>,
+    timeout: Duration,
+    on_change: impl Fn(&VerifiedLobby),
+) -> Result<SessionReport, SessionError> {
+    let client = LobbyClient::new(&invite.server)?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = usize::MAX;
+    loop {
+        let (verified, sealed_now) = check(&client, identity, invite).await?;
+        if verified.sealed.is_some() {
+            let program_path = fetch_program(home, &client, &verified, local_program).await?;
+            return Ok(SessionReport::new(
+                invite,
+                &verified,
+                identity,
+                program_path,
+                sealed_now,
+            ));
+        }
+        if verified.parties.len() != seen {
+            seen = verified.parties.len();
+            on_change(&verified);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let joined = verified
+                .parties
+                .iter()
+                .map(|party| party.name.to_string())
+                .collect();
+            return Err(SessionError::NotSealed {
+                joined,
+                expected: verified.offer.parties,
+                waited: timeout,
+            });
+        }
+        tokio::time::sleep(SEAL_POLL_PERIOD).await;
+    }
+}
+
+/// Fetches and verifies the lobby; as the creator, seals it if it is full and not yet sealed.
+async fn check(
+    client: &LobbyClient,
+    identity: &Identity,
+    invite: &Invite,
+) -> Result<(VerifiedLobby, bool), SessionError> {
+    let lobby_id = invite.lobby_id();
+    let snapshot = client.snapshot(&lobby_id).await?;
+    let verified = snapshot.verify(&invite.anchors())?;
+    if verified.sealed.is_some() || !verified.is_full() || identity.public() != invite.creator {
+        return Ok((verified, false));
+    }
+    client.seal(&lobby_id, &snapshot.seal(identity)).await?;
+    let verified = client
+        .snapshot(&lobby_id)
+        .await?
+        .verify(&invite.anchors())?;
+    let sealed_now = verified.sealed.is_some();
+    Ok((verified, sealed_now))
 }
 
 /// The program, checked against the signed hash; fetched copies are saved in the home.

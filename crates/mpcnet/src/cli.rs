@@ -1,6 +1,8 @@
 //! The command line: every subcommand and flag, each flag also settable as an `MPCNET_*` variable.
 
 use std::net::SocketAddr;
+
+use mpcnet_agent::PathPolicy;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -42,6 +44,8 @@ pub enum Command {
     Join(JoinArgs),
     /// Show a session: parties, keys, sealed or not, program hash. The creator seals a full session here.
     Status(StatusArgs),
+    /// Run the session: join if needed, wait for the seal, link with every party, run MPyC over the links.
+    Run(RunArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -192,4 +196,46 @@ pub struct StatusArgs {
     /// Print JSON with a stable shape.
     #[arg(long, env = "MPCNET_JSON")]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub invite: InviteArg,
+
+    /// Use this local copy of the program (it must match the signed hash) instead of fetching it.
+    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE")]
+    pub program: Option<PathBuf>,
+
+    /// The Python that runs MPyC [default: python3 on PATH].
+    #[arg(long, env = "MPCNET_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// Run the program without asking (it is still shown first).
+    #[arg(long, short = 'y', env = "MPCNET_YES")]
+    pub yes: bool,
+
+    /// Your name as a party, if this run joins [default: $USER].
+    #[arg(long, env = "MPCNET_PARTY_NAME")]
+    pub name: Option<String>,
+
+    /// Which paths peer links may take.
+    #[arg(long, env = "MPCNET_PATH", value_enum, default_value_t = PathPolicy::Auto)]
+    pub path: PathPolicy,
+
+    /// Local address for direct paths, e.g. 127.0.0.1:0 for parties on one machine [default: all interfaces].
+    #[arg(long, env = "MPCNET_BIND", value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+
+    /// How long to wait for the session to fill and for every party to link.
+    #[arg(long, env = "MPCNET_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// How long to wait at the end for the other parties to finish.
+    #[arg(long, env = "MPCNET_FINISH_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub finish_timeout: Duration,
+
+    /// Private arguments for this party's program, after the session's public ones.
+    #[arg(last = true, value_name = "PRIVATE ARGS")]
+    pub private_args: Vec<String>,
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod invite_input;
 mod report;
+mod run;
 mod serve;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -46,8 +47,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
         Err(error) => {
             eprintln!("mpcnet: error: {error:#}");
             ExitCode::from(exit_code(&error))
@@ -67,20 +68,22 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     if bad_input { 2 } else { 1 }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let home_dir = match cli.home {
         Some(dir) => dir,
         None => Home::default_dir()?,
     };
+    let success = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Serve(args) => serve::run(args, &home_dir).await,
-        Command::Id(args) => id(&open_home(home_dir)?, &args),
-        Command::Create(args) => create(&open_home(home_dir)?, args).await,
-        Command::Join(args) => join(&open_home(home_dir)?, args).await,
-        Command::Status(args) => status(&open_home(home_dir)?, args).await,
+        Command::Serve(args) => success(serve::run(args, &home_dir).await),
+        Command::Id(args) => success(id(&open_home(home_dir)?, &args)),
+        Command::Create(args) => success(create(&open_home(home_dir)?, args).await),
+        Command::Join(args) => success(join(&open_home(home_dir)?, args).await),
+        Command::Status(args) => success(status(&open_home(home_dir)?, args).await),
+        Command::Run(args) => run::run(&open_home(home_dir)?, args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "mpcnet", &mut std::io::stdout());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

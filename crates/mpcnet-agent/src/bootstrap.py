@@ -1,0 +1,33 @@
+# mpcnet's MPyC bootstrap, run as `python -c <this> PROGRAM ARGS...`.
+#
+# MPyC listens for lower-numbered parties with loop.create_server(port=P) and no host, which
+# binds every interface: anyone who can reach this machine could connect to it and send pickled
+# data. mpcnet delivers peer connections over loopback, so this bootstrap installs an event loop
+# policy whose loops default create_server's host to 127.0.0.1, then runs the program unchanged.
+import asyncio
+import os
+import runpy
+import sys
+
+import mpyc  # noqa: F401  (applies MPyC's own event loop policy first, e.g. uvloop)
+
+_base_policy = type(asyncio.get_event_loop_policy())
+_base_loop = type(_base_policy().new_event_loop())
+
+
+class _LoopbackListenerLoop(_base_loop):
+    async def create_server(self, *args, host=None, **kwargs):
+        return await super().create_server(*args, host=host or "127.0.0.1", **kwargs)
+
+
+class _LoopbackListenerPolicy(_base_policy):
+    def new_event_loop(self):
+        return _LoopbackListenerLoop()
+
+
+asyncio.set_event_loop_policy(_LoopbackListenerPolicy())
+
+_program = sys.argv[1]
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(os.path.abspath(_program)))
+runpy.run_path(_program, run_name="__main__")

@@ -1,0 +1,109 @@
+//! The party's iroh endpoint: keyed by its identity, using only the session's own relay (never
+//! public relays or lookups), in one of three path policies.
+
+use std::net::SocketAddr;
+
+use iroh::endpoint::{Endpoint, PortmapperConfig, presets};
+use iroh::tls::CaTlsConfig;
+use iroh::{EndpointAddr, RelayMap, RelayMode, RelayUrl, SecretKey};
+use mpcnet_proto::Identity;
+use rustls::pki_types::CertificateDer;
+
+/// The ALPN of mpcnet peer links.
+pub const ALPN: &[u8] = b"mpcnet/1";
+
+/// Which paths peer links may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PathPolicy {
+    /// Direct when possible, through the relay when not (the default).
+    #[default]
+    Auto,
+    /// Direct addresses only, no relay.
+    DirectOnly,
+    /// The relay only, no direct addresses.
+    RelayOnly,
+}
+
+/// The session's relay, from the manifest and the lobby server.
+#[derive(Debug, Clone)]
+pub struct RelayPlan {
+    pub url: RelayUrl,
+    /// UDP port of QUIC address discovery, if the server runs it.
+    pub quic_port: Option<u16>,
+    /// The server's self-signed certificate (already checked against the pin); `None` to use
+    /// the platform's CA roots.
+    pub certificate: Option<Vec<u8>>,
+}
+
+/// Why the endpoint could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("bad bind address {0}")]
+    BindAddress(SocketAddr),
+    #[error("cannot bind the peer endpoint: {0}")]
+    Bind(String),
+}
+
+/// Binds the endpoint of `identity`. `bind` restricts direct paths to one local address
+/// (e.g. 127.0.0.1:0 for a run on one machine; it also turns the port mapper off).
+pub async fn bind(
+    identity: &Identity,
+    relay: &RelayPlan,
+    policy: PathPolicy,
+    bind: Option<SocketAddr>,
+) -> Result<Endpoint, EndpointError> {
+    let mut builder = Endpoint::builder(presets::Minimal)
+        .secret_key(SecretKey::from_bytes(&identity.to_secret_bytes()))
+        .alpns(vec![ALPN.to_vec()]);
+    builder = match &relay.certificate {
+        Some(der) => builder.ca_tls_config(CaTlsConfig::custom_roots([CertificateDer::from(
+            der.clone(),
+        )])),
+        None => builder,
+    };
+    builder = match policy {
+        PathPolicy::DirectOnly => builder.relay_mode(RelayMode::Disabled),
+        PathPolicy::Auto | PathPolicy::RelayOnly => {
+            builder.relay_mode(RelayMode::Custom(relay_map(relay)))
+        }
+    };
+    if policy == PathPolicy::RelayOnly {
+        builder = builder.clear_ip_transports();
+    } else if let Some(address) = bind {
+        builder = builder
+            .clear_ip_transports()
+            .bind_addr(address)
+            .map_err(|_| EndpointError::BindAddress(address))?;
+    }
+    if bind.is_some_and(|address| address.ip().is_loopback()) || policy == PathPolicy::RelayOnly {
+        builder = builder.portmapper_config(PortmapperConfig::Disabled);
+    }
+    builder
+        .bind()
+        .await
+        .map_err(|e| EndpointError::Bind(e.to_string()))
+}
+
+fn relay_map(relay: &RelayPlan) -> RelayMap {
+    let quic = relay.quic_port.map(iroh_relay::RelayQuicConfig::new);
+    iroh_relay::RelayConfig::new(relay.url.clone(), quic).into()
+}
+
+/// How to reach `peer`: its relay and direct addresses as the policy allows.
+pub fn peer_addr(
+    peer: iroh::PublicKey,
+    relay: &RelayPlan,
+    direct: &[SocketAddr],
+    policy: PathPolicy,
+) -> EndpointAddr {
+    let mut addr = EndpointAddr::new(peer);
+    if policy != PathPolicy::DirectOnly {
+        addr = addr.with_relay_url(relay.url.clone());
+    }
+    if policy != PathPolicy::RelayOnly {
+        for address in direct {
+            addr = addr.with_ip_addr(*address);
+        }
+    }
+    addr
+}

@@ -1,0 +1,139 @@
+//! Forwards between MPyC's TCP connections and QUIC streams on peer links.
+//!
+//! Each local TCP connection is one bidirectional QUIC stream, pumped in both directions with
+//! no batching: every read is written on at once, with TCP_NODELAY on every local socket.
+//! Outgoing: MPyC connects to a local forward port of a higher-numbered peer; the connection
+//! is accepted only once the link exists (it does before MPyC starts) and held until the far
+//! side delivers it. Incoming: a stream from a lower-numbered peer is delivered to MPyC's own
+//! listening port, retrying until MPyC listens (parties start at slightly different times).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use iroh::endpoint::{RecvStream, SendStream};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use crate::link::PeerLink;
+
+/// The first byte of a stream that carries one MPyC connection.
+const STREAM_KIND_MPYC: u8 = 1;
+/// The largest piece moved in one step.
+const CHUNK: usize = 64 * 1024;
+/// How often delivery retries while MPyC is not listening yet.
+const DELIVERY_RETRY: Duration = Duration::from_millis(20);
+
+/// Serves MPyC's connections to `link`'s peer: each TCP connection accepted on `listener`
+/// becomes one stream. Runs until the link closes.
+pub async fn serve_outgoing(listener: TcpListener, link: PeerLink, pumps: TaskTracker) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = link.connection.closed() => return,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(error) => {
+                tracing::warn!(peer = %link.peer, %error, "local accept failed");
+                continue;
+            }
+        };
+        let link = link.clone();
+        pumps.spawn(async move {
+            let opened = async {
+                let (mut send, recv) = link.connection.open_bi().await?;
+                send.write_all(&[STREAM_KIND_MPYC]).await?;
+                anyhow::Ok((send, recv))
+            };
+            match opened.await {
+                Ok((send, recv)) => pump(tcp, send, recv, &link).await,
+                Err(error) => tracing::warn!(peer = %link.peer, %error, "cannot open a stream"),
+            }
+        });
+    }
+}
+
+/// Delivers `link`'s incoming streams to MPyC listening on 127.0.0.1:`mpyc_port`, each waiting
+/// for MPyC to listen until `deadline`. Runs until the link closes.
+pub async fn deliver_incoming(
+    link: PeerLink,
+    mpyc_port: u16,
+    deadline: Instant,
+    pumps: TaskTracker,
+) {
+    while let Ok((send, mut recv)) = link.connection.accept_bi().await {
+        let link = link.clone();
+        pumps.spawn(async move {
+            let mut kind = [0u8; 1];
+            if recv.read_exact(&mut kind).await.is_err() || kind[0] != STREAM_KIND_MPYC {
+                tracing::warn!(peer = %link.peer, "dropped a stream of unknown kind");
+                return;
+            }
+            match connect_when_listening(mpyc_port, deadline).await {
+                Ok(tcp) => pump(tcp, send, recv, &link).await,
+                Err(error) => {
+                    tracing::warn!(peer = %link.peer, %error, "MPyC never listened on its port")
+                }
+            }
+        });
+    }
+}
+
+async fn connect_when_listening(port: u16, deadline: Instant) -> std::io::Result<TcpStream> {
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(error) if Instant::now() >= deadline => return Err(error),
+            Err(_) => tokio::time::sleep(DELIVERY_RETRY).await,
+        }
+    }
+}
+
+/// Moves bytes both ways until both directions have ended.
+async fn pump(tcp: TcpStream, send: SendStream, recv: RecvStream, link: &PeerLink) {
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::warn!(%error, "cannot set TCP_NODELAY");
+    }
+    let (tcp_read, tcp_write) = tcp.into_split();
+    let counters = link.counters.clone();
+    let outbound = tcp_to_quic(tcp_read, send, &counters.sent);
+    let inbound = quic_to_tcp(recv, tcp_write, &counters.received);
+    let (outbound, inbound) = tokio::join!(outbound, inbound);
+    for result in [outbound, inbound] {
+        if let Err(error) = result {
+            tracing::debug!(peer = %link.peer, %error, "forward ended with an error");
+        }
+    }
+}
+
+async fn tcp_to_quic(
+    mut tcp: tokio::net::tcp::OwnedReadHalf,
+    mut send: SendStream,
+    sent: &AtomicU64,
+) -> anyhow::Result<()> {
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        let read = tcp.read(&mut buffer).await?;
+        if read == 0 {
+            send.finish()?;
+            return Ok(());
+        }
+        send.write_all(&buffer[..read]).await?;
+        sent.fetch_add(read as u64, Ordering::Relaxed);
+    }
+}
+
+async fn quic_to_tcp(
+    mut recv: RecvStream,
+    mut tcp: tokio::net::tcp::OwnedWriteHalf,
+    received: &AtomicU64,
+) -> anyhow::Result<()> {
+    while let Some(chunk) = recv.read_chunk(CHUNK).await? {
+        tcp.write_all(&chunk).await?;
+        received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    }
+    tcp.shutdown().await?;
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Starting the unmodified MPyC program: finding a Python with `mpyc`, choosing local ports,
+//! and building `python PROGRAM -I i -P ... [public args] [private args]`.
+//!
+//! MPyC binds its listening port on every interface. The program runs under a small
+//! bootstrap (`bootstrap.py`) that makes MPyC's listener bind 127.0.0.1 only, so the agent's
+//! authenticated links are the only way in from other machines.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+/// The bootstrap run as `python -c BOOTSTRAP PROGRAM ARGS...`.
+const BOOTSTRAP: &str = include_str!("bootstrap.py");
+
+/// Why MPyC cannot be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LauncherError {
+    #[error("no Python found: install python3, or name one with --python / MPCNET_PYTHON")]
+    NoPython,
+    #[error(
+        "{python} cannot import mpyc ({detail}).\n  Install it:  {python} -m pip install mpyc\n  \
+         or make a venv:  python3 -m venv ~/.venv-mpyc && ~/.venv-mpyc/bin/pip install mpyc  \
+         and pass --python ~/.venv-mpyc/bin/python"
+    )]
+    NoMpyc { python: String, detail: String },
+    #[error("cannot start {python}: {source}")]
+    Spawn {
+        python: String,
+        source: std::io::Error,
+    },
+    #[error("no free local port: {0}")]
+    NoPort(std::io::Error),
+}
+
+/// The Python to use: `explicit`, else the first `python3` on `PATH`.
+pub fn find_python(explicit: Option<&Path>) -> Result<PathBuf, LauncherError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let path = std::env::var_os("PATH").ok_or(LauncherError::NoPython)?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("python3"))
+        .find(|candidate| candidate.is_file())
+        .ok_or(LauncherError::NoPython)
+}
+
+/// Checks that `python` imports `mpyc`; returns MPyC's version.
+pub async fn check_mpyc(python: &Path) -> Result<String, LauncherError> {
+    let shown = python.display().to_string();
+    let output = tokio::process::Command::new(python)
+        .args(["-c", "import mpyc; print(mpyc.__version__)"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|source| LauncherError::Spawn {
+            python: shown.clone(),
+            source,
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let detail = stderr
+            .lines()
+            .last()
+            .unwrap_or("import failed")
+            .trim()
+            .to_owned();
+        return Err(LauncherError::NoMpyc {
+            python: shown,
+            detail,
+        });
+    }
+    // MPyC logs to stdout on import: the version is the last line.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Ok(stdout.lines().last().unwrap_or_default().trim().to_owned())
+}
+
+/// A free TCP port on 127.0.0.1 (free when this returns; MPyC binds it moments later).
+pub fn free_local_port() -> Result<u16, LauncherError> {
+    let listener =
+        std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(LauncherError::NoPort)?;
+    Ok(listener.local_addr().map_err(LauncherError::NoPort)?.port())
+}
+
+/// What MPyC is started with.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub python: PathBuf,
+    pub program: PathBuf,
+    /// This party's index (`-I`).
+    pub me: u16,
+    /// One address per party in index order (`-P`): local forwards for peers, the own listen port for `me`.
+    pub addresses: Vec<SocketAddr>,
+    /// Arguments every party passes (from the manifest), then this party's own.
+    pub args: Vec<String>,
+}
+
+impl Launch {
+    /// The command, with stdin, stdout and stderr inherited: the program's output is the run's output.
+    pub fn command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&self.python);
+        command.arg("-c").arg(BOOTSTRAP).arg(&self.program);
+        command.arg("-I").arg(self.me.to_string());
+        for address in &self.addresses {
+            command.arg("-P").arg(address.to_string());
+        }
+        command
+            .args(&self.args)
+            .env("PYTHONUNBUFFERED", "1")
+            .kill_on_drop(true);
+        command
+    }
+}

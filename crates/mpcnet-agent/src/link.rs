@@ -1,0 +1,106 @@
+//! A live link to one peer: the authenticated QUIC connection, byte counters, and how it is
+//! routed right now (direct or relayed, with RTT), for progress lines and `mpcnet status`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use iroh::endpoint::Connection;
+use serde::{Deserialize, Serialize};
+
+/// A party of the session other than this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub index: u16,
+    pub name: String,
+    pub key: iroh::PublicKey,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "party {} ({})", self.index, self.name)
+    }
+}
+
+/// Bytes moved between MPyC and a peer, counted by the forwards.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+}
+
+/// An established link.
+#[derive(Debug, Clone)]
+pub struct PeerLink {
+    pub peer: Peer,
+    pub connection: Connection,
+    pub counters: Arc<Counters>,
+}
+
+/// How a link is routed at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "via")]
+pub enum Route {
+    /// A direct UDP path to this address.
+    Direct(String),
+    /// Through this relay.
+    Relay(String),
+    /// No path is selected (yet, or any more).
+    None,
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Direct(address) => write!(f, "direct {address}"),
+            Self::Relay(url) => write!(f, "relayed via {url}"),
+            Self::None => f.write_str("no path"),
+        }
+    }
+}
+
+/// One line of `mpcnet status` for a peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkReport {
+    pub index: u16,
+    pub name: String,
+    pub state: String,
+    pub route: Route,
+    pub rtt_ms: Option<f64>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl PeerLink {
+    /// The selected path and its RTT.
+    pub fn route(&self) -> (Route, Option<Duration>) {
+        let paths = self.connection.paths();
+        let Some(path) = paths.iter().find(|path| path.is_selected()) else {
+            return (Route::None, None);
+        };
+        let route = match path.remote_addr() {
+            iroh::TransportAddr::Ip(address) => Route::Direct(address.to_string()),
+            iroh::TransportAddr::Relay(url) => Route::Relay(url.to_string()),
+            other => Route::Direct(other.to_string()),
+        };
+        (route, Some(path.rtt()))
+    }
+
+    /// The link as a status line.
+    pub fn report(&self) -> LinkReport {
+        let (route, rtt) = self.route();
+        let state = match self.connection.close_reason() {
+            Some(_) => "closed",
+            None => "connected",
+        };
+        LinkReport {
+            index: self.peer.index,
+            name: self.peer.name.clone(),
+            state: state.into(),
+            route,
+            rtt_ms: rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
+            bytes_sent: self.counters.sent.load(Ordering::Relaxed),
+            bytes_received: self.counters.received.load(Ordering::Relaxed),
+        }
+    }
+}

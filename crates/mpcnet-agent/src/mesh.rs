@@ -1,0 +1,209 @@
+//! Linking up with every other party: dial each higher-numbered peer, accept each lower-numbered
+//! one (MPyC's own direction), and close any connection from a key outside the manifest before
+//! it can open a stream.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iroh::endpoint::{Connection, Endpoint};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::endpoint::{ALPN, PathPolicy, RelayPlan, peer_addr};
+use crate::link::{Counters, Peer, PeerLink};
+
+/// QUIC close code for a connection from a key that is not a party of the session.
+pub const CLOSE_NOT_A_PARTY: u32 = 0x4d01;
+/// QUIC close code for a second connection from a party that is already linked.
+pub const CLOSE_ALREADY_LINKED: u32 = 0x4d02;
+
+/// Direct addresses of peers, as announced through the lobby (updated while linking).
+pub type AddressBook = watch::Receiver<HashMap<iroh::PublicKey, Vec<SocketAddr>>>;
+
+/// Some parties could not be linked before the deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("could not link with {} within {waited:?}: {}", missing.len(), missing.join("; "))]
+pub struct MeshError {
+    /// One entry per missing party: who, and the last error seen.
+    pub missing: Vec<String>,
+    pub waited: Duration,
+}
+
+/// Who links with whom, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct MeshPlan<'a> {
+    pub endpoint: &'a Endpoint,
+    pub me: u16,
+    /// Every other party.
+    pub peers: &'a [Peer],
+    pub relay: &'a RelayPlan,
+    pub policy: PathPolicy,
+}
+
+/// Links with every peer, or fails at `deadline` naming the parties that did not link.
+/// `on_link` is called as each link comes up.
+pub async fn link_all(
+    plan: MeshPlan<'_>,
+    addresses: AddressBook,
+    deadline: Instant,
+    on_link: impl Fn(&PeerLink),
+) -> Result<Vec<PeerLink>, MeshError> {
+    let MeshPlan {
+        endpoint,
+        me,
+        peers,
+        relay,
+        policy,
+    } = plan;
+    let started = Instant::now();
+    let (sender, mut arrived) =
+        mpsc::channel::<Result<PeerLink, (Peer, String)>>(peers.len().max(1));
+    let lower: HashMap<iroh::PublicKey, Peer> = peers
+        .iter()
+        .filter(|peer| peer.index < me)
+        .map(|peer| (peer.key, peer.clone()))
+        .collect();
+    let mut dialers = tokio::task::JoinSet::new();
+    for peer in peers.iter().filter(|peer| peer.index > me).cloned() {
+        let (endpoint, relay, addresses, sender) = (
+            endpoint.clone(),
+            relay.clone(),
+            addresses.clone(),
+            sender.clone(),
+        );
+        dialers.spawn(async move {
+            let result = dial(&endpoint, &peer, &relay, policy, addresses, deadline).await;
+            let _ = sender.send(result.map_err(|why| (peer, why))).await;
+        });
+    }
+    drop(sender);
+
+    let mut links: HashMap<u16, PeerLink> = HashMap::new();
+    let mut errors: HashMap<u16, String> = HashMap::new();
+    let mut incoming = accept_from(endpoint.clone(), lower);
+    while links.len() < peers.len() {
+        let link = tokio::select! {
+            Some(result) = arrived.recv() => match result {
+                Ok(link) => link,
+                Err((peer, why)) => { errors.insert(peer.index, why); continue; }
+            },
+            Some(link) = incoming.recv() => link,
+            () = tokio::time::sleep_until(deadline) => break,
+        };
+        on_link(&link);
+        if let Some(replaced) = links.insert(link.peer.index, link) {
+            replaced.connection.close(
+                CLOSE_ALREADY_LINKED.into(),
+                b"replaced by a newer connection",
+            );
+        }
+    }
+    if links.len() == peers.len() {
+        let mut links: Vec<PeerLink> = links.into_values().collect();
+        links.sort_by_key(|link| link.peer.index);
+        return Ok(links);
+    }
+    let missing = peers
+        .iter()
+        .filter(|peer| !links.contains_key(&peer.index))
+        .map(|peer| match errors.get(&peer.index) {
+            Some(why) => format!("{peer}: {why}"),
+            None if peer.index < me => {
+                format!("{peer}: it never connected (is its `mpcnet run` started?)")
+            }
+            None => format!("{peer}: not reached"),
+        })
+        .collect();
+    Err(MeshError {
+        missing,
+        waited: started.elapsed(),
+    })
+}
+
+/// Dials `peer` until it answers or `deadline` passes; returns the last error on failure.
+async fn dial(
+    endpoint: &Endpoint,
+    peer: &Peer,
+    relay: &RelayPlan,
+    policy: PathPolicy,
+    addresses: AddressBook,
+    deadline: Instant,
+) -> Result<PeerLink, String> {
+    let mut last_error = String::from("no answer");
+    let mut pause = Duration::from_millis(100);
+    while Instant::now() < deadline {
+        let direct = addresses
+            .borrow()
+            .get(&peer.key)
+            .cloned()
+            .unwrap_or_default();
+        if policy == PathPolicy::DirectOnly && direct.is_empty() {
+            last_error = "its direct addresses are not announced yet".into();
+        } else {
+            let addr = peer_addr(peer.key, relay, &direct, policy);
+            let attempt = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(10));
+            match tokio::time::timeout(attempt, endpoint.connect(addr, ALPN)).await {
+                Ok(Ok(connection)) => return Ok(new_link(peer.clone(), connection)),
+                Ok(Err(error)) => last_error = error.to_string(),
+                Err(_) => last_error = format!("no answer within {attempt:?}"),
+            }
+        }
+        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+    Err(last_error)
+}
+
+fn new_link(peer: Peer, connection: Connection) -> PeerLink {
+    PeerLink {
+        peer,
+        connection,
+        counters: Arc::new(Counters::default()),
+    }
+}
+
+/// Accepts connections for the whole run. Those from `expected` keys are sent on the returned
+/// channel while it is open; every other connection is closed at once, before any stream.
+fn accept_from(
+    endpoint: Endpoint,
+    expected: HashMap<iroh::PublicKey, Peer>,
+) -> mpsc::Receiver<PeerLink> {
+    let (sender, receiver) = mpsc::channel(expected.len().max(1));
+    tokio::spawn(async move {
+        let expected = Arc::new(expected);
+        while let Some(incoming) = endpoint.accept().await {
+            let (expected, sender) = (expected.clone(), sender.clone());
+            tokio::spawn(async move {
+                let connection = match incoming.await {
+                    Ok(connection) => connection,
+                    Err(error) => {
+                        tracing::debug!(%error, "incoming connection failed its handshake");
+                        return;
+                    }
+                };
+                let remote = connection.remote_id();
+                match expected.get(&remote) {
+                    Some(peer) if !sender.is_closed() => {
+                        let _ = sender.send(new_link(peer.clone(), connection)).await;
+                    }
+                    Some(peer) => {
+                        tracing::warn!(%peer, "refused a second connection: the session is already linked");
+                        connection.close(
+                            CLOSE_ALREADY_LINKED.into(),
+                            b"this session is already linked",
+                        );
+                    }
+                    None => {
+                        tracing::warn!(key = %remote.fmt_short(), "refused a connection from a key that is not a party of this session");
+                        connection.close(CLOSE_NOT_A_PARTY.into(), b"not a party of this session");
+                    }
+                }
+            });
+        }
+    });
+    receiver
+}

@@ -1,0 +1,375 @@
+//! One party's run of a sealed session: bind the endpoint, share addresses through the lobby,
+//! link with every peer, set up the forwards, run MPyC, and end together with the others.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iroh::endpoint::Endpoint;
+use mpcnet_client::LobbyClient;
+use mpcnet_proto::{Identity, LobbyId, SignedAnnouncement};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use crate::endpoint::{self, PathPolicy, RelayPlan};
+use crate::finish;
+use crate::launcher::{self, Launch, LauncherError};
+use crate::link::{LinkReport, Peer, PeerLink, Route};
+use crate::mesh::{self, MeshError};
+
+/// How often addresses are exchanged through the lobby while linking.
+const ADDRESS_EXCHANGE_PERIOD: Duration = Duration::from_millis(250);
+/// How often the status file is rewritten.
+const STATUS_PERIOD: Duration = Duration::from_secs(1);
+/// How long pumps may take to drain once MPyC has exited.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Receives one human-readable line per event of the run.
+pub type Progress = Arc<dyn Fn(String) + Send + Sync>;
+
+/// Everything one party's run needs.
+#[derive(Debug)]
+pub struct RunPlan {
+    pub identity: Identity,
+    pub me: u16,
+    /// Every other party, by index.
+    pub peers: Vec<Peer>,
+    pub relay: RelayPlan,
+    pub policy: PathPolicy,
+    /// Restrict direct paths to this local address (e.g. 127.0.0.1:0 on one machine).
+    pub bind: Option<SocketAddr>,
+    /// The lobby, for exchanging direct addresses.
+    pub lobby: LobbyClient,
+    pub lobby_id: LobbyId,
+    pub python: PathBuf,
+    pub program: PathBuf,
+    /// Public arguments from the manifest, then this party's private ones.
+    pub args: Vec<String>,
+    /// How long to wait for every peer to link, and for MPyC to listen.
+    pub link_timeout: Duration,
+    /// How long to wait at the end for the peers to finish too.
+    pub finish_timeout: Duration,
+    /// Where to keep the run's status for `mpcnet status`.
+    pub status_file: Option<PathBuf>,
+}
+
+/// Why a run failed before or around MPyC.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Endpoint(#[from] endpoint::EndpointError),
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+    #[error(transparent)]
+    Launcher(#[from] LauncherError),
+    #[error("cannot open a local forward: {0}")]
+    Forward(std::io::Error),
+    #[error("lost {peer} while MPyC was running: {reason}")]
+    LostPeer { peer: String, reason: String },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    /// MPyC's exit code (-1 if it was killed by a signal).
+    pub exit_code: i32,
+    /// Each link at the end.
+    pub links: Vec<LinkReport>,
+    /// Peers that did not say they finished before the timeout.
+    pub unfinished: Vec<String>,
+}
+
+/// What the status file holds.
+#[derive(Debug, Serialize)]
+struct StatusFile<'a> {
+    updated_unix_ms: u128,
+    me: u16,
+    state: &'a str,
+    links: Vec<LinkReport>,
+}
+
+/// Runs the session to its end. `interrupt` resolving stops everything (e.g. Ctrl-C).
+/// `progress` receives one human-readable line per event.
+pub async fn run(
+    plan: RunPlan,
+    interrupt: impl Future<Output = ()>,
+    progress: Progress,
+) -> Result<RunOutcome, RunError> {
+    let endpoint = endpoint::bind(&plan.identity, &plan.relay, plan.policy, plan.bind).await?;
+    let result = run_linked(&plan, &endpoint, interrupt, &progress).await;
+    endpoint.close().await;
+    result
+}
+
+async fn run_linked(
+    plan: &RunPlan,
+    endpoint: &Endpoint,
+    interrupt: impl Future<Output = ()>,
+    progress: &Progress,
+) -> Result<RunOutcome, RunError> {
+    tokio::pin!(interrupt);
+    let deadline = Instant::now() + plan.link_timeout;
+    progress(format!(
+        "linking with {} part{} ({})",
+        plan.peers.len(),
+        if plan.peers.len() == 1 { "y" } else { "ies" },
+        match plan.policy {
+            PathPolicy::Auto => "direct when possible, relayed otherwise",
+            PathPolicy::DirectOnly => "direct only",
+            PathPolicy::RelayOnly => "relayed only",
+        }
+    ));
+    let (book_writer, addresses) = watch::channel(HashMap::new());
+    let exchange = exchange_addresses(plan, endpoint.clone(), book_writer);
+    let mesh_plan = mesh::MeshPlan {
+        endpoint,
+        me: plan.me,
+        peers: &plan.peers,
+        relay: &plan.relay,
+        policy: plan.policy,
+    };
+    let linking = mesh::link_all(mesh_plan, addresses, deadline, |link| {
+        let (route, rtt) = link.route();
+        progress(format!("{}: linked, {route}{}", link.peer, format_rtt(rtt)));
+    });
+    let links = tokio::select! {
+        links = linking => links?,
+        () = exchange => unreachable!("the address exchange runs until dropped"),
+        () = &mut interrupt => return Err(RunError::Interrupted),
+    };
+
+    let pumps = TaskTracker::new();
+    let own_port = launcher::free_local_port()?;
+    let mut addresses = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0)); plan.peers.len() + 1];
+    addresses[usize::from(plan.me)] = SocketAddr::from((Ipv4Addr::LOCALHOST, own_port));
+    for link in &links {
+        if link.peer.index > plan.me {
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .await
+                .map_err(RunError::Forward)?;
+            addresses[usize::from(link.peer.index)] =
+                listener.local_addr().map_err(RunError::Forward)?;
+            tokio::spawn(crate::forward::serve_outgoing(
+                listener,
+                link.clone(),
+                pumps.clone(),
+            ));
+        } else {
+            let mpyc_deadline = Instant::now() + plan.link_timeout;
+            tokio::spawn(crate::forward::deliver_incoming(
+                link.clone(),
+                own_port,
+                mpyc_deadline,
+                pumps.clone(),
+            ));
+        }
+    }
+    let finished = finish::listen(&links);
+    let watcher = watch_links(&links, plan.status_file.clone(), plan.me, progress.clone());
+
+    let launch = Launch {
+        python: plan.python.clone(),
+        program: plan.program.clone(),
+        me: plan.me,
+        addresses,
+        args: plan.args.clone(),
+    };
+    progress(format!(
+        "starting {} as party {} of {}",
+        plan.program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        plan.me,
+        plan.peers.len() + 1
+    ));
+    let mut child = launch
+        .command()
+        .spawn()
+        .map_err(|source| LauncherError::Spawn {
+            python: plan.python.display().to_string(),
+            source,
+        })?;
+    let status = tokio::select! {
+        status = child.wait() => status.map_err(|source| LauncherError::Spawn { python: plan.python.display().to_string(), source })?,
+        (peer, reason) = first_lost_link(&links, finished.clone()) => {
+            let _ = child.kill().await;
+            return Err(RunError::LostPeer { peer, reason });
+        }
+        () = &mut interrupt => {
+            let _ = child.kill().await;
+            return Err(RunError::Interrupted);
+        }
+    };
+    let exit_code = status.code().unwrap_or(-1);
+
+    pumps.close();
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, pumps.wait()).await;
+    let unfinished =
+        finish::announce_and_wait(&links, exit_code, finished, plan.finish_timeout).await;
+    let reports: Vec<LinkReport> = links.iter().map(PeerLink::report).collect();
+    drop(watcher);
+    write_status(
+        plan.status_file.as_ref(),
+        plan.me,
+        "finished",
+        reports.clone(),
+    );
+    Ok(RunOutcome {
+        exit_code,
+        links: reports,
+        unfinished,
+    })
+}
+
+/// Announces this endpoint's direct addresses and collects the peers', until dropped.
+async fn exchange_addresses(
+    plan: &RunPlan,
+    endpoint: Endpoint,
+    book: watch::Sender<HashMap<iroh::PublicKey, Vec<SocketAddr>>>,
+) {
+    let members: HashMap<mpcnet_proto::PublicKey, iroh::PublicKey> = plan
+        .peers
+        .iter()
+        .filter_map(|peer| {
+            Some((
+                mpcnet_proto::PublicKey::from_bytes(peer.key.as_bytes()).ok()?,
+                peer.key,
+            ))
+        })
+        .collect();
+    let mut announced: Option<Vec<SocketAddr>> = None;
+    let mut ticker = tokio::time::interval(ADDRESS_EXCHANGE_PERIOD);
+    loop {
+        ticker.tick().await;
+        let mine: Vec<SocketAddr> = endpoint.addr().ip_addrs().copied().collect();
+        if plan.policy != PathPolicy::RelayOnly
+            && !mine.is_empty()
+            && announced.as_ref() != Some(&mine)
+        {
+            let signed = SignedAnnouncement::announce(plan.lobby_id, &plan.identity, mine.clone());
+            match plan.lobby.announce(&plan.lobby_id, &signed).await {
+                Ok(()) => announced = Some(mine),
+                Err(error) => tracing::debug!(%error, "announcing addresses failed"),
+            }
+        }
+        if plan.policy == PathPolicy::RelayOnly {
+            continue;
+        }
+        match plan.lobby.announcements(&plan.lobby_id).await {
+            Ok(list) => {
+                let verified = list.iter().filter_map(|signed| {
+                    let announcement = signed.verify_self_signed(&plan.lobby_id).ok()?;
+                    Some((*members.get(&announcement.party)?, announcement.addrs))
+                });
+                let verified: HashMap<_, _> = verified.collect();
+                book.send_if_modified(|book| {
+                    let changed = *book != verified;
+                    *book = verified;
+                    changed
+                });
+            }
+            Err(error) => tracing::debug!(%error, "fetching addresses failed"),
+        }
+    }
+}
+
+/// The first link that closes before its peer said it finished.
+async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (String, String) {
+    let mut watches = tokio::task::JoinSet::new();
+    for link in links {
+        let (link, finished) = (link.clone(), finished.clone());
+        watches.spawn(async move {
+            let reason = link.connection.closed().await;
+            if finished.borrow().contains_key(&link.peer.index) {
+                std::future::pending::<()>().await;
+            }
+            (link.peer.to_string(), reason.to_string())
+        });
+    }
+    match watches.join_next().await {
+        Some(Ok(lost)) => lost,
+        _ => std::future::pending().await,
+    }
+}
+
+/// Reports route changes as progress lines and keeps the status file fresh, until dropped.
+fn watch_links(
+    links: &[PeerLink],
+    status_file: Option<PathBuf>,
+    me: u16,
+    progress: Progress,
+) -> AbortOnDrop {
+    let links = links.to_vec();
+    AbortOnDrop(tokio::spawn(async move {
+        let mut routes: Vec<Route> = links.iter().map(|link| link.route().0).collect();
+        let mut ticker = tokio::time::interval(STATUS_PERIOD);
+        loop {
+            ticker.tick().await;
+            for (link, last) in links.iter().zip(routes.iter_mut()) {
+                let (route, rtt) = link.route();
+                if route != *last && route != Route::None {
+                    progress(format!(
+                        "{}: now {route}{} (was {last})",
+                        link.peer,
+                        format_rtt(rtt)
+                    ));
+                    *last = route;
+                }
+            }
+            write_status(
+                status_file.as_ref(),
+                me,
+                "running",
+                links.iter().map(PeerLink::report).collect(),
+            );
+        }
+    }))
+}
+
+/// Aborts a task when dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Writes the status file atomically (write, then rename); failures are only logged.
+fn write_status(path: Option<&PathBuf>, me: u16, state: &str, links: Vec<LinkReport>) {
+    let Some(path) = path else {
+        return;
+    };
+    let status = StatusFile {
+        updated_unix_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis()),
+        me,
+        state,
+        links,
+    };
+    let temporary = path.with_extension("tmp");
+    let written = serde_json::to_vec_pretty(&status)
+        .map_err(std::io::Error::other)
+        .and_then(|json| std::fs::write(&temporary, json))
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(error) = written {
+        tracing::debug!(path = %path.display(), %error, "cannot write the status file");
+    }
+}
+
+/// ", rtt 1.2 ms", or nothing when unknown.
+pub fn format_rtt(rtt: Option<Duration>) -> String {
+    rtt.map(|rtt| format!(", rtt {:.1} ms", rtt.as_secs_f64() * 1000.0))
+        .unwrap_or_default()
+}

@@ -1,0 +1,191 @@
+//! `mpcnet run`: from an invite to an executed MPyC program. Joins if needed, waits for the
+//! seal, verifies, shows the program, links with every peer and runs MPyC over the links.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use mpcnet_agent::launcher;
+use mpcnet_agent::{Peer, RelayPlan, RunPlan};
+use mpcnet_client::session::{self, SessionReport};
+use mpcnet_client::{Home, LobbyClient};
+use mpcnet_proto::Invite;
+
+use crate::BadInput;
+use crate::cli::RunArgs;
+
+/// The status file of a run, read by `mpcnet status` while the run lasts.
+pub fn status_file(home: &Home, report: &SessionReport) -> std::path::PathBuf {
+    home.dir()
+        .join("sessions")
+        .join(&report.lobby_id)
+        .join("run-status.json")
+}
+
+pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let invite = crate::invite_input::read_invite(&args.invite)?;
+    let identity = crate::identity(home)?;
+    let python = launcher::find_python(args.python.as_deref())?;
+    let mpyc_version = launcher::check_mpyc(&python).await?;
+    let say = |line: &str| eprintln!("mpcnet: {line}");
+
+    let name = crate::party_name(args.name.clone());
+    session::join(home, &identity, &invite, &name, args.program.as_deref())
+        .await
+        .context("joining the session")?;
+    let report = session::wait_until_sealed(
+        home,
+        &identity,
+        &invite,
+        args.program.as_deref(),
+        args.timeout,
+        |lobby| {
+            let names: Vec<&str> = lobby
+                .parties
+                .iter()
+                .map(|party| party.name.as_str())
+                .collect();
+            say(&format!(
+                "waiting for the session to fill: {} of {} joined ({})",
+                lobby.parties.len(),
+                lobby.offer.parties,
+                names.join(", ")
+            ));
+        },
+    )
+    .await
+    .context("waiting for the session")?;
+    let me = report
+        .you
+        .context("this party is not in the sealed manifest")?;
+    show_program(&report, &mpyc_version);
+    if !args.yes {
+        confirm(&report.program.path)?;
+    }
+
+    let plan = plan(home, &invite, identity, &report, me, python, &args).await?;
+    let progress: mpcnet_agent::Progress = Arc::new(|line| eprintln!("mpcnet: {line}"));
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let outcome = mpcnet_agent::run(plan, interrupt, progress)
+        .await
+        .context("running the session")?;
+    for link in &outcome.links {
+        say(&format!(
+            "party {} ({}): {}{}, {} bytes sent, {} received",
+            link.index,
+            link.name,
+            link.route,
+            link.rtt_ms
+                .map(|rtt| format!(", rtt {rtt:.1} ms"))
+                .unwrap_or_default(),
+            link.bytes_sent,
+            link.bytes_received
+        ));
+    }
+    if !outcome.unfinished.is_empty() {
+        say(&format!(
+            "did not hear that these finished: {}",
+            outcome.unfinished.join(", ")
+        ));
+    }
+    say(&format!(
+        "{} exited with code {}",
+        report.program.file_name, outcome.exit_code
+    ));
+    Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)))
+}
+
+async fn plan(
+    home: &Home,
+    invite: &Invite,
+    identity: mpcnet_proto::Identity,
+    report: &SessionReport,
+    me: u16,
+    python: std::path::PathBuf,
+    args: &RunArgs,
+) -> anyhow::Result<RunPlan> {
+    let lobby = LobbyClient::new(&invite.server)?;
+    let info = lobby
+        .info()
+        .await
+        .context("asking the lobby server about its relay")?;
+    let relay = RelayPlan {
+        url: report
+            .relay_url
+            .parse()
+            .context("the manifest's relay URL")?,
+        quic_port: info.relay_quic_port,
+        certificate: lobby.pinned_certificate(&info)?,
+    };
+    let peers = report
+        .parties
+        .iter()
+        .filter(|party| party.index != me)
+        .map(|party| {
+            let key: mpcnet_proto::PublicKey = party.key.parse()?;
+            Ok(Peer {
+                index: party.index,
+                name: party.name.clone(),
+                key: iroh::PublicKey::from_bytes(&key.to_bytes())?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut program_args = report.args.clone();
+    program_args.extend(args.private_args.iter().cloned());
+    Ok(RunPlan {
+        identity,
+        me,
+        peers,
+        relay,
+        policy: args.path,
+        bind: args.bind,
+        lobby,
+        lobby_id: invite.lobby_id(),
+        python,
+        program: report.program.path.clone(),
+        args: program_args,
+        link_timeout: args.timeout,
+        finish_timeout: args.finish_timeout,
+        status_file: Some(status_file(home, report)),
+    })
+}
+
+fn show_program(report: &SessionReport, mpyc_version: &str) {
+    eprintln!(
+        "mpcnet: session \"{}\" sealed, fingerprint {} (compare it with the other parties)\n\
+         mpcnet: you are party {} of {}; program {} ({} bytes, sha256 {}), MPyC {mpyc_version}\n\
+         mpcnet: the verified program is at {}",
+        report.name,
+        report.session_fingerprint.as_deref().unwrap_or("?"),
+        report.you.unwrap_or_default(),
+        report.parties_expected,
+        report.program.file_name,
+        report.program.size,
+        report.program.sha256,
+        report.program.path.display(),
+    );
+}
+
+/// Asks before running a program, or refuses when nobody can be asked.
+fn confirm(program: &Path) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(BadInput(format!(
+            "not running {} without confirmation: read it, then pass --yes",
+            program.display()
+        ))
+        .into());
+    }
+    eprint!("mpcnet: run it? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(BadInput("not confirmed".into()).into())
+    }
+}
