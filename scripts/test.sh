@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second command; CI runs it through .ci/run):
 # formatting, lints, a short fuzz run of every fuzz target, then every test of the workspace.
-# Needs only a Rust toolchain; cargo-fuzz is installed from crates.io on first use.
+# Needs a Rust toolchain and python3; cargo-fuzz (crates.io) and a venv with mpyc (PyPI) are
+# installed on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,5 +26,6 @@ for target in invite lobby_snapshot; do
         -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 2>&1 | grep -E "^Done|ERROR|panicked" )
 done
 
-echo "== cargo test"
+source scripts/python-env.sh
+echo "== cargo test (MPyC from $MPCNET_PYTHON)"
 cargo test --workspace --locked

@@ -24,7 +24,7 @@ pub type AddressBook = watch::Receiver<HashMap<iroh::PublicKey, Vec<SocketAddr>>
 
 /// Some parties could not be linked before the deadline.
 #[derive(Debug, thiserror::Error)]
-#[error("could not link with {} within {waited:?}: {}", missing.len(), missing.join("; "))]
+#[error("could not link with {} within {waited:.1?}: {}", missing.len(), missing.join("; "))]
 pub struct MeshError {
     /// One entry per missing party: who, and the last error seen.
     pub missing: Vec<String>,
@@ -149,7 +149,7 @@ async fn dial(
             match tokio::time::timeout(attempt, endpoint.connect(addr, ALPN)).await {
                 Ok(Ok(connection)) => return Ok(new_link(peer.clone(), connection)),
                 Ok(Err(error)) => last_error = error.to_string(),
-                Err(_) => last_error = format!("no answer within {attempt:?}"),
+                Err(_) => last_error = format!("no answer within {attempt:.1?}"),
             }
         }
         tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;

@@ -43,7 +43,7 @@ pub enum SessionError {
     #[error("invalid input: {0}")]
     Input(String),
     #[error(
-        "the session was not sealed within {waited:?}: {} of {expected} parties joined ({}); the others have not run `mpcnet join` or `mpcnet run`{}",
+        "the session was not sealed within {waited:.1?}: {} of {expected} parties joined ({}); the others have not run `mpcnet join` or `mpcnet run`{}",
         joined.len(), joined.join(", "), if joined.len() == usize::from(*expected) { " (the creator seals it: is the creator's mpcnet running?)" } else { "" }
     )]
     NotSealed {

@@ -32,9 +32,13 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
     let say = |line: &str| eprintln!("mpcnet: {line}");
 
     let name = crate::party_name(args.name.clone());
-    session::join(home, &identity, &invite, &name, args.program.as_deref())
+    let joined = session::join(home, &identity, &invite, &name, args.program.as_deref())
         .await
         .context("joining the session")?;
+    show_program(&joined, &mpyc_version);
+    if !args.yes {
+        confirm(&joined.program.path)?;
+    }
     let report = session::wait_until_sealed(
         home,
         &identity,
@@ -156,11 +160,9 @@ async fn plan(
 
 fn show_program(report: &SessionReport, mpyc_version: &str) {
     eprintln!(
-        "mpcnet: session \"{}\" sealed, fingerprint {} (compare it with the other parties)\n\
-         mpcnet: you are party {} of {}; program {} ({} bytes, sha256 {}), MPyC {mpyc_version}\n\
-         mpcnet: the verified program is at {}",
+        "mpcnet: joined session \"{}\" as party {} of {}; program {} ({} bytes, sha256 {}), MPyC {mpyc_version}\n\
+         mpcnet: the program, verified against the creator's signature, is at {}",
         report.name,
-        report.session_fingerprint.as_deref().unwrap_or("?"),
         report.you.unwrap_or_default(),
         report.parties_expected,
         report.program.file_name,

@@ -1,0 +1,5 @@
+//! Integration tests of the `mpcnet` binary (one test binary, modules by subject).
+
+mod lobby;
+mod run;
+mod support;

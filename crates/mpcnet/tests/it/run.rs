@@ -1,0 +1,271 @@
+//! `mpcnet run` end to end on loopback with real MPyC: three parties in three homes run each
+//! example program and get its known answer, direct-only and relay-only; a stranger's key is
+//! refused; missing parties and a missing MPyC are named.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::*;
+
+/// Where the example programs are.
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+/// The names of the three parties; alice creates.
+const PARTIES: [&str; 3] = ["alice", "bob", "carol"];
+/// The most any one run of three parties may take.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// Alice creates a session of three for `program` with `public_args`; returns the invite.
+fn create_session(server: &Server, root: &Path, program: &Path, public_args: &[&str]) -> String {
+    let mut args = vec![
+        "create",
+        "--server",
+        &server.address,
+        "--parties",
+        "3",
+        "--program",
+    ];
+    args.push(program.to_str().expect("utf-8"));
+    args.extend(["--party-name", "alice", "--"]);
+    args.extend(public_args);
+    succeed(mpcnet(&root.join("alice"), &args))
+        .trim()
+        .to_owned()
+}
+
+/// `mpcnet run` for party `name` on loopback, with `extra` flags.
+fn run_command(root: &Path, invite: &str, name: &str, extra: &[&str]) -> std::process::Command {
+    let mut args = vec![
+        "run",
+        invite,
+        "--yes",
+        "--name",
+        name,
+        "--bind",
+        "127.0.0.1:0",
+    ];
+    if !extra.contains(&"--timeout") {
+        args.extend(["--timeout", "60s"]);
+    }
+    args.extend(extra);
+    mpcnet_command(&root.join(name), &args)
+}
+
+/// Runs a session of three for `program`, every party with `extra` flags.
+fn run_three(program: &str, public_args: &[&str], extra: &[&str]) -> Vec<Finished> {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let invite = create_session(&server, root.path(), &example(program), public_args);
+    let commands = PARTIES
+        .iter()
+        .map(|name| run_command(root.path(), &invite, name, extra))
+        .collect();
+    run_all(commands, RUN_LIMIT)
+}
+
+/// Asserts every party exited 0 and printed `expected` in its program output.
+fn assert_all_answer(finished: &[Finished], expected: &str) {
+    for (name, party) in PARTIES.iter().zip(finished) {
+        assert_eq!(
+            party.code,
+            Some(0),
+            "{name} failed:\n{}\n{}",
+            party.stdout,
+            party.stderr
+        );
+        assert!(
+            party.stdout.contains(expected),
+            "{name} printed no {expected:?}:\n{}",
+            party.stdout
+        );
+    }
+}
+
+#[test]
+fn secret_mean_gives_its_known_answer() {
+    let finished = run_three("secret_mean.py", &[], &[]);
+    assert_all_answer(&finished, "RESULT sum=60 mean=20 parties=3");
+    for party in &finished {
+        assert_eq!(
+            party.stderr.matches(": linked, ").count(),
+            2,
+            "{}",
+            party.stderr
+        );
+    }
+}
+
+#[test]
+fn many_rounds_gives_its_known_answer() {
+    assert_all_answer(
+        &run_three("many_rounds.py", &["100"], &[]),
+        "RESULT counter=6 steps=100",
+    );
+}
+
+#[test]
+fn bulk_transfer_moves_megabytes_correctly() {
+    let finished = run_three("bulk_transfer.py", &["60000"], &[]);
+    assert_all_answer(&finished, "correct=True");
+    let moved: u64 = finished[0]
+        .stderr
+        .lines()
+        .filter_map(|line| {
+            line.split(", ")
+                .find_map(|part| part.strip_suffix(" bytes sent")?.parse::<u64>().ok())
+        })
+        .sum();
+    assert!(
+        moved > 1_000_000,
+        "party 0 sent only {moved} bytes:\n{}",
+        finished[0].stderr
+    );
+}
+
+#[test]
+fn two_sessions_in_one_run_reconnect_through_the_forwards() {
+    assert_all_answer(
+        &run_three("two_sessions.py", &[], &[]),
+        "RESULT sum=6 max=3",
+    );
+}
+
+#[test]
+fn direct_only_links_are_direct() {
+    let finished = run_three("secret_mean.py", &[], &["--path", "direct-only"]);
+    assert_all_answer(&finished, "RESULT sum=60");
+    for party in &finished {
+        assert!(
+            party.stderr.contains("linked, direct 127.0.0.1:"),
+            "{}",
+            party.stderr
+        );
+        assert!(!party.stderr.contains("relayed"), "{}", party.stderr);
+    }
+}
+
+#[test]
+fn relay_only_links_go_through_the_relay() {
+    let finished = run_three("secret_mean.py", &[], &["--path", "relay-only"]);
+    assert_all_answer(&finished, "RESULT sum=60");
+    for party in &finished {
+        let summary: Vec<&str> = party
+            .stderr
+            .lines()
+            .filter(|line| line.contains("bytes sent"))
+            .collect();
+        assert_eq!(summary.len(), 2, "{}", party.stderr);
+        assert!(
+            summary
+                .iter()
+                .all(|line| line.contains("relayed via https://127.0.0.1:")),
+            "{summary:?}"
+        );
+    }
+}
+
+#[test]
+fn a_party_that_never_runs_is_named_when_linking_times_out() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let invite = create_session(&server, root.path(), &example("secret_mean.py"), &[]);
+    succeed(mpcnet(
+        &root.path().join("carol"),
+        &["join", &invite, "--name", "carol"],
+    ));
+    let commands = ["alice", "bob"]
+        .iter()
+        .map(|name| run_command(root.path(), &invite, name, &["--timeout", "4s"]))
+        .collect();
+    for party in run_all(commands, RUN_LIMIT) {
+        assert_eq!(party.code, Some(1), "{}", party.stderr);
+        assert!(
+            party.stderr.contains("could not link with 1"),
+            "{}",
+            party.stderr
+        );
+        assert!(party.stderr.contains("(carol): "), "{}", party.stderr);
+    }
+}
+
+#[test]
+fn an_unfilled_session_times_out_naming_who_joined() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let invite = create_session(&server, root.path(), &example("secret_mean.py"), &[]);
+    let party = &run_all(
+        vec![run_command(
+            root.path(),
+            &invite,
+            "bob",
+            &["--timeout", "2s"],
+        )],
+        RUN_LIMIT,
+    )[0];
+    assert_eq!(party.code, Some(1), "{}", party.stderr);
+    assert!(
+        party.stderr.contains("2 of 3 parties joined (alice, bob)"),
+        "{}",
+        party.stderr
+    );
+}
+
+#[test]
+fn a_python_without_mpyc_is_named_with_the_fix() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let fake = root.path().join("python-without-mpyc");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'mpyc'\" >&2\nexit 1\n",
+    )
+    .expect("script");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let invite = "https://127.0.0.1:9/s/pqefabn2dg7nnlx5b5f26yfvpi#mpcnet1.Cxpgj341UBAwcgfQpv6bkkh_MHdmHuA23KjNtiwSk58M5VH_fyjlLvHDapeKLkDgIxYUeQjn7IlgKRSOv1oVpgGMBt4B3A5fbAMul7SFycysNNWiTehA-LDf8dMJzJdfd1qoIz8";
+    let output = mpcnet(
+        root.path(),
+        &[
+            "run",
+            invite,
+            "--yes",
+            "--python",
+            fake.to_str().expect("utf-8"),
+        ],
+    );
+    assert_fails(&output, 1, "pip install mpyc");
+    assert!(
+        stderr(&output).contains("No module named 'mpyc'"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn running_without_confirmation_needs_yes() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let program = example("secret_mean.py");
+    let program = program.to_str().expect("utf-8");
+    let invite = succeed(mpcnet(
+        &root.path().join("alice"),
+        &[
+            "create",
+            "--server",
+            &server.address,
+            "--parties",
+            "2",
+            "--program",
+            program,
+        ],
+    ));
+    succeed(mpcnet(
+        &root.path().join("bob"),
+        &["join", invite.trim(), "--name", "bob"],
+    ));
+    let output = mpcnet(&root.path().join("bob"), &["run", invite.trim()]);
+    assert_fails(&output, 2, "pass --yes");
+}

@@ -1,0 +1,294 @@
+//! What the integration tests share: a real `mpcnet serve` process, and `mpcnet` run as a party
+//! in its own home.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const MPCNET: &str = env!("CARGO_BIN_EXE_mpcnet");
+
+/// A running `mpcnet serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub address: String,
+    data: PathBuf,
+}
+
+impl Server {
+    pub fn start(data: &Path, listen: &str) -> Self {
+        Self::start_with(data, listen, &[])
+    }
+
+    pub fn start_with(data: &Path, listen: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(MPCNET)
+            .args([
+                "serve",
+                "--listen",
+                listen,
+                "--metrics-listen",
+                "off",
+                "--data",
+            ])
+            .arg(data)
+            .args(extra)
+            .env("MPCNET_HOME", data.join("home"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mpcnet serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let address = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve prints its address within 30 s")
+            .trim()
+            .to_owned();
+        assert!(
+            address.starts_with("https://127.0.0.1:"),
+            "first line: {address:?}"
+        );
+        Self {
+            child,
+            address,
+            data: data.into(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        let authority = self
+            .address
+            .trim_start_matches("https://")
+            .split('#')
+            .next()
+            .expect("authority");
+        authority
+            .rsplit(':')
+            .next()
+            .expect("port")
+            .parse()
+            .expect("numeric port")
+    }
+
+    pub fn database(&self) -> rusqlite::Connection {
+        let connection =
+            rusqlite::Connection::open(self.data.join("lobbies.sqlite3")).expect("database");
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .expect("busy timeout");
+        connection
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `mpcnet ARGS` as the party whose home is `home`.
+pub fn mpcnet(home: &Path, args: &[&str]) -> Output {
+    mpcnet_with(home, args, &[], None)
+}
+
+pub fn mpcnet_with(
+    home: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
+    let mut command = Command::new(MPCNET);
+    command
+        .args(args)
+        .env("MPCNET_HOME", home)
+        .env_remove("MPCNET_INVITE")
+        .envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("mpcnet runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("mpcnet finishes")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn succeed(output: Output) -> String {
+    assert!(output.status.success(), "failed: {}", stderr(&output));
+    stdout(&output)
+}
+
+/// Alice (home `root/alice`) creates a lobby of `parties` on `server`, with a one-line program.
+pub fn create_lobby(server: &str, root: &Path, parties: &str) -> Output {
+    let program = root.join("p.py");
+    std::fs::write(&program, "print('p')\n").expect("program");
+    let program = program.to_str().expect("utf-8");
+    mpcnet(
+        &root.join("alice"),
+        &[
+            "create",
+            "--server",
+            server,
+            "--parties",
+            parties,
+            "--program",
+            program,
+        ],
+    )
+}
+
+/// Asserts that `output` failed with `code` and said `expected` on stderr.
+pub fn assert_fails(output: &Output, code: i32, expected: &str) {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{message}");
+    assert!(
+        message.contains(expected),
+        "expected {expected:?} in: {message}"
+    );
+}
+
+/// A lobby of three parties in three homes under `root`, every party joined; returns the invite.
+pub fn three_party_session(server: &Server, root: &Path) -> String {
+    let program = root.join("mean.py");
+    std::fs::write(&program, "print('mean')\n").expect("program");
+    let created = succeed(mpcnet(
+        &root.join("alice"),
+        &[
+            "create",
+            "--server",
+            &server.address,
+            "--parties",
+            "3",
+            "--program",
+            program.to_str().expect("utf-8"),
+            "--party-name",
+            "alice",
+            "--name",
+            "salary survey",
+            "--",
+            "--rounds",
+            "3",
+        ],
+    ));
+    let invite = created.trim().to_owned();
+    assert_eq!(
+        created.lines().count(),
+        1,
+        "create prints the invite alone: {created}"
+    );
+    assert_eq!(
+        succeed(mpcnet(
+            &root.join("bob"),
+            &["join", &invite, "--name", "bob"]
+        ))
+        .trim(),
+        "1"
+    );
+    assert_eq!(
+        succeed(mpcnet(
+            &root.join("carol"),
+            &["join", &invite, "--name", "carol"]
+        ))
+        .trim(),
+        "2"
+    );
+    invite
+}
+
+pub fn status_json(home: &Path, invite: &str) -> Value {
+    serde_json::from_str(&succeed(mpcnet(home, &["status", invite, "--json"])))
+        .expect("status JSON")
+}
+
+/// One finished `mpcnet run` (or any child): its exit code and output.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs every command at once (stdout and stderr captured) and waits for all, killing any
+/// still running after `limit`.
+pub fn run_all(commands: Vec<Command>, limit: Duration) -> Vec<Finished> {
+    let mut children: Vec<(Child, mpsc::Receiver<String>, mpsc::Receiver<String>)> = commands
+        .into_iter()
+        .map(|mut command| {
+            let mut child = command
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("child starts");
+            let stdout = drain(child.stdout.take().expect("stdout"));
+            let stderr = drain(child.stderr.take().expect("stderr"));
+            (child, stdout, stderr)
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline
+        && children
+            .iter_mut()
+            .any(|(child, ..)| matches!(child.try_wait(), Ok(None)))
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    children
+        .into_iter()
+        .map(|(mut child, stdout, stderr)| {
+            let _ = child.kill();
+            let status = child.wait().expect("child reaped");
+            Finished {
+                code: status.code(),
+                stdout: stdout.recv().unwrap_or_default(),
+                stderr: stderr.recv().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        let _ = sender.send(text);
+    });
+    receiver
+}
+
+/// `mpcnet ARGS` as the party whose home is `home`, not yet started.
+pub fn mpcnet_command(home: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(MPCNET);
+    command
+        .args(args)
+        .env("MPCNET_HOME", home)
+        .env_remove("MPCNET_INVITE");
+    command
+}
