@@ -2,7 +2,7 @@
 # project's venv (.venv, from python/requirements.txt) when MPCNET_PYTHON is not set already.
 if [ -z "${MPCNET_PYTHON:-}" ]; then
     if ! .venv/bin/python -c "import mpyc" 2>/dev/null; then
-        echo "== making .venv with $(tr '\n' ' ' < python/requirements.txt | sed 's/#[^m]*//')" >&2
+        echo "== making .venv: pip install -r python/requirements.txt" >&2
         python3 -m venv .venv
         .venv/bin/pip install --quiet --disable-pip-version-check -r python/requirements.txt
     fi

@@ -269,3 +269,84 @@ fn running_without_confirmation_needs_yes() {
     let output = mpcnet(&root.path().join("bob"), &["run", invite.trim()]);
     assert_fails(&output, 2, "pass --yes");
 }
+
+/// A stranger (a key outside the manifest) dials a running party: its connection is closed with
+/// the "not a party" code before it can open a stream, and the session computes its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_connection_is_refused_and_the_session_goes_on() {
+    use iroh::endpoint::{ConnectionError, Endpoint, PortmapperConfig, presets};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let invite_text = create_session(&server, root.path(), &example("many_rounds.py"), &["300"]);
+    let commands: Vec<_> = PARTIES
+        .iter()
+        .map(|name| run_command(root.path(), &invite_text, name, &[]))
+        .collect();
+    let runs = tokio::task::spawn_blocking(move || run_all(commands, RUN_LIMIT));
+
+    let invite: mpcnet_proto::Invite = invite_text.parse().expect("invite");
+    let lobby = mpcnet_client::LobbyClient::new(&invite.server).expect("client");
+    let waited = tokio::time::Instant::now();
+    let target = loop {
+        let announced = lobby
+            .announcements(&invite.lobby_id())
+            .await
+            .expect("announcements");
+        if let Some(signed) = announced.first() {
+            break signed
+                .verify_self_signed(&invite.lobby_id())
+                .expect("valid announcement");
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "no party announced its addresses"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let stranger = Endpoint::builder(presets::Minimal)
+        .relay_mode(iroh::RelayMode::Disabled)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")
+        .expect("bind address")
+        .portmapper_config(PortmapperConfig::Disabled)
+        .bind()
+        .await
+        .expect("stranger endpoint");
+    let key = iroh::PublicKey::from_bytes(&target.party.to_bytes()).expect("key");
+    let mut addr = iroh::EndpointAddr::new(key);
+    for address in &target.addrs {
+        addr = addr.with_ip_addr(*address);
+    }
+    let connection = stranger
+        .connect(addr, mpcnet_agent::endpoint::ALPN)
+        .await
+        .expect("the handshake completes");
+    let reason = tokio::time::timeout(Duration::from_secs(10), connection.closed())
+        .await
+        .expect("closed by the party");
+    match reason {
+        ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(
+                close.error_code,
+                mpcnet_agent::mesh::CLOSE_NOT_A_PARTY.into(),
+                "{close:?}"
+            );
+        }
+        other => panic!("closed for another reason: {other}"),
+    }
+    assert!(
+        connection.open_bi().await.is_err(),
+        "a refused stranger cannot open a stream"
+    );
+    stranger.close().await;
+
+    let finished = runs.await.expect("runs");
+    assert_all_answer(&finished, "RESULT counter=6 steps=300");
+    let refusals = finished
+        .iter()
+        .filter(|party| party.stderr.contains("not a party of this session"))
+        .count();
+    assert_eq!(refusals, 1, "exactly the dialled party logs the refusal");
+}
