@@ -46,6 +46,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the session: join if needed, wait for the seal, link with every party, run MPyC over the links.
     Run(RunArgs),
+    /// Run a whole session on this machine: a local lobby and relay, N parties, one example program.
+    Demo(DemoArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -238,4 +240,36 @@ pub struct RunArgs {
     /// Private arguments for this party's program, after the session's public ones.
     #[arg(last = true, value_name = "PRIVATE ARGS")]
     pub private_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many parties.
+    #[arg(long, env = "MPCNET_DEMO_PARTIES", default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..=8))]
+    pub parties: u16,
+
+    /// Which of the project's example programs to run.
+    #[arg(long, env = "MPCNET_DEMO_PROGRAM", value_enum, default_value_t = DemoProgram::SecretMean)]
+    pub program: DemoProgram,
+
+    /// Which paths the links may take.
+    #[arg(long, env = "MPCNET_PATH", value_enum, default_value_t = PathPolicy::Auto)]
+    pub path: PathPolicy,
+
+    /// The Python that runs MPyC [default: python3 if it has mpyc, else a venv made in ~/.cache/mpcnet].
+    #[arg(long, env = "MPCNET_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+}
+
+/// The example programs built into the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoProgram {
+    /// Sum and mean of private inputs (known answer: 5 m (m + 1) for m parties).
+    SecretMean,
+    /// 300 sequential secure comparisons.
+    ManyRounds,
+    /// Vectors of 20,000 secret integers, element-wise sum.
+    BulkTransfer,
+    /// Two sessions in one run (sum, then max).
+    TwoSessions,
 }

@@ -2,6 +2,7 @@
 //! into an exit code (0 success, 1 failure, 2 bad usage or input).
 
 mod cli;
+mod demo;
 mod invite_input;
 mod report;
 mod run;
@@ -81,6 +82,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Join(args) => success(join(&open_home(home_dir)?, args).await),
         Command::Status(args) => success(status(&open_home(home_dir)?, args).await),
         Command::Run(args) => run::run(&open_home(home_dir)?, args).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "mpcnet", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

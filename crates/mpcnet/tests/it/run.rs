@@ -350,3 +350,34 @@ async fn a_strangers_connection_is_refused_and_the_session_goes_on() {
         .count();
     assert_eq!(refusals, 1, "exactly the dialled party logs the refusal");
 }
+
+#[test]
+fn the_demo_runs_a_session_of_separate_processes() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let finished = &run_all(
+        vec![mpcnet_command(root.path(), &["demo", "--parties", "4"])],
+        RUN_LIMIT,
+    )[0];
+    assert_eq!(
+        finished.code,
+        Some(0),
+        "{}\n{}",
+        finished.stdout,
+        finished.stderr
+    );
+    assert_eq!(
+        finished
+            .stdout
+            .matches("RESULT sum=100 mean=25 parties=4")
+            .count(),
+        4,
+        "{}",
+        finished.stdout
+    );
+    assert_eq!(
+        finished.stdout.matches(" bytes sent").count(),
+        4 * 3,
+        "a line per link: {}",
+        finished.stdout
+    );
+}

@@ -1,0 +1,238 @@
+//! `mpcnet demo`: a whole session on this machine. An embedded lobby and relay on loopback, N
+//! parties as separate `mpcnet run` processes with separate identities, one of the project's
+//! example programs; prints each party's result and each link's path.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use mpcnet_agent::launcher;
+use mpcnet_client::Home;
+use mpcnet_client::session::{self, SessionPlan};
+use mpcnet_server::ServeConfig;
+
+use crate::cli::{DemoArgs, DemoProgram};
+
+/// Party names, in index order.
+const NAMES: [&str; 8] = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+];
+
+impl DemoProgram {
+    /// The program's file name and text, built into the binary.
+    fn source(self) -> (&'static str, &'static str) {
+        match self {
+            Self::SecretMean => (
+                "secret_mean.py",
+                include_str!("../../../examples/secret_mean.py"),
+            ),
+            Self::ManyRounds => (
+                "many_rounds.py",
+                include_str!("../../../examples/many_rounds.py"),
+            ),
+            Self::BulkTransfer => (
+                "bulk_transfer.py",
+                include_str!("../../../examples/bulk_transfer.py"),
+            ),
+            Self::TwoSessions => (
+                "two_sessions.py",
+                include_str!("../../../examples/two_sessions.py"),
+            ),
+        }
+    }
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let python = python_with_mpyc(args.python.as_deref()).await?;
+    let work = tempfile_dir()?;
+    let result = run_in(&work, &python, &args).await;
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let server = mpcnet_server::spawn(ServeConfig {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: work.join("server"),
+        certificate_files: None,
+        public_names: Vec::new(),
+        metrics_listen: None,
+        lobby_ttl: Duration::from_secs(3600),
+        max_program_bytes: 1 << 20,
+        address_discovery: true,
+    })
+    .await
+    .context("starting the embedded lobby and relay")?;
+    eprintln!("demo: lobby and relay at {}", server.address);
+
+    let (file_name, source) = args.program.source();
+    let program = work.join(file_name);
+    std::fs::write(&program, source)?;
+    let names: Vec<String> = (0..usize::from(args.parties))
+        .map(|index| {
+            NAMES
+                .get(index)
+                .map_or_else(|| format!("party{index}"), |name| name.to_string())
+        })
+        .collect();
+    let creator_home = Home::open(work.join(&names[0]))?;
+    let (creator, _) = creator_home.identity()?;
+    let plan = SessionPlan {
+        server: server.address.clone(),
+        parties: args.parties,
+        program: program.clone(),
+        name: Some(format!("mpcnet demo: {file_name}")),
+        party_name: names[0].clone(),
+        args: Vec::new(),
+    };
+    let invite = session::create(&creator, &plan)
+        .await
+        .context("creating the demo session")?;
+    eprintln!(
+        "demo: {} parties run {file_name}, each as its own `mpcnet run` process",
+        args.parties
+    );
+
+    let started = Instant::now();
+    let path_value = clap::ValueEnum::to_possible_value(&args.path).context("path policy name")?;
+    let path_name = path_value.get_name();
+    let executable = std::env::current_exe().context("locating the mpcnet executable")?;
+    let mut children = Vec::new();
+    for name in &names {
+        let child = tokio::process::Command::new(&executable)
+            .args([
+                "run",
+                "--yes",
+                "--name",
+                name,
+                "--bind",
+                "127.0.0.1:0",
+                "--path",
+            ])
+            .arg(path_name)
+            .arg("--python")
+            .arg(python)
+            .env("MPCNET_HOME", work.join(name))
+            .env("MPCNET_INVITE", invite.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting a party")?;
+        children.push((name, child));
+    }
+    let mut failed = false;
+    for (name, child) in children {
+        let output = child.wait_with_output().await?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let result = stdout
+            .lines()
+            .find(|line| line.starts_with("RESULT"))
+            .unwrap_or("(no result)");
+        println!("{name:>6}: {result}");
+        for line in stderr.lines().filter(|line| line.contains("bytes sent")) {
+            println!("        {}", line.trim_start_matches("mpcnet: "));
+        }
+        if !output.status.success() {
+            failed = true;
+            eprintln!(
+                "demo: {name} failed ({}); its log:\n{stderr}",
+                output.status
+            );
+        }
+    }
+    println!(
+        "demo: {} parties finished in {:.1} s",
+        args.parties,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A Python that imports mpyc: the one given, else python3 on PATH if it has mpyc, else a venv
+/// in the user's cache directory, made here with `pip install mpyc`.
+async fn python_with_mpyc(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let candidate = launcher::find_python(explicit);
+    if let Ok(python) = &candidate
+        && launcher::check_mpyc(python).await.is_ok()
+    {
+        return Ok(python.clone());
+    }
+    if explicit.is_some() {
+        let python = candidate?;
+        launcher::check_mpyc(&python).await?;
+        return Ok(python);
+    }
+    let venv = cache_dir()?.join("venv");
+    let venv_python = venv.join("bin/python");
+    if launcher::check_mpyc(&venv_python).await.is_ok() {
+        return Ok(venv_python);
+    }
+    let system_python = candidate.context("the demo needs python3 to make a venv with mpyc")?;
+    eprintln!(
+        "demo: no Python with mpyc found; making one in {} ...",
+        venv.display()
+    );
+    step(&system_python, &["-m", "venv"], &venv).await?;
+    eprintln!("demo: pip install mpyc ...");
+    step(
+        &venv_python,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "mpyc",
+        ],
+        Path::new(""),
+    )
+    .await?;
+    launcher::check_mpyc(&venv_python).await?;
+    eprintln!("demo: ready");
+    Ok(venv_python)
+}
+
+/// Runs `program args [path]` with its output shown, failing unless it succeeds.
+async fn step(program: &Path, args: &[&str], path: &Path) -> anyhow::Result<()> {
+    let mut command = tokio::process::Command::new(program);
+    command.args(args);
+    if !path.as_os_str().is_empty() {
+        command.arg(path);
+    }
+    let status = command
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .status()
+        .await?;
+    anyhow::ensure!(
+        status.success(),
+        "{} {} failed ({status})",
+        program.display(),
+        args.join(" ")
+    );
+    Ok(())
+}
+
+/// `$XDG_CACHE_HOME/mpcnet`, else `~/.cache/mpcnet`.
+fn cache_dir() -> anyhow::Result<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(cache) = non_empty("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(cache).join("mpcnet"));
+    }
+    let home = non_empty("HOME").context("no HOME to keep the demo's venv in")?;
+    Ok(PathBuf::from(home).join(".cache/mpcnet"))
+}
+
+/// A fresh private directory for the demo's homes and server.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("mpcnet-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
