@@ -1,0 +1,223 @@
+//! Forward benchmark: what one mpcnet forward adds on loopback, measured side by side with plain
+//! TCP in the same run. Two agents (direct link, in one process) forward a local TCP connection
+//! to an echo or sink server; the baseline connects to that server directly.
+//!
+//! Prints small-message ping-pong RTT (median and p99) and bulk throughput, each as a ratio to
+//! plain TCP. `MPCNET_BENCH_ROUNDS` and `MPCNET_BENCH_MEGABYTES` set the sizes.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mpcnet_agent::endpoint::{self, PathPolicy, RelayPlan};
+use mpcnet_agent::link::Peer;
+use mpcnet_agent::{forward, mesh};
+use mpcnet_proto::Identity;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::task::TaskTracker;
+
+const MESSAGE: usize = 64;
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let rounds = setting("MPCNET_BENCH_ROUNDS", 20_000);
+    let megabytes = setting("MPCNET_BENCH_MEGABYTES", 2_000);
+    let echo = spawn_server(echo).await?;
+    let sink = spawn_server(sink).await?;
+    let (to_echo, _echo_link) = forward_to(echo).await?;
+    let (to_sink, _sink_link) = forward_to(sink).await?;
+
+    println!(
+        "forward benchmark on loopback: {rounds} round trips of {MESSAGE} B, {megabytes} MB bulk"
+    );
+    // Interleave to share the machine's noise fairly.
+    let mut plain_rtts = Vec::new();
+    let mut forward_rtts = Vec::new();
+    for _ in 0..2 {
+        plain_rtts.extend(ping_pong(echo, rounds / 2).await?);
+        forward_rtts.extend(ping_pong(to_echo, rounds / 2).await?);
+    }
+    let (plain_p50, plain_p99) = percentiles(&mut plain_rtts);
+    let (forward_p50, forward_p99) = percentiles(&mut forward_rtts);
+    println!(
+        "ping-pong RTT p50: plain TCP {plain_p50:.1} us, forward {forward_p50:.1} us, added {:.1} us (target < 60), ratio {:.2}x",
+        forward_p50 - plain_p50,
+        forward_p50 / plain_p50
+    );
+    println!("ping-pong RTT p99: plain TCP {plain_p99:.1} us, forward {forward_p99:.1} us");
+
+    let plain = bulk(sink, megabytes).await?;
+    let forwarded = bulk(to_sink, megabytes).await?;
+    println!(
+        "bulk throughput: plain TCP {plain:.2} Gbit/s, forward {forwarded:.2} Gbit/s (target >= 2), {:.0}% of plain (target >= 25%)",
+        100.0 * forwarded / plain
+    );
+    Ok(())
+}
+
+/// Two agents linked directly (in this process); returns a local forward address that reaches
+/// `target` through them, and the endpoints to keep alive.
+async fn forward_to(target: SocketAddr) -> anyhow::Result<(SocketAddr, [iroh::Endpoint; 2])> {
+    let relay = RelayPlan {
+        url: "https://127.0.0.1:1".parse()?,
+        quic_port: None,
+        certificate: None,
+    };
+    let loopback = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    let near = endpoint::bind(
+        &Identity::generate(),
+        &relay,
+        PathPolicy::DirectOnly,
+        loopback,
+    )
+    .await?;
+    let far = endpoint::bind(
+        &Identity::generate(),
+        &relay,
+        PathPolicy::DirectOnly,
+        loopback,
+    )
+    .await?;
+    let book = HashMap::from([
+        (far.id(), far.addr().ip_addrs().copied().collect()),
+        (near.id(), near.addr().ip_addrs().copied().collect()),
+    ]);
+    let (_writer, addresses) = tokio::sync::watch::channel(book);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let near_peers = [Peer {
+        index: 1,
+        name: "far".into(),
+        key: far.id(),
+    }];
+    let far_peers = [Peer {
+        index: 0,
+        name: "near".into(),
+        key: near.id(),
+    }];
+    let plan = |endpoint, me, peers| mesh::MeshPlan {
+        endpoint,
+        me,
+        peers,
+        relay: &relay,
+        policy: PathPolicy::DirectOnly,
+    };
+    let (near_links, far_links) = tokio::try_join!(
+        mesh::link_all(
+            plan(&near, 0, &near_peers),
+            addresses.clone(),
+            deadline,
+            |_| {}
+        ),
+        mesh::link_all(
+            plan(&far, 1, &far_peers),
+            addresses.clone(),
+            deadline,
+            |_| {}
+        ),
+    )?;
+    let pumps = TaskTracker::new();
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let forward_address = listener.local_addr()?;
+    tokio::spawn(forward::serve_outgoing(
+        listener,
+        near_links[0].clone(),
+        pumps.clone(),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    tokio::spawn(forward::deliver_incoming(
+        far_links[0].clone(),
+        target.port(),
+        deadline,
+        pumps,
+    ));
+    Ok((forward_address, [near, far]))
+}
+
+/// Starts a TCP server on loopback running `serve` for each connection.
+async fn spawn_server<F, Fut>(serve: F) -> anyhow::Result<SocketAddr>
+where
+    F: Fn(TcpStream) -> Fut + Send + Copy + 'static,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            stream.set_nodelay(true).ok();
+            tokio::spawn(serve(stream));
+        }
+    });
+    Ok(address)
+}
+
+async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = stream.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(());
+        }
+        stream.write_all(&buffer[..read]).await?;
+    }
+}
+
+/// Reads everything, then answers with one byte so the sender knows all of it arrived.
+async fn sink(mut stream: TcpStream) -> std::io::Result<()> {
+    let mut buffer = vec![0u8; 256 * 1024];
+    while stream.read(&mut buffer).await? > 0 {}
+    stream.write_all(&[1]).await
+}
+
+/// `rounds` round trips of one small message; returns each RTT in microseconds.
+async fn ping_pong(server: SocketAddr, rounds: usize) -> anyhow::Result<Vec<f64>> {
+    let mut stream = TcpStream::connect(server).await?;
+    stream.set_nodelay(true)?;
+    let message = [7u8; MESSAGE];
+    let mut answer = [0u8; MESSAGE];
+    for _ in 0..100 {
+        stream.write_all(&message).await?;
+        stream.read_exact(&mut answer).await?;
+    }
+    let mut rtts = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        stream.write_all(&message).await?;
+        stream.read_exact(&mut answer).await?;
+        rtts.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(rtts)
+}
+
+/// Sends `megabytes` MB and waits until the server has read them; returns Gbit/s.
+async fn bulk(server: SocketAddr, megabytes: usize) -> anyhow::Result<f64> {
+    let mut stream = TcpStream::connect(server).await?;
+    stream.set_nodelay(true)?;
+    let chunk = vec![0x5au8; 256 * 1024];
+    let total = megabytes * 1_000_000;
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        let piece = chunk.len().min(total - sent);
+        stream.write_all(&chunk[..piece]).await?;
+        sent += piece;
+    }
+    stream.shutdown().await?;
+    let mut done = [0u8; 1];
+    stream.read_exact(&mut done).await?;
+    Ok(total as f64 * 8.0 / started.elapsed().as_secs_f64() / 1e9)
+}
+
+/// Median and 99th percentile.
+fn percentiles(samples: &mut [f64]) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let at = |fraction: f64| samples[((samples.len() - 1) as f64 * fraction) as usize];
+    (at(0.5), at(0.99))
+}
