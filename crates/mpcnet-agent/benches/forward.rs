@@ -28,6 +28,9 @@ fn setting(name: &str, default: usize) -> usize {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let rounds = setting("MPCNET_BENCH_ROUNDS", 20_000);
     let megabytes = setting("MPCNET_BENCH_MEGABYTES", 2_000);
     let echo = spawn_server(echo).await?;
