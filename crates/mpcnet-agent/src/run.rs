@@ -27,6 +27,8 @@ use crate::mesh::{self, MeshError};
 const ADDRESS_EXCHANGE_PERIOD: Duration = Duration::from_millis(250);
 /// How often the status file is rewritten.
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
+/// How long to wait, in auto mode, for links to go direct before starting MPyC.
+const DIRECT_PATH_GRACE: Duration = Duration::from_millis(500);
 /// How long pumps may take to drain once MPyC has exited.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -146,6 +148,9 @@ async fn run_linked(
         () = &mut interrupt => return Err(RunError::Interrupted),
     };
 
+    if plan.policy == PathPolicy::Auto {
+        await_direct_paths(&links, progress).await;
+    }
     let pumps = TaskTracker::new();
     let own_port = launcher::free_local_port()?;
     let mut addresses = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0)); plan.peers.len() + 1];
@@ -228,6 +233,24 @@ async fn run_linked(
         links: reports,
         unfinished,
     })
+}
+
+/// Gives freshly made links a moment to move from the relay to a direct path before MPyC's
+/// first message: each round trip over the relay costs milliseconds, a direct one microseconds.
+async fn await_direct_paths(links: &[PeerLink], progress: &Progress) {
+    let all_direct = || {
+        links
+            .iter()
+            .all(|link| matches!(link.route().0, Route::Direct(_)))
+    };
+    let waited = Instant::now();
+    while !all_direct() && waited.elapsed() < DIRECT_PATH_GRACE {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for link in links {
+        let (route, rtt) = link.route();
+        progress(format!("{}: {route}{}", link.peer, format_rtt(rtt)));
+    }
 }
 
 /// Announces this endpoint's direct addresses and collects the peers', until dropped.

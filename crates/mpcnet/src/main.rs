@@ -41,7 +41,15 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let runtime = match tokio::runtime::Runtime::new() {
+    // A party's agent moves many tiny messages: one thread means no cross-thread wake-up per
+    // message (the cost that dominates on small machines). The server keeps a thread pool.
+    let runtime = match cli.command {
+        Command::Serve(_) => tokio::runtime::Runtime::new(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("mpcnet: error: cannot start the async runtime: {error}");
