@@ -19,6 +19,9 @@ pub const CLOSE_NOT_A_PARTY: u32 = 0x4d01;
 /// QUIC close code for a second connection from a party that is already linked.
 pub const CLOSE_ALREADY_LINKED: u32 = 0x4d02;
 
+/// How long a dialer waits for the peer's announcement before trying the relay alone.
+const ANNOUNCEMENT_GRACE: Duration = Duration::from_secs(3);
+
 /// Direct addresses of peers, as announced through the lobby (updated while linking).
 pub type AddressBook = watch::Receiver<HashMap<iroh::PublicKey, Vec<SocketAddr>>>;
 
@@ -123,19 +126,29 @@ pub async fn link_all(
 }
 
 /// Dials `peer` until it answers or `deadline` passes; returns the last error on failure.
+///
+/// Except in relay-only mode the first attempt waits until the peer has announced its direct
+/// addresses (at most [`ANNOUNCEMENT_GRACE`]): before that its endpoint may not exist yet, and a
+/// handshake sent into the void is only retried after QUIC's retransmission timeout. New
+/// addresses also cut a pause between attempts short.
 async fn dial(
     endpoint: &Endpoint,
     peer: &Peer,
     relay: &RelayPlan,
     policy: PathPolicy,
-    addresses: AddressBook,
+    mut addresses: AddressBook,
     deadline: Instant,
 ) -> Result<PeerLink, String> {
+    let announced = |book: &HashMap<iroh::PublicKey, Vec<SocketAddr>>| book.contains_key(&peer.key);
+    if policy != PathPolicy::RelayOnly {
+        let grace = ANNOUNCEMENT_GRACE.min(deadline.saturating_duration_since(Instant::now()));
+        let _ = tokio::time::timeout(grace, addresses.wait_for(announced)).await;
+    }
     let mut last_error = String::from("no answer");
-    let mut pause = Duration::from_millis(100);
+    let mut pause = Duration::from_millis(50);
     while Instant::now() < deadline {
         let direct = addresses
-            .borrow()
+            .borrow_and_update()
             .get(&peer.key)
             .cloned()
             .unwrap_or_default();
@@ -152,8 +165,9 @@ async fn dial(
                 Err(_) => last_error = format!("no answer within {attempt:.1?}"),
             }
         }
-        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-        pause = (pause * 2).min(Duration::from_secs(1));
+        let sleep = pause.min(deadline.saturating_duration_since(Instant::now()));
+        let _ = tokio::time::timeout(sleep, addresses.changed()).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
     }
     Err(last_error)
 }

@@ -24,7 +24,7 @@ use crate::link::{LinkReport, Peer, PeerLink, Route};
 use crate::mesh::{self, MeshError};
 
 /// How often addresses are exchanged through the lobby while linking.
-const ADDRESS_EXCHANGE_PERIOD: Duration = Duration::from_millis(250);
+const ADDRESS_EXCHANGE_PERIOD: Duration = Duration::from_millis(100);
 /// How often the status file is rewritten.
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
 /// How long to wait, in auto mode, for links to go direct before starting MPyC.

@@ -61,7 +61,7 @@ impl SessionError {
 }
 
 /// How often a waiting party asks the lobby whether the session is sealed.
-const SEAL_POLL_PERIOD: Duration = Duration::from_millis(200);
+const SEAL_POLL_PERIOD: Duration = Duration::from_millis(100);
 
 /// What the creator decides when making a session.
 #[derive(Debug, Clone)]

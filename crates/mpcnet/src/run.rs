@@ -64,10 +64,11 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
     let me = report
         .you
         .context("this party is not in the sealed manifest")?;
-    show_program(&report, &mpyc_version);
-    if !args.yes {
-        confirm(&report.program.path)?;
-    }
+    say(&format!(
+        "session sealed, fingerprint {} (compare it with the other parties); you are party {me} of {}",
+        report.session_fingerprint.as_deref().unwrap_or("?"),
+        report.parties_expected
+    ));
 
     let plan = plan(home, &invite, identity, &report, me, python, &args).await?;
     let progress: mpcnet_agent::Progress = Arc::new(|line| eprintln!("mpcnet: {line}"));
