@@ -10,6 +10,7 @@ use mpcnet_proto::{Identity, LobbyId};
 const IDENTITY_FILE: &str = "identity.key";
 const IDENTITY_HEADER: &str = "mpcnet identity v1";
 const SESSIONS_DIR: &str = "sessions";
+const RUN_STATUS_FILE: &str = "run-status.json";
 
 /// Why the home directory could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,15 @@ impl Home {
         }
     }
 
+    /// Where a run of `lobby` keeps its live status (per-peer links) for `mpcnet status`.
+    pub fn run_status_file(&self, lobby: &LobbyId) -> PathBuf {
+        self.session_dir(lobby).join(RUN_STATUS_FILE)
+    }
+
+    fn session_dir(&self, lobby: &LobbyId) -> PathBuf {
+        self.dir.join(SESSIONS_DIR).join(lobby.to_string())
+    }
+
     /// Stores a verified program of `lobby` as `file_name`, returning its path.
     pub fn save_program(
         &self,
@@ -102,7 +112,7 @@ impl Home {
         file_name: &str,
         contents: &[u8],
     ) -> Result<PathBuf, HomeError> {
-        let dir = self.dir.join(SESSIONS_DIR).join(lobby.to_string());
+        let dir = self.session_dir(lobby);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

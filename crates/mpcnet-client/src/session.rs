@@ -60,6 +60,9 @@ impl SessionError {
     }
 }
 
+/// A running run's status older than this means the run is gone.
+const RUN_STATUS_STALE_MS: u128 = 5_000;
+
 /// How often a waiting party asks the lobby whether the session is sealed.
 const SEAL_POLL_PERIOD: Duration = Duration::from_millis(100);
 
@@ -149,13 +152,23 @@ pub async fn status(
     let client = LobbyClient::new(&invite.server)?;
     let (verified, sealed_now) = check(&client, identity, invite).await?;
     let program_path = fetch_program(home, &client, &verified, local_program).await?;
-    Ok(SessionReport::new(
-        invite,
-        &verified,
-        identity,
-        program_path,
-        sealed_now,
-    ))
+    let mut report = SessionReport::new(invite, &verified, identity, program_path, sealed_now);
+    report.run = read_run_status(&home.run_status_file(&invite.lobby_id()));
+    Ok(report)
+}
+
+/// The status a run of this session on this machine left (see [`RunReport`]), if any.
+fn read_run_status(path: &Path) -> Option<RunReport> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut run: RunReport = serde_json::from_str(&text).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    run.age_ms = Some(now.saturating_sub(run.updated_unix_ms));
+    if run.state == "running" && run.age_ms > Some(RUN_STATUS_STALE_MS) {
+        run.state = "stopped".into();
+    }
+    Some(run)
 }
 
 /// Polls the lobby until the session is sealed (sealing it, as the creator, once full), then
@@ -286,6 +299,22 @@ pub struct SessionReport {
     pub program: ProgramReport,
     pub args: Vec<String>,
     pub relay_url: String,
+    /// The latest run of this session on this machine: `null` if none.
+    pub run: Option<RunReport>,
+}
+
+/// What a run (`mpcnet run`) reports about itself, refreshed every second while it lasts.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct RunReport {
+    /// `running`, `finished`, or `stopped` (no update for a while: the run was killed).
+    pub state: String,
+    pub me: u16,
+    pub updated_unix_ms: u128,
+    /// How old the report was when read.
+    #[serde(default)]
+    pub age_ms: Option<u128>,
+    /// One entry per peer: state, route (direct address or relay), RTT, bytes.
+    pub links: Vec<serde_json::Value>,
 }
 
 /// One party in a [`SessionReport`].
@@ -352,6 +381,7 @@ impl SessionReport {
             },
             args: offer.args.clone(),
             relay_url: offer.relay_url.to_string(),
+            run: None,
         }
     }
 }

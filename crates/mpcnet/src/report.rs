@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use mpcnet_client::SessionReport;
+use mpcnet_client::session::RunReport;
 use mpcnet_proto::{Identity, Invite};
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
@@ -98,6 +99,46 @@ pub fn session(report: &SessionReport) -> String {
             text,
             "  {:>2}  {:<width$}  {}{notes}",
             party.index, party.name, party.fingerprint
+        );
+    }
+    if let Some(last_run) = &report.run {
+        text.push_str(&run(last_run));
+    }
+    text
+}
+
+/// The latest run's links, one line per peer, as `mpcnet status` shows them.
+fn run(run: &RunReport) -> String {
+    let mut text = format!(
+        "run      {} (as party {}, updated {:.1} s ago)\n",
+        run.state,
+        run.me,
+        run.age_ms.unwrap_or_default() as f64 / 1000.0
+    );
+    for link in &run.links {
+        let field = |name: &str| link.get(name).cloned().unwrap_or_default();
+        let route = match (
+            field("route")["kind"].as_str(),
+            field("route")["via"].as_str(),
+        ) {
+            (Some("direct"), Some(via)) => format!("direct {via}"),
+            (Some("relay"), Some(via)) => format!("relayed via {via}"),
+            _ => "no path".to_string(),
+        };
+        let rtt = field("rtt_ms")
+            .as_f64()
+            .map(|rtt| format!("rtt {rtt:.1} ms"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            text,
+            "  {:>2}  {:<12} {:<10} {:<36} {:<14} sent {} B, received {} B",
+            field("index"),
+            field("name").as_str().unwrap_or_default(),
+            field("state").as_str().unwrap_or_default(),
+            route,
+            rtt,
+            field("bytes_sent"),
+            field("bytes_received"),
         );
     }
     text

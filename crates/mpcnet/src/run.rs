@@ -16,14 +16,6 @@ use mpcnet_proto::Invite;
 use crate::BadInput;
 use crate::cli::RunArgs;
 
-/// The status file of a run, read by `mpcnet status` while the run lasts.
-pub fn status_file(home: &Home, report: &SessionReport) -> std::path::PathBuf {
-    home.dir()
-        .join("sessions")
-        .join(&report.lobby_id)
-        .join("run-status.json")
-}
-
 pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
     let invite = crate::invite_input::read_invite(&args.invite)?;
     let identity = crate::identity(home)?;
@@ -155,7 +147,7 @@ async fn plan(
         args: program_args,
         link_timeout: args.timeout,
         finish_timeout: args.finish_timeout,
-        status_file: Some(status_file(home, report)),
+        status_file: Some(home.run_status_file(&invite.lobby_id())),
     })
 }
 

@@ -381,3 +381,42 @@ fn the_demo_runs_a_session_of_separate_processes() {
         finished.stdout
     );
 }
+
+#[test]
+fn status_shows_each_link_while_the_session_runs() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let invite = create_session(&server, root.path(), &example("many_rounds.py"), &["1000"]);
+    let commands = PARTIES
+        .iter()
+        .map(|name| run_command(root.path(), &invite, name, &[]))
+        .collect();
+    let runs = std::thread::spawn(move || run_all(commands, RUN_LIMIT));
+    let bob = root.path().join("bob");
+    let started = std::time::Instant::now();
+    let running = loop {
+        let status = status_json(&bob, &invite);
+        if status["run"]["state"] == "running" {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no running status: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let links = running["run"]["links"].as_array().expect("links");
+    assert_eq!(links.len(), 2, "{running}");
+    for link in links {
+        assert_eq!(link["state"], "connected", "{link}");
+        assert!(
+            link["route"]["kind"] == "direct" || link["route"]["kind"] == "relay",
+            "{link}"
+        );
+        assert!(link["rtt_ms"].as_f64().is_some(), "{link}");
+    }
+    let shown = succeed(mpcnet(&bob, &["status", &invite]));
+    assert!(shown.contains("run      running"), "{shown}");
+    assert_all_answer(&runs.join().expect("runs"), "RESULT counter=6 steps=1000");
+    assert_eq!(status_json(&bob, &invite)["run"]["state"], "finished");
+}
