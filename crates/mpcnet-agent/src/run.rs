@@ -93,6 +93,8 @@ pub struct RunOutcome {
 #[derive(Debug, Serialize)]
 struct StatusFile<'a> {
     updated_unix_ms: u128,
+    /// The `mpcnet run` process.
+    pid: u32,
     me: u16,
     state: &'a str,
     links: Vec<LinkReport>,
@@ -377,6 +379,7 @@ fn write_status(path: Option<&PathBuf>, me: u16, state: &str, links: Vec<LinkRep
         updated_unix_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis()),
+        pid: std::process::id(),
         me,
         state,
         links,

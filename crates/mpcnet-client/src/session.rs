@@ -308,6 +308,8 @@ pub struct SessionReport {
 pub struct RunReport {
     /// `running`, `finished`, or `stopped` (no update for a while: the run was killed).
     pub state: String,
+    /// The `mpcnet run` process.
+    pub pid: u32,
     pub me: u16,
     pub updated_unix_ms: u128,
     /// How old the report was when read.

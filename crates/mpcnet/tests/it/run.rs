@@ -420,3 +420,64 @@ fn status_shows_each_link_while_the_session_runs() {
     assert_all_answer(&runs.join().expect("runs"), "RESULT counter=6 steps=1000");
     assert_eq!(status_json(&bob, &invite)["run"]["state"], "finished");
 }
+
+/// Ctrl-C on one party stops its run and its MPyC; the others do not hang like MPyC would, but
+/// stop naming the party they lost.
+#[test]
+fn an_interrupted_party_stops_and_the_others_name_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let invite = create_session(
+        &server,
+        root.path(),
+        &example("many_rounds.py"),
+        &["100000"],
+    );
+    let commands: Vec<_> = PARTIES
+        .iter()
+        .map(|name| run_command(root.path(), &invite, name, &[]))
+        .collect();
+    let runs = std::thread::spawn(move || run_all(commands, RUN_LIMIT));
+    let carol = root.path().join("carol");
+    let started = std::time::Instant::now();
+    let pid = loop {
+        let status = status_json(&carol, &invite);
+        if status["run"]["state"] == "running" {
+            break status["run"]["pid"].as_u64().expect("the run's pid");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "carol never ran: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupted.success());
+    let finished = runs.join().expect("runs");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the runs did not stop promptly"
+    );
+    let (others, carol) = finished.split_at(2);
+    assert_fails_with(&carol[0], "interrupted");
+    for party in others {
+        assert_fails_with(party, "lost party");
+        assert!(
+            party.stderr.contains("(carol) while MPyC was running"),
+            "{}",
+            party.stderr
+        );
+    }
+}
+
+fn assert_fails_with(party: &Finished, expected: &str) {
+    assert_eq!(party.code, Some(1), "{}", party.stderr);
+    assert!(
+        party.stderr.contains(expected),
+        "expected {expected:?} in:\n{}",
+        party.stderr
+    );
+}
