@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use mpcnet_proto::api::{self, ApiErrorBody, CreateLobby, Joined, LobbyCreated, ServerInfo};
+use mpcnet_proto::lobby::Admission;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::{
     Lobby, LobbyError, LobbyId, LobbySnapshot, SignedAnnouncement, SignedJoin, SignedManifest,
@@ -73,6 +74,10 @@ pub fn router(state: ApiState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response_with_state(
+            state.metrics.clone(),
+            count_refusals,
+        ))
         .with_state(state)
 }
 
@@ -94,6 +99,10 @@ impl ApiError {
     }
 }
 
+/// Marks a response as a refusal with this code, for [`count_refusals`].
+#[derive(Debug, Clone, Copy)]
+struct RefusalCode(&'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ApiErrorBody {
@@ -101,8 +110,18 @@ impl IntoResponse for ApiError {
             code: self.code.into(),
             message: self.message,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(RefusalCode(self.code));
+        response
     }
+}
+
+/// Counts every refused request by its code (middleware over the whole API).
+async fn count_refusals(State(metrics): State<Arc<Metrics>>, response: Response) -> Response {
+    if let Some(RefusalCode(code)) = response.extensions().get::<RefusalCode>() {
+        Metrics::count(&metrics.api_errors, code);
+    }
+    response
 }
 
 impl From<StoreError> for ApiError {
@@ -195,14 +214,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-/// Counts a refusal by its code, and passes it on.
-fn counted<T>(metrics: &Metrics, result: Result<T, ApiError>) -> Result<T, ApiError> {
-    if let Err(error) = &result {
-        Metrics::count(&metrics.api_errors, error.code);
-    }
-    result
-}
-
 async fn info(State(state): State<ApiState>) -> Json<ServerInfo> {
     Json(state.config.info.clone())
 }
@@ -211,59 +222,50 @@ async fn create_lobby(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<LobbyCreated>), ApiError> {
-    let result = async {
-        let request: CreateLobby = parse_json(body)?;
-        if request.program.len() > state.config.max_program_bytes {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!(
-                    "the program is larger than {} bytes",
-                    state.config.max_program_bytes
-                ),
-            ));
-        }
-        let lobby = Lobby::create(request.offer, request.creator_join)?;
-        let offer = &lobby.verified().offer;
-        if ProgramInfo::describe(offer.program.file_name.clone(), &request.program) != offer.program
-        {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "program_mismatch",
-                "the program does not match the size and SHA-256 in the signed offer",
-            ));
-        }
-        let created = now();
-        let expires_at = created.saturating_add(state.config.lobby_ttl.as_secs());
-        let lobby_id = offer.lobby_id;
-        let store = state.store.clone();
-        blocking(move || store.insert(&lobby, &request.program, created, expires_at)).await?;
-        state.metrics.lobbies_created.inc();
-        state.metrics.lobbies_live.inc();
-        tracing::info!(lobby = %lobby_id, "lobby created");
-        Ok((
-            StatusCode::CREATED,
-            Json(LobbyCreated {
-                lobby_id,
-                expires_at,
-            }),
-        ))
+    let request: CreateLobby = parse_json(body)?;
+    if request.program.len() > state.config.max_program_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the program is larger than {} bytes",
+                state.config.max_program_bytes
+            ),
+        ));
     }
-    .await;
-    counted(&state.metrics, result)
+    let lobby = Lobby::create(request.offer, request.creator_join)?;
+    let offer = &lobby.verified().offer;
+    if ProgramInfo::describe(offer.program.file_name.clone(), &request.program) != offer.program {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "program_mismatch",
+            "the program does not match the size and SHA-256 in the signed offer",
+        ));
+    }
+    let created = now();
+    let expires_at = created.saturating_add(state.config.lobby_ttl.as_secs());
+    let lobby_id = offer.lobby_id;
+    let store = state.store.clone();
+    blocking(move || store.insert(&lobby, &request.program, created, expires_at)).await?;
+    state.metrics.lobbies_created.inc();
+    state.metrics.lobbies_live.inc();
+    tracing::info!(lobby = %lobby_id, "lobby created");
+    Ok((
+        StatusCode::CREATED,
+        Json(LobbyCreated {
+            lobby_id,
+            expires_at,
+        }),
+    ))
 }
 
 async fn lobby_snapshot(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<LobbySnapshot>, ApiError> {
-    let result = async {
-        let id = parse_lobby_id(&id)?;
-        let store = state.store.clone();
-        Ok(Json(blocking(move || store.snapshot(&id, now())).await?))
-    }
-    .await;
-    counted(&state.metrics, result)
+    let id = parse_lobby_id(&id)?;
+    let store = state.store.clone();
+    Ok(Json(blocking(move || store.snapshot(&id, now())).await?))
 }
 
 async fn join_lobby(
@@ -271,31 +273,34 @@ async fn join_lobby(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Joined>), ApiError> {
-    let result = async {
+    let admitted: Result<Admission, ApiError> = async {
         let id = parse_lobby_id(&id)?;
         let join: SignedJoin = parse_json(body)?;
         let store = state.store.clone();
         let admission = blocking(move || store.admit(&id, join, now())).await?;
-        let (status, outcome) = if admission.repeated {
-            (StatusCode::OK, "repeated")
-        } else {
-            (StatusCode::CREATED, "admitted")
-        };
-        Metrics::count(&state.metrics.joins, outcome);
-        tracing::info!(lobby = %id, index = admission.index, outcome, "join");
-        Ok((
-            status,
-            Json(Joined {
-                index: admission.index,
-                repeated: admission.repeated,
-            }),
-        ))
+        tracing::info!(lobby = %id, index = admission.index, repeated = admission.repeated, "join");
+        Ok(admission)
     }
     .await;
-    if result.is_err() {
-        Metrics::count(&state.metrics.joins, "refused");
-    }
-    counted(&state.metrics, result)
+    let outcome = match &admitted {
+        Ok(admission) if admission.repeated => "repeated",
+        Ok(_) => "admitted",
+        Err(_) => "refused",
+    };
+    Metrics::count(&state.metrics.joins, outcome);
+    let admission = admitted?;
+    let status = if admission.repeated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(Joined {
+            index: admission.index,
+            repeated: admission.repeated,
+        }),
+    ))
 }
 
 async fn seal_lobby(
@@ -303,31 +308,23 @@ async fn seal_lobby(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let result = async {
-        let id = parse_lobby_id(&id)?;
-        let manifest: SignedManifest = parse_json(body)?;
-        let store = state.store.clone();
-        blocking(move || store.seal(&id, manifest, now())).await?;
-        state.metrics.lobbies_sealed.inc();
-        tracing::info!(lobby = %id, "lobby sealed");
-        Ok(StatusCode::NO_CONTENT)
-    }
-    .await;
-    counted(&state.metrics, result)
+    let id = parse_lobby_id(&id)?;
+    let manifest: SignedManifest = parse_json(body)?;
+    let store = state.store.clone();
+    blocking(move || store.seal(&id, manifest, now())).await?;
+    state.metrics.lobbies_sealed.inc();
+    tracing::info!(lobby = %id, "lobby sealed");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn program(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let result = async {
-        let id = parse_lobby_id(&id)?;
-        let store = state.store.clone();
-        let bytes = blocking(move || store.program(&id, now())).await?;
-        Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
-    }
-    .await;
-    counted(&state.metrics, result)
+    let id = parse_lobby_id(&id)?;
+    let store = state.store.clone();
+    let bytes = blocking(move || store.program(&id, now())).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 async fn announce(
@@ -335,30 +332,22 @@ async fn announce(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let result = async {
-        let id = parse_lobby_id(&id)?;
-        let announcement: SignedAnnouncement = parse_json(body)?;
-        let store = state.store.clone();
-        blocking(move || store.announce(&id, announcement, now())).await?;
-        Ok(StatusCode::NO_CONTENT)
-    }
-    .await;
-    counted(&state.metrics, result)
+    let id = parse_lobby_id(&id)?;
+    let announcement: SignedAnnouncement = parse_json(body)?;
+    let store = state.store.clone();
+    blocking(move || store.announce(&id, announcement, now())).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn announcements(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<SignedAnnouncement>>, ApiError> {
-    let result = async {
-        let id = parse_lobby_id(&id)?;
-        let store = state.store.clone();
-        Ok(Json(
-            blocking(move || store.announcements(&id, now())).await?,
-        ))
-    }
-    .await;
-    counted(&state.metrics, result)
+    let id = parse_lobby_id(&id)?;
+    let store = state.store.clone();
+    Ok(Json(
+        blocking(move || store.announcements(&id, now())).await?,
+    ))
 }
 
 /// Removes expired lobbies every `period`, forever.

@@ -32,6 +32,7 @@ type BadRequestCase = (
 
 struct Fixture {
     app: axum::Router,
+    metrics: Arc<Metrics>,
     creator: Identity,
     secret: JoinSecret,
     _dir: tempfile::TempDir,
@@ -43,9 +44,10 @@ fn label(text: &str) -> Label {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = Arc::new(Metrics::default());
     let state = ApiState {
         store: Store::open(&dir.path().join("lobbies.sqlite3")).expect("store"),
-        metrics: Arc::new(Metrics::default()),
+        metrics: metrics.clone(),
         config: Arc::new(ApiConfig {
             lobby_ttl: Duration::from_secs(3600),
             max_program_bytes: MAX_PROGRAM_BYTES,
@@ -58,6 +60,7 @@ fn fixture() -> Fixture {
     };
     Fixture {
         app: router(state),
+        metrics,
         creator: Identity::generate(),
         secret: JoinSecret::generate(),
         _dir: dir,
@@ -340,6 +343,16 @@ async fn malformed_and_refused_requests_get_clear_json_errors() {
         assert_eq!(error.status, status.as_u16(), "{what}");
         assert!(!error.message.is_empty(), "{what}");
     }
+    let refused = |code: &'static str| {
+        let label = mpcnet_server::metrics::OutcomeLabel { outcome: code };
+        fixture.metrics.api_errors.get_or_create(&label).get()
+    };
+    assert_eq!(
+        refused("bad_json"),
+        3,
+        "every refusal is counted by its code"
+    );
+    assert_eq!(refused("lobby_not_found"), 2);
 }
 
 #[tokio::test]
@@ -371,6 +384,7 @@ async fn a_full_lobby_refuses_another_join() {
 fn fixture_with_other_secret(fixture: &Fixture) -> Fixture {
     Fixture {
         app: fixture.app.clone(),
+        metrics: fixture.metrics.clone(),
         creator: fixture.creator.clone(),
         secret: JoinSecret::generate(),
         _dir: tempfile::tempdir().expect("tempdir"),

@@ -19,24 +19,6 @@ const PARTIES: [&str; 3] = ["alice", "bob", "carol"];
 /// The most any one run of three parties may take.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-/// Alice creates a session of three for `program` with `public_args`; returns the invite.
-fn create_session(server: &Server, root: &Path, program: &Path, public_args: &[&str]) -> String {
-    let mut args = vec![
-        "create",
-        "--server",
-        &server.address,
-        "--parties",
-        "3",
-        "--program",
-    ];
-    args.push(program.to_str().expect("utf-8"));
-    args.extend(["--party-name", "alice", "--"]);
-    args.extend(public_args);
-    succeed(mpcnet(&root.join("alice"), &args))
-        .trim()
-        .to_owned()
-}
-
 /// `mpcnet run` for party `name` on loopback, with `extra` flags.
 fn run_command(root: &Path, invite: &str, name: &str, extra: &[&str]) -> std::process::Command {
     let mut args = vec![
@@ -392,19 +374,7 @@ fn status_shows_each_link_while_the_session_runs() {
         .map(|name| run_command(root.path(), &invite, name, &[]))
         .collect();
     let runs = std::thread::spawn(move || run_all(commands, RUN_LIMIT));
-    let bob = root.path().join("bob");
-    let started = std::time::Instant::now();
-    let running = loop {
-        let status = status_json(&bob, &invite);
-        if status["run"]["state"] == "running" {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no running status: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let running = wait_until_running(&root.path().join("bob"), &invite);
     let links = running["run"]["links"].as_array().expect("links");
     assert_eq!(links.len(), 2, "{running}");
     for link in links {
@@ -415,6 +385,7 @@ fn status_shows_each_link_while_the_session_runs() {
         );
         assert!(link["rtt_ms"].as_f64().is_some(), "{link}");
     }
+    let bob = root.path().join("bob");
     let shown = succeed(mpcnet(&bob, &["status", &invite]));
     assert!(shown.contains("run      running"), "{shown}");
     assert_all_answer(&runs.join().expect("runs"), "RESULT counter=6 steps=1000");
@@ -438,19 +409,9 @@ fn an_interrupted_party_stops_and_the_others_name_it() {
         .map(|name| run_command(root.path(), &invite, name, &[]))
         .collect();
     let runs = std::thread::spawn(move || run_all(commands, RUN_LIMIT));
-    let carol = root.path().join("carol");
     let started = std::time::Instant::now();
-    let pid = loop {
-        let status = status_json(&carol, &invite);
-        if status["run"]["state"] == "running" {
-            break status["run"]["pid"].as_u64().expect("the run's pid");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "carol never ran: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let running = wait_until_running(&root.path().join("carol"), &invite);
+    let pid = running["run"]["pid"].as_u64().expect("the run's pid");
     let interrupted = std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()

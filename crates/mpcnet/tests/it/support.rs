@@ -173,52 +173,61 @@ pub fn assert_fails(output: &Output, code: i32, expected: &str) {
     );
 }
 
-/// A lobby of three parties in three homes under `root`, every party joined; returns the invite.
-pub fn three_party_session(server: &Server, root: &Path) -> String {
-    let program = root.join("mean.py");
-    std::fs::write(&program, "print('mean')\n").expect("program");
-    let created = succeed(mpcnet(
-        &root.join("alice"),
-        &[
-            "create",
-            "--server",
-            &server.address,
-            "--parties",
-            "3",
-            "--program",
-            program.to_str().expect("utf-8"),
-            "--party-name",
-            "alice",
-            "--name",
-            "salary survey",
-            "--",
-            "--rounds",
-            "3",
-        ],
-    ));
-    let invite = created.trim().to_owned();
+/// Alice (home `root/alice`) creates a session of three named "salary survey" for `program`,
+/// with `public_args`; returns the invite (the one line `create` prints).
+pub fn create_session(
+    server: &Server,
+    root: &Path,
+    program: &Path,
+    public_args: &[&str],
+) -> String {
+    let program = program.to_str().expect("utf-8");
+    let mut args = vec![
+        "create",
+        "--server",
+        &server.address,
+        "--parties",
+        "3",
+        "--program",
+        program,
+    ];
+    args.extend(["--party-name", "alice", "--name", "salary survey", "--"]);
+    args.extend(public_args);
+    let created = succeed(mpcnet(&root.join("alice"), &args));
     assert_eq!(
         created.lines().count(),
         1,
         "create prints the invite alone: {created}"
     );
-    assert_eq!(
-        succeed(mpcnet(
-            &root.join("bob"),
-            &["join", &invite, "--name", "bob"]
-        ))
-        .trim(),
-        "1"
-    );
-    assert_eq!(
-        succeed(mpcnet(
-            &root.join("carol"),
-            &["join", &invite, "--name", "carol"]
-        ))
-        .trim(),
-        "2"
-    );
+    created.trim().to_owned()
+}
+
+/// A session of three in three homes under `root`: alice creates it, bob and carol join.
+pub fn three_party_session(server: &Server, root: &Path) -> String {
+    let program = root.join("mean.py");
+    std::fs::write(&program, "print('mean')\n").expect("program");
+    let invite = create_session(server, root, &program, &["--rounds", "3"]);
+    for (index, name) in ["bob", "carol"].iter().enumerate() {
+        let joined = succeed(mpcnet(&root.join(name), &["join", &invite, "--name", name]));
+        assert_eq!(joined.trim(), (index + 1).to_string());
+    }
     invite
+}
+
+/// Polls `status --json` in `home` until the session's run there is running; returns that status.
+pub fn wait_until_running(home: &Path, invite: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let status = status_json(home, invite);
+        if status["run"]["state"] == "running" {
+            return status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never running: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 pub fn status_json(home: &Path, invite: &str) -> Value {
