@@ -28,4 +28,14 @@ done
 
 source scripts/python-env.sh
 echo "== cargo test (MPyC from $MPCNET_PYTHON)"
-cargo test --workspace --locked
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One total line, so the run does not close on a doc-test binary that has no test.
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{sum += $4} END {print sum + 0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{sum += $1} END {print sum + 0}')
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"
