@@ -1,0 +1,76 @@
+//! The MPyC launcher with a real Python and MPyC: under the bootstrap, a listener MPyC opens
+//! without a host binds 127.0.0.1 only; the same program without it binds every interface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use mpcnet_agent::launcher::{self, Launch};
+
+/// Opens a server the way MPyC does (no host) on MPyC's own event loop and prints its addresses.
+const PROBE: &str = r#"
+import asyncio
+from mpyc.runtime import mpc
+
+async def main():
+    server = await mpc._loop.create_server(asyncio.Protocol, port=0)
+    print("BOUND", sorted({sock.getsockname()[0] for sock in server.sockets}))
+    server.close()
+
+mpc.run(main())
+"#;
+
+fn python() -> PathBuf {
+    let explicit = std::env::var_os("MPCNET_PYTHON").map(PathBuf::from);
+    launcher::find_python(explicit.as_deref())
+        .expect("python3, or MPCNET_PYTHON naming a Python with mpyc")
+}
+
+fn bound_addresses(stdout: &[u8]) -> String {
+    let stdout = String::from_utf8_lossy(stdout);
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("BOUND "))
+        .unwrap_or_else(|| panic!("the probe printed no BOUND line: {stdout}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn mpyc_listens_on_loopback_only_under_the_bootstrap() {
+    let python = python();
+    launcher::check_mpyc(&python)
+        .await
+        .expect("a Python with mpyc (scripts/test.sh makes one)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let program = dir.path().join("probe.py");
+    std::fs::write(&program, PROBE).expect("probe");
+
+    let launch = Launch {
+        python: python.clone(),
+        program: program.clone(),
+        me: 0,
+        addresses: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        args: Vec::new(),
+    };
+    let bootstrapped = launch.command().output().await.expect("probe runs");
+    assert!(
+        bootstrapped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bootstrapped.stderr)
+    );
+    assert_eq!(bound_addresses(&bootstrapped.stdout), "['127.0.0.1']");
+
+    let plain = tokio::process::Command::new(&python)
+        .arg(&program)
+        .output()
+        .await
+        .expect("probe runs");
+    assert!(
+        plain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    assert!(
+        bound_addresses(&plain.stdout).contains("0.0.0.0"),
+        "without the bootstrap MPyC binds every interface"
+    );
+}
