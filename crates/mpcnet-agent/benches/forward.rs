@@ -134,11 +134,10 @@ async fn forward_to(target: SocketAddr) -> anyhow::Result<(SocketAddr, [iroh::En
         near_links[0].clone(),
         pumps.clone(),
     ));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     tokio::spawn(forward::deliver_incoming(
         far_links[0].clone(),
         target.port(),
-        deadline,
+        Duration::from_secs(10),
         pumps,
     ));
     Ok((forward_address, [near, far]))
@@ -179,10 +178,18 @@ async fn sink(mut stream: TcpStream) -> std::io::Result<()> {
     stream.write_all(&[1]).await
 }
 
-/// `rounds` round trips of one small message; returns each RTT in microseconds.
-async fn ping_pong(server: SocketAddr, rounds: usize) -> anyhow::Result<Vec<f64>> {
+/// Connects as MPyC's party 0 does: its first two bytes are its party id (the far agent checks it).
+async fn connect_as_party_zero(server: SocketAddr) -> anyhow::Result<TcpStream> {
     let mut stream = TcpStream::connect(server).await?;
     stream.set_nodelay(true)?;
+    stream.write_all(&0u16.to_le_bytes()).await?;
+    Ok(stream)
+}
+
+/// `rounds` round trips of one small message; returns each RTT in microseconds.
+async fn ping_pong(server: SocketAddr, rounds: usize) -> anyhow::Result<Vec<f64>> {
+    let mut stream = connect_as_party_zero(server).await?;
+    stream.read_exact(&mut [0u8; 2]).await?; // the echo of the party id
     let message = [7u8; MESSAGE];
     let mut answer = [0u8; MESSAGE];
     for _ in 0..100 {
@@ -201,8 +208,7 @@ async fn ping_pong(server: SocketAddr, rounds: usize) -> anyhow::Result<Vec<f64>
 
 /// Sends `megabytes` MB and waits until the server has read them; returns Gbit/s.
 async fn bulk(server: SocketAddr, megabytes: usize) -> anyhow::Result<f64> {
-    let mut stream = TcpStream::connect(server).await?;
-    stream.set_nodelay(true)?;
+    let mut stream = connect_as_party_zero(server).await?;
     let chunk = vec![0x5au8; 256 * 1024];
     let total = megabytes * 1_000_000;
     let started = Instant::now();

@@ -56,26 +56,37 @@ pub async fn serve_outgoing(listener: TcpListener, link: PeerLink, pumps: TaskTr
 }
 
 /// Delivers `link`'s incoming streams to MPyC listening on 127.0.0.1:`mpyc_port`, each waiting
-/// for MPyC to listen until `deadline`. Runs until the link closes.
+/// up to `patience` for MPyC to listen. Runs until the link closes.
+///
+/// MPyC learns who connects from the first two bytes of the connection (the party id, u16 LE)
+/// and believes them. A stream is delivered only if those bytes name the peer at the other end
+/// of this authenticated link, so no party can speak to MPyC as another.
 pub async fn deliver_incoming(
     link: PeerLink,
     mpyc_port: u16,
-    deadline: Instant,
+    patience: Duration,
     pumps: TaskTracker,
 ) {
     while let Ok((send, mut recv)) = link.connection.accept_bi().await {
         let link = link.clone();
         pumps.spawn(async move {
-            let mut kind = [0u8; 1];
-            if recv.read_exact(&mut kind).await.is_err() || kind[0] != STREAM_KIND_MPYC {
-                tracing::warn!(peer = %link.peer, "dropped a stream of unknown kind");
+            let mut header = [0u8; 3];
+            if let Err(error) = recv.read_exact(&mut header).await {
+                tracing::warn!(peer = %link.peer, %error, "dropped a stream without its header");
                 return;
             }
-            match connect_when_listening(mpyc_port, deadline).await {
-                Ok(tcp) => pump(tcp, send, recv, &link).await,
-                Err(error) => {
-                    tracing::warn!(peer = %link.peer, %error, "MPyC never listened on its port")
+            let claimed = u16::from_le_bytes([header[1], header[2]]);
+            if header[0] != STREAM_KIND_MPYC || claimed != link.peer.index {
+                tracing::warn!(peer = %link.peer, kind = header[0], claimed, "refused a stream claiming another party's id");
+                return;
+            }
+            match connect_when_listening(mpyc_port, Instant::now() + patience).await {
+                Ok(mut tcp) => {
+                    if tcp.write_all(&header[1..]).await.is_ok() {
+                        pump(tcp, send, recv, &link).await;
+                    }
                 }
+                Err(error) => tracing::warn!(peer = %link.peer, %error, "MPyC never listened on its port"),
             }
         });
     }

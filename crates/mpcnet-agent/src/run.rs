@@ -170,11 +170,10 @@ async fn run_linked(
                 pumps.clone(),
             ));
         } else {
-            let mpyc_deadline = Instant::now() + plan.link_timeout;
             tokio::spawn(crate::forward::deliver_incoming(
                 link.clone(),
                 own_port,
-                mpyc_deadline,
+                plan.link_timeout,
                 pumps.clone(),
             ));
         }
