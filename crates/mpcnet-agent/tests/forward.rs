@@ -9,7 +9,7 @@ use mpcnet_agent::endpoint::{self, PathPolicy, RelayPlan};
 use mpcnet_agent::link::{Peer, PeerLink};
 use mpcnet_agent::{forward, mesh};
 use mpcnet_proto::Identity;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
