@@ -36,11 +36,11 @@ fn genuine() -> &'static Genuine {
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
         };
         let offer = SignedOffer::create(&offer, &creator).expect("offer");
-        let mut lobby = Lobby::create(offer, SignedJoin::new(&creator, label("alice"), &secret))
-            .expect("lobby");
+        let creator_join = SignedJoin::new(&creator, label("alice"), &secret, &offer);
+        let mut lobby = Lobby::create(offer.clone(), creator_join).expect("lobby");
         for (seed, name) in [(3u8, "bob"), (4, "carol")] {
             let party = Identity::from_secret_bytes(&[seed; 32]);
-            lobby.admit(SignedJoin::new(&party, label(name), &secret)).expect("join");
+            lobby.admit(SignedJoin::new(&party, label(name), &secret, &offer)).expect("join");
         }
         let manifest = lobby.snapshot().seal(&creator);
         lobby.seal(manifest).expect("seal");

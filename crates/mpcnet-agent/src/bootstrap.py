@@ -1,5 +1,10 @@
 # mpcnet's MPyC bootstrap, run as `python -c <this> PROGRAM ARGS...`.
 #
+# mpcnet passes MPyC's -I/-P itself, then the program's arguments (the session's public ones
+# and the party's private ones). MPyC parses all of argv, so those arguments could also change
+# MPyC's own options: who the parties are, the threshold, ports, the security parameter. They
+# are checked here with MPyC's own parser and refused if they touch any of those.
+#
 # MPyC listens for lower-numbered parties with loop.create_server(port=P) and no host, which
 # binds every interface: anyone who can reach this machine could connect to it and send pickled
 # data. mpcnet delivers peer connections over loopback, so this bootstrap installs an event loop
@@ -10,6 +15,21 @@ import runpy
 import sys
 
 import mpyc  # noqa: F401  (applies MPyC's own event loop policy first, e.g. uvloop)
+
+_RESERVED = ("config", "parties", "M", "index", "threshold", "base_port", "ssl", "sec_param")
+_count = int(os.environ.pop("MPCNET_PROGRAM_ARGS", "0"))
+_program_args = sys.argv[len(sys.argv) - _count:] if _count else []
+_parser = mpyc._get_arg_parser()
+_defaults = vars(_parser.parse_known_args([])[0])
+_given = vars(_parser.parse_known_args(_program_args)[0])
+_touched = [name for name in _RESERVED if _given.get(name) != _defaults.get(name)]
+if _touched:
+    print(
+        f"mpcnet: refusing to run: the program arguments {' '.join(_program_args)!r} set MPyC's "
+        f"own options ({', '.join(_touched)}), which the session controls",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 _base_policy = type(asyncio.get_event_loop_policy())
 _base_loop = type(_base_policy().new_event_loop())

@@ -3,7 +3,9 @@
 //!
 //! MPyC binds its listening port on every interface. The program runs under a small
 //! bootstrap (`bootstrap.py`) that makes MPyC's listener bind 127.0.0.1 only, so the agent's
-//! authenticated links are the only way in from other machines.
+//! authenticated links are the only way in from other machines. The bootstrap also refuses
+//! program arguments that would set MPyC's own options (parties, threshold, ports, security
+//! parameter): MPyC reads them from the same command line.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -105,6 +107,7 @@ impl Launch {
         }
         command
             .args(&self.args)
+            .env("MPCNET_PROGRAM_ARGS", self.args.len().to_string())
             .env("PYTHONUNBUFFERED", "1")
             .kill_on_drop(true);
         command

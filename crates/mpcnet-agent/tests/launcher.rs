@@ -74,3 +74,45 @@ async fn mpyc_listens_on_loopback_only_under_the_bootstrap() {
         "without the bootstrap MPyC binds every interface"
     );
 }
+
+#[tokio::test]
+async fn program_arguments_cannot_set_mpycs_own_options() {
+    let python = python();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let program = dir.path().join("probe.py");
+    std::fs::write(&program, PROBE).expect("probe");
+    let launch = |args: &[&str]| Launch {
+        python: python.clone(),
+        program: program.clone(),
+        me: 0,
+        addresses: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        args: args.iter().map(|arg| arg.to_string()).collect(),
+    };
+    for refused in [
+        &["-T", "0"][..],
+        &["--thr=0"],
+        &["-T0"],
+        &["-P", "evil.example:7000"],
+        &["--ssl"],
+        &["-B", "5000"],
+    ] {
+        let output = launch(refused).command().output().await.expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{refused:?} was accepted: {stderr}"
+        );
+        assert!(stderr.contains("refusing to run"), "{stderr}");
+    }
+    let allowed = launch(&["--rounds", "3", "300"])
+        .command()
+        .output()
+        .await
+        .expect("runs");
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+}

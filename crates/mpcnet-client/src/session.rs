@@ -8,8 +8,8 @@ use mpcnet_proto::api::CreateLobby;
 use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::{
-    Identity, Invite, JoinSecret, Label, LobbyOffer, ServerAddress, SignedJoin, SignedOffer,
-    VerifyError,
+    Identity, Invite, JoinSecret, Label, LobbyOffer, ServerAddress, Sha256Digest, SignedJoin,
+    SignedOffer, VerifyError,
 };
 use serde::Serialize;
 
@@ -114,9 +114,10 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
     };
     let offer =
         SignedOffer::create(&offer, identity).map_err(|e| SessionError::Input(e.to_string()))?;
+    let creator_join = SignedJoin::new(identity, party_name, &secret, &offer);
     let request = CreateLobby {
         offer,
-        creator_join: SignedJoin::new(identity, party_name, &secret),
+        creator_join,
         program,
     };
     client.create(&request).await?;
@@ -127,16 +128,28 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
     })
 }
 
-/// Joins the invite's lobby as `name` and returns the verified session.
+/// Joins the invite's lobby as `name` and returns the verified session. The join record commits
+/// to the offer verified here; with `approved` (the SHA-256 of an offer the user reviewed) the
+/// join is refused if the offer is another one now.
 pub async fn join(
     home: &Home,
     identity: &Identity,
     invite: &Invite,
     name: &str,
     local_program: Option<&Path>,
+    approved: Option<&Sha256Digest>,
 ) -> Result<SessionReport, SessionError> {
-    let join = SignedJoin::new(identity, label("your party name", name)?, &invite.secret);
+    let name = label("your party name", name)?;
     let client = LobbyClient::new(&invite.server)?;
+    let snapshot = client.snapshot(&invite.lobby_id()).await?;
+    snapshot.verify(&invite.anchors())?;
+    if approved.is_some_and(|digest| *digest != Sha256Digest::of(snapshot.offer.payload())) {
+        return Err(VerifyError::Inconsistent(
+            "the session's offer changed after you reviewed it".into(),
+        )
+        .into());
+    }
+    let join = SignedJoin::new(identity, name, &invite.secret, &snapshot.offer);
     client.join(&invite.lobby_id(), &join).await?;
     status(home, identity, invite, local_program).await
 }
@@ -297,6 +310,9 @@ pub struct SessionReport {
     /// This party's index, if it has joined.
     pub you: Option<u16>,
     pub program: ProgramReport,
+    /// SHA-256 of the creator's signed offer (program, arguments, party count): what a party
+    /// agrees to when it joins.
+    pub offer_sha256: String,
     pub args: Vec<String>,
     pub relay_url: String,
     /// The latest run of this session on this machine: `null` if none.
@@ -381,6 +397,7 @@ impl SessionReport {
                 size: offer.program.size,
                 path: program_path,
             },
+            offer_sha256: verified.offer_digest.to_string(),
             args: offer.args.clone(),
             relay_url: offer.relay_url.to_string(),
             run: None,

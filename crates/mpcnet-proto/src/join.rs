@@ -14,6 +14,7 @@ use sha2::Sha256;
 use crate::digest::Sha256Digest;
 use crate::identity::{Identity, PublicKey, Signature, SigningPurpose};
 use crate::label::Label;
+use crate::offer::SignedOffer;
 use crate::signed::{Signed, VerifyError};
 
 /// A lobby's id: 16 bytes derived from its public join key, shown as 26 lowercase base32 characters.
@@ -129,13 +130,16 @@ impl fmt::Debug for JoinSecret {
     }
 }
 
-/// Who joins which lobby, under what name.
+/// Who joins which lobby, under what name, agreeing to which offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRecord {
     pub lobby_id: LobbyId,
     pub party: PublicKey,
     pub name: Label,
+    /// SHA-256 of the signed offer's bytes as this party saw them: the program, its arguments
+    /// and the party count it agreed to. A session sealed under any other offer does not verify.
+    pub offer: Sha256Digest,
 }
 
 /// A join record signed by the joining party and by the lobby's join key.
@@ -148,12 +152,13 @@ pub struct SignedJoin {
 }
 
 impl SignedJoin {
-    /// `party` asks to join as `name`, proving it holds `secret`.
-    pub fn new(party: &Identity, name: Label, secret: &JoinSecret) -> Self {
+    /// `party` asks to join as `name` under `offer`, proving it holds `secret`.
+    pub fn new(party: &Identity, name: Label, secret: &JoinSecret, offer: &SignedOffer) -> Self {
         let record = JoinRecord {
             lobby_id: secret.lobby_id(),
             party: party.public(),
             name,
+            offer: Sha256Digest::of(offer.payload()),
         };
         let record = Signed::sign(&record, party, SigningPurpose::JoinByParty);
         let proof = secret
@@ -208,7 +213,13 @@ mod tests {
     fn a_join_verifies_only_with_its_lobby_key() {
         let secret = JoinSecret::generate();
         let party = Identity::generate();
-        let join = SignedJoin::new(&party, Label::new("name", "bob").expect("label"), &secret);
+        let offer = crate::offer::tests::signed_offer(&Identity::generate(), &secret, 2, b"x");
+        let join = SignedJoin::new(
+            &party,
+            Label::new("name", "bob").expect("label"),
+            &secret,
+            &offer,
+        );
         let record = join
             .verify(&secret.join_key().public())
             .expect("valid join");

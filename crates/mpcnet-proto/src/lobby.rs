@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::announcement::{EndpointAnnouncement, SignedAnnouncement};
-use crate::digest::Fingerprint;
+use crate::digest::{Fingerprint, Sha256Digest};
 use crate::identity::{Identity, PublicKey, SigningPurpose};
 use crate::join::{JoinRecord, LobbyId, SignedJoin};
 use crate::label::Label;
@@ -46,6 +46,8 @@ pub struct Party {
 #[derive(Debug, Clone)]
 pub struct VerifiedLobby {
     pub offer: LobbyOffer,
+    /// SHA-256 of the signed offer's bytes: what every join record commits to.
+    pub offer_digest: Sha256Digest,
     /// Ordered as in the manifest once sealed, in join order before.
     pub parties: Vec<Party>,
     /// Present once the creator sealed the session.
@@ -80,7 +82,7 @@ impl LobbySnapshot {
                 "the lobby does not match the invite".into(),
             ));
         }
-        let parties = verify_parties(&self.joins, &offer)?;
+        let parties = verify_parties(&self.joins, &offer, &self.offer)?;
         let sealed = match &self.manifest {
             None => None,
             Some(signed) => {
@@ -110,6 +112,7 @@ impl LobbySnapshot {
         };
         Ok(VerifiedLobby {
             offer,
+            offer_digest: Sha256Digest::of(self.offer.payload()),
             parties,
             sealed,
         })
@@ -121,14 +124,35 @@ impl LobbySnapshot {
     }
 }
 
-/// Verifies join records in order: each signed and proven, the creator first, no key twice, no seat too many.
-fn verify_parties(joins: &[SignedJoin], offer: &LobbyOffer) -> Result<Vec<Party>, VerifyError> {
+/// Verifies join records in order: each signed, proven and agreeing to this offer, the creator
+/// first, no key twice, no seat too many.
+fn verify_parties(
+    joins: &[SignedJoin],
+    offer: &LobbyOffer,
+    signed_offer: &SignedOffer,
+) -> Result<Vec<Party>, VerifyError> {
     let mut parties = Vec::with_capacity(joins.len());
     for join in joins {
-        let record = join.verify(&offer.join_key)?;
+        let record = verify_join(join, offer, signed_offer)?;
         push_party(&mut parties, record, offer)?;
     }
     Ok(parties)
+}
+
+/// A join record that is signed, proven, and agrees to exactly `signed_offer`.
+fn verify_join(
+    join: &SignedJoin,
+    offer: &LobbyOffer,
+    signed_offer: &SignedOffer,
+) -> Result<JoinRecord, VerifyError> {
+    let record = join.verify(&offer.join_key)?;
+    if record.offer != Sha256Digest::of(signed_offer.payload()) {
+        return Err(VerifyError::Inconsistent(format!(
+            "party {} joined under another offer (program or arguments changed)",
+            record.party.fingerprint()
+        )));
+    }
+    Ok(record)
 }
 
 fn push_party(
@@ -227,7 +251,7 @@ impl Lobby {
 
     /// Admits `join`, or tells why not. A party that joins again gets its seat back unchanged.
     pub fn admit(&mut self, join: SignedJoin) -> Result<Admission, LobbyError> {
-        let record = join.verify(&self.anchors.join_key)?;
+        let record = verify_join(&join, &self.verified.offer, &self.snapshot.offer)?;
         if let Some(party) = self.verified.party(&record.party) {
             return Ok(Admission {
                 index: party.index,
@@ -341,12 +365,12 @@ mod tests {
         let secret = JoinSecret::generate();
         let offer = SignedOffer::create(&offer_for(&creator, &secret, 3, b"print(1)"), &creator)
             .expect("offer");
-        let mut lobby = Lobby::create(offer, SignedJoin::new(&creator, label("alice"), &secret))
-            .expect("created");
+        let creator_join = SignedJoin::new(&creator, label("alice"), &secret, &offer);
+        let mut lobby = Lobby::create(offer.clone(), creator_join).expect("created");
         let joiners = vec![Identity::generate(), Identity::generate()];
         for (joiner, name) in joiners.iter().zip(["bob", "carol"]) {
             lobby
-                .admit(SignedJoin::new(joiner, label(name), &secret))
+                .admit(SignedJoin::new(joiner, label(name), &secret, &offer))
                 .expect("admitted");
         }
         let invite = Invite {
@@ -392,19 +416,26 @@ mod tests {
     fn joins_are_refused_when_full_sealed_or_without_the_secret() {
         let mut session = full_lobby();
         let stranger = Identity::generate();
-        let fourth = SignedJoin::new(&stranger, label("mallory"), &session.invite.secret);
+        let offer = session.lobby.snapshot().offer.clone();
+        let fourth = SignedJoin::new(&stranger, label("mallory"), &session.invite.secret, &offer);
         assert_eq!(
             session.lobby.admit(fourth.clone()),
             Err(LobbyError::Full { parties: 3 })
         );
 
-        let without_secret = SignedJoin::new(&stranger, label("mallory"), &JoinSecret::generate());
+        let without_secret =
+            SignedJoin::new(&stranger, label("mallory"), &JoinSecret::generate(), &offer);
         assert!(matches!(
             session.lobby.admit(without_secret),
             Err(LobbyError::Invalid(_))
         ));
 
-        let again = SignedJoin::new(&session.joiners[0], label("bob"), &session.invite.secret);
+        let again = SignedJoin::new(
+            &session.joiners[0],
+            label("bob"),
+            &session.invite.secret,
+            &offer,
+        );
         assert_eq!(
             session.lobby.admit(again),
             Ok(Admission {
@@ -430,8 +461,8 @@ mod tests {
         let secret = JoinSecret::generate();
         let offer =
             SignedOffer::create(&offer_for(&creator, &secret, 2, b"x"), &creator).expect("offer");
-        let mut open = Lobby::create(offer, SignedJoin::new(&creator, label("alice"), &secret))
-            .expect("lobby");
+        let creator_join = SignedJoin::new(&creator, label("alice"), &secret, &offer);
+        let mut open = Lobby::create(offer, creator_join).expect("lobby");
         let early = open.snapshot().seal(&creator);
         assert_eq!(
             open.seal(early),
@@ -452,10 +483,11 @@ mod tests {
         let secret = &session.invite.secret;
         let manifest = snapshot.manifest.clone().expect("manifest");
         let opened = manifest.decode_unverified().expect("manifest decodes");
+        let offer = &snapshot.offer;
 
         let mut forgeries: Vec<(&str, LobbySnapshot)> = Vec::new();
         let mut swapped = snapshot.clone();
-        swapped.joins[1] = SignedJoin::new(&mallory, label("bob"), secret);
+        swapped.joins[1] = SignedJoin::new(&mallory, label("bob"), secret, offer);
         forgeries.push(("a party's key swapped in the join list", swapped));
 
         let mut reordered = snapshot.clone();
@@ -464,7 +496,7 @@ mod tests {
 
         let mut resealed = snapshot.clone();
         let mut parties = opened.parties.clone();
-        parties[1] = SignedJoin::new(&mallory, label("bob"), secret);
+        parties[1] = SignedJoin::new(&mallory, label("bob"), secret, offer);
         resealed.joins = parties.clone();
         resealed.manifest = Some(SignedManifest::seal(
             opened.offer.clone(),
@@ -485,8 +517,23 @@ mod tests {
         unsealed_extra.manifest = None;
         unsealed_extra
             .joins
-            .push(SignedJoin::new(&mallory, label("mallory"), secret));
+            .push(SignedJoin::new(&mallory, label("mallory"), secret, offer));
         forgeries.push(("a fourth party", unsealed_extra));
+
+        // The creator (with the server) re-signs another program after the parties joined.
+        let evil = offer_for(&session.creator, secret, 3, b"import os; os.system('evil')");
+        let evil = SignedOffer::create(&evil, &session.creator).expect("offer");
+        let mut swapped_program = snapshot.clone();
+        swapped_program.offer = evil.clone();
+        swapped_program.manifest = Some(SignedManifest::seal(
+            evil,
+            snapshot.joins.clone(),
+            &session.creator,
+        ));
+        forgeries.push((
+            "another program, re-signed by the creator after the joins",
+            swapped_program,
+        ));
 
         let mut tampered_bytes = serde_json::to_value(&snapshot).expect("json");
         let payload = tampered_bytes["manifest"]["payload"]

@@ -126,3 +126,30 @@ impl SignedOffer {
         self.verify(&self.decode_unverified()?.creator)
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::join::JoinSecret;
+
+    /// A valid offer by `creator` for the lobby of `secret`.
+    pub(crate) fn signed_offer(
+        creator: &Identity,
+        secret: &JoinSecret,
+        parties: u16,
+        program: &[u8],
+    ) -> SignedOffer {
+        let label = |text: &str| Label::new("name", text).expect("label");
+        let offer = LobbyOffer {
+            lobby_id: secret.lobby_id(),
+            name: label("salary survey"),
+            parties,
+            creator: creator.public(),
+            join_key: secret.join_key().public(),
+            program: ProgramInfo::describe(label("mean.py"), program),
+            args: vec!["--rounds".into(), "3".into()],
+            relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
+        };
+        SignedOffer::create(&offer, creator).expect("valid offer")
+    }
+}

@@ -324,7 +324,8 @@ mod tests {
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
         };
         let offer = SignedOffer::create(&offer, creator).expect("offer");
-        Lobby::create(offer, SignedJoin::new(creator, label("alice"), &secret)).expect("lobby")
+        let creator_join = SignedJoin::new(creator, label("alice"), &secret, &offer);
+        Lobby::create(offer, creator_join).expect("lobby")
     }
 
     #[test]

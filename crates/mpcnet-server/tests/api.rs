@@ -78,9 +78,10 @@ fn create_request(fixture: &Fixture, parties: u16, program: &[u8]) -> CreateLobb
         args: Vec::new(),
         relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
     };
+    let offer = SignedOffer::create(&offer, &fixture.creator).expect("offer");
     CreateLobby {
-        offer: SignedOffer::create(&offer, &fixture.creator).expect("offer"),
-        creator_join: SignedJoin::new(&fixture.creator, label("alice"), &fixture.secret),
+        creator_join: SignedJoin::new(&fixture.creator, label("alice"), &fixture.secret, &offer),
+        offer,
         program: program.to_vec(),
     }
 }
@@ -117,17 +118,12 @@ fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
     let fixture = fixture();
     let id = fixture.secret.lobby_id();
-    let (status, _) = send(
-        &fixture.app,
-        Method::POST,
-        "/v1/lobbies",
-        json(&create_request(&fixture, 2, b"x=1")),
-    )
-    .await;
+    let request = create_request(&fixture, 2, b"x=1");
+    let (status, _) = send(&fixture.app, Method::POST, "/v1/lobbies", json(&request)).await;
     assert_eq!(status, StatusCode::CREATED);
 
     let bob = Identity::generate();
-    let join = SignedJoin::new(&bob, label("bob"), &fixture.secret);
+    let join = SignedJoin::new(&bob, label("bob"), &fixture.secret, &request.offer);
     let path = format!("/v1/lobbies/{id}/joins");
     let (status, body) = send(&fixture.app, Method::POST, &path, json(&join)).await;
     assert_eq!(
@@ -203,7 +199,12 @@ async fn malformed_and_refused_requests_get_clear_json_errors() {
     let mut too_large = create_request(&other, 3, &vec![b'#'; MAX_PROGRAM_BYTES + 1]);
     too_large.program = vec![b'#'; MAX_PROGRAM_BYTES + 1];
     let stranger = Identity::generate();
-    let no_secret = SignedJoin::new(&stranger, label("mallory"), &JoinSecret::generate());
+    let no_secret = SignedJoin::new(
+        &stranger,
+        label("mallory"),
+        &JoinSecret::generate(),
+        &good.offer,
+    );
     let early_seal = LobbySnapshot {
         offer: good.offer.clone(),
         joins: vec![good.creator_join.clone()],
@@ -359,20 +360,25 @@ async fn malformed_and_refused_requests_get_clear_json_errors() {
 async fn a_full_lobby_refuses_another_join() {
     let fixture = fixture();
     let id = fixture.secret.lobby_id();
-    send(
-        &fixture.app,
-        Method::POST,
-        "/v1/lobbies",
-        json(&create_request(&fixture, 2, b"x")),
-    )
-    .await;
+    let request = create_request(&fixture, 2, b"x");
+    send(&fixture.app, Method::POST, "/v1/lobbies", json(&request)).await;
     let path = format!("/v1/lobbies/{id}/joins");
-    let bob = SignedJoin::new(&Identity::generate(), label("bob"), &fixture.secret);
+    let bob = SignedJoin::new(
+        &Identity::generate(),
+        label("bob"),
+        &fixture.secret,
+        &request.offer,
+    );
     assert_eq!(
         send(&fixture.app, Method::POST, &path, json(&bob)).await.0,
         StatusCode::CREATED
     );
-    let carol = SignedJoin::new(&Identity::generate(), label("carol"), &fixture.secret);
+    let carol = SignedJoin::new(
+        &Identity::generate(),
+        label("carol"),
+        &fixture.secret,
+        &request.offer,
+    );
     let (status, body) = send(&fixture.app, Method::POST, &path, json(&carol)).await;
     let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
     assert_eq!(

@@ -169,9 +169,16 @@ async fn join(home: &Home, args: JoinArgs) -> anyhow::Result<()> {
     let invite = invite_input::read_invite(&args.invite)?;
     let identity = identity(home)?;
     let name = party_name(args.name);
-    let report = session::join(home, &identity, &invite, &name, args.program.as_deref())
-        .await
-        .context("joining the session")?;
+    let report = session::join(
+        home,
+        &identity,
+        &invite,
+        &name,
+        args.program.as_deref(),
+        None,
+    )
+    .await
+    .context("joining the session")?;
     let index = report
         .you
         .context("the server admitted this party but it is missing from the lobby")?;

@@ -23,14 +23,26 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
     let mpyc_version = launcher::check_mpyc(&python).await?;
     let say = |line: &str| eprintln!("mpcnet: {line}");
 
-    let name = crate::party_name(args.name.clone());
-    let joined = session::join(home, &identity, &invite, &name, args.program.as_deref())
+    // Review before joining: a seat taken is a seat the creator will seal.
+    let reviewed = session::status(home, &identity, &invite, args.program.as_deref())
         .await
-        .context("joining the session")?;
-    show_program(&joined, &mpyc_version);
+        .context("reviewing the session")?;
+    show_program(&reviewed, &mpyc_version, &args.private_args);
     if !args.yes {
-        confirm(&joined.program.path)?;
+        confirm(&reviewed.program.path)?;
     }
+    let approved: mpcnet_proto::Sha256Digest = reviewed.offer_sha256.parse()?;
+    let name = crate::party_name(args.name.clone());
+    session::join(
+        home,
+        &identity,
+        &invite,
+        &name,
+        args.program.as_deref(),
+        Some(&approved),
+    )
+    .await
+    .context("joining the session")?;
     let report = session::wait_until_sealed(
         home,
         &identity,
@@ -151,16 +163,26 @@ async fn plan(
     })
 }
 
-fn show_program(report: &SessionReport, mpyc_version: &str) {
+fn show_program(report: &SessionReport, mpyc_version: &str, private_args: &[String]) {
+    let shown = |args: &[String]| {
+        if args.is_empty() {
+            "(none)".to_string()
+        } else {
+            args.join(" ")
+        }
+    };
     eprintln!(
-        "mpcnet: joined session \"{}\" as party {} of {}; program {} ({} bytes, sha256 {}), MPyC {mpyc_version}\n\
+        "mpcnet: session \"{}\" of {} parties; program {} ({} bytes, sha256 {}), MPyC {mpyc_version}\n\
+         mpcnet: arguments every party passes: {}\n\
+         mpcnet: your own arguments: {}\n\
          mpcnet: the program, verified against the creator's signature, is at {}",
         report.name,
-        report.you.unwrap_or_default(),
         report.parties_expected,
         report.program.file_name,
         report.program.size,
         report.program.sha256,
+        shown(&report.args),
+        shown(private_args),
         report.program.path.display(),
     );
 }
