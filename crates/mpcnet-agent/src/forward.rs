@@ -20,6 +20,8 @@ use crate::link::PeerLink;
 
 /// The first byte of a stream that carries one MPyC connection.
 const STREAM_KIND_MPYC: u8 = 1;
+/// Stream reset code: the local MPyC connection broke (as opposed to ending cleanly).
+const RESET_LOCAL_BROKE: u32 = 1;
 /// The largest piece moved in one step.
 const CHUNK: usize = 64 * 1024;
 /// How often delivery retries while MPyC is not listening yet.
@@ -126,7 +128,14 @@ async fn tcp_to_quic(
 ) -> anyhow::Result<()> {
     let mut buffer = vec![0u8; CHUNK];
     loop {
-        let read = tcp.read(&mut buffer).await?;
+        let read = match tcp.read(&mut buffer).await {
+            Ok(read) => read,
+            Err(error) => {
+                // MPyC's connection broke: the peer must see an abort, not a clean end.
+                let _ = send.reset(RESET_LOCAL_BROKE.into());
+                return Err(error.into());
+            }
+        };
         if read == 0 {
             send.finish()?;
             return Ok(());

@@ -74,6 +74,8 @@ pub enum RunError {
     Forward(std::io::Error),
     #[error("lost {peer} while MPyC was running: {reason}")]
     LostPeer { peer: String, reason: String },
+    #[error("{peer}'s program failed (exit code {code}); stopped this party's too")]
+    PeerFailed { peer: String, code: i32 },
     #[error("interrupted")]
     Interrupted,
 }
@@ -210,6 +212,10 @@ async fn run_linked(
             let _ = child.kill().await;
             return Err(RunError::LostPeer { peer, reason });
         }
+        (peer, code) = first_failed_peer(&links, finished.clone()) => {
+            let _ = child.kill().await;
+            return Err(RunError::PeerFailed { peer, code });
+        }
         () = &mut interrupt => {
             let _ = child.kill().await;
             return Err(RunError::Interrupted);
@@ -323,6 +329,26 @@ async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (Str
         Some(Ok(lost)) => lost,
         _ => std::future::pending().await,
     }
+}
+
+/// The first peer that says its MPyC exited with a failure: this party's MPyC would wait for it forever.
+async fn first_failed_peer(links: &[PeerLink], mut finished: finish::Finished) -> (String, i32) {
+    let failed = |finished: &HashMap<u16, i32>| finished.values().any(|code| *code != 0);
+    if finished.wait_for(failed).await.is_err() {
+        return std::future::pending().await;
+    }
+    let finished = finished.borrow();
+    let (index, code) = finished
+        .iter()
+        .find(|(_, code)| **code != 0)
+        .map(|(index, code)| (*index, *code))
+        .unwrap_or_default();
+    let peer = links
+        .iter()
+        .find(|link| link.peer.index == index)
+        .map(|link| link.peer.to_string())
+        .unwrap_or_default();
+    (peer, code)
 }
 
 /// Reports route changes as progress lines and keeps the status file fresh, until dropped.

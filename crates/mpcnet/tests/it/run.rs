@@ -442,3 +442,44 @@ fn assert_fails_with(party: &Finished, expected: &str) {
         party.stderr
     );
 }
+
+/// Party 1's program fails after connecting: its run exits with the program's code, and the
+/// others stop naming it instead of waiting for its messages forever, as MPyC alone would.
+#[test]
+fn a_failing_party_stops_the_others() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let program = root.path().join("fails_at_one.py");
+    std::fs::write(
+        &program,
+        "from mpyc.runtime import mpc\n\n\nasync def main():\n    await mpc.start()\n    if mpc.pid == 1:\n        raise SystemExit(3)\n    total = await mpc.output(mpc.sum(mpc.input(mpc.SecInt(16)(1))))\n    await mpc.shutdown()\n    print('RESULT', total)\n\n\nmpc.run(main())\n",
+    )
+    .expect("program");
+    let invite = create_session(&server, root.path(), &program, &[]);
+    let commands = PARTIES
+        .iter()
+        .map(|name| run_command(root.path(), &invite, name, &[]))
+        .collect();
+    let started = std::time::Instant::now();
+    let finished = run_all(commands, RUN_LIMIT);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the parties did not stop promptly"
+    );
+    let failed: Vec<&Finished> = finished
+        .iter()
+        .filter(|party| party.code == Some(3))
+        .collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "exactly party 1 exits with its program's code: {finished:?}"
+    );
+    let others: Vec<&Finished> = finished
+        .iter()
+        .filter(|party| party.code != Some(3))
+        .collect();
+    for party in others {
+        assert_fails_with(party, "program failed (exit code 3)");
+    }
+}
