@@ -34,6 +34,13 @@ pub enum LauncherError {
     NoPort(std::io::Error),
 }
 
+impl LauncherError {
+    /// Whether the error lies in what the user named (a Python that is not there).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::NoPython | Self::Spawn { .. })
+    }
+}
+
 /// The Python to use: `explicit`, else the first `python3` on `PATH`.
 pub fn find_python(explicit: Option<&Path>) -> Result<PathBuf, LauncherError> {
     if let Some(path) = explicit {

@@ -223,10 +223,15 @@ async fn run_linked(
     };
     let exit_code = status.code().unwrap_or(-1);
 
-    pumps.close();
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, pumps.wait()).await;
-    let unfinished =
-        finish::announce_and_wait(&links, exit_code, finished, plan.finish_timeout).await;
+    let ending = async {
+        pumps.close();
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, pumps.wait()).await;
+        finish::announce_and_wait(&links, exit_code, finished, plan.finish_timeout).await
+    };
+    let unfinished = tokio::select! {
+        unfinished = ending => unfinished,
+        () = &mut interrupt => return Err(RunError::Interrupted),
+    };
     let reports: Vec<LinkReport> = links.iter().map(PeerLink::report).collect();
     drop(watcher);
     write_status(

@@ -11,6 +11,7 @@ const IDENTITY_FILE: &str = "identity.key";
 const IDENTITY_HEADER: &str = "mpcnet identity v1";
 const SESSIONS_DIR: &str = "sessions";
 const RUN_STATUS_FILE: &str = "run-status.json";
+const PROGRAM_DIR: &str = "program";
 
 /// Why the home directory could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +113,8 @@ impl Home {
         file_name: &str,
         contents: &[u8],
     ) -> Result<PathBuf, HomeError> {
-        let dir = self.session_dir(lobby);
+        // In a folder of its own, so no program name meets the session's other files.
+        let dir = self.session_dir(lobby).join(PROGRAM_DIR);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

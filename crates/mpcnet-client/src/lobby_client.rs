@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use mpcnet_proto::api::{self, ApiErrorBody, CreateLobby, Joined, LobbyCreated, ServerInfo};
+use mpcnet_proto::label::is_unsafe_to_show;
 use mpcnet_proto::{
     LobbyId, LobbySnapshot, ServerAddress, SignedAnnouncement, SignedJoin, SignedManifest,
 };
@@ -181,16 +182,18 @@ impl LobbyClient {
         }
         let status = response.status();
         let bytes = response.bytes().await.unwrap_or_default();
-        Err(ClientError::Refused(
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| ApiErrorBody {
-                status: status.as_u16(),
-                code: "http_error".into(),
-                message: format!(
-                    "HTTP {status}: {}",
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-                ),
-            }),
-        ))
+        let mut body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ApiErrorBody {
+            status: status.as_u16(),
+            code: "http_error".into(),
+            message: format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            ),
+        });
+        // The server's words reach a terminal: nothing in them may steer it.
+        body.message = printable(&body.message);
+        body.code = printable(&body.code);
+        Err(ClientError::Refused(body))
     }
 
     fn transport_error(&self, error: reqwest::Error) -> ClientError {
@@ -210,6 +213,12 @@ impl LobbyClient {
     }
 }
 
+/// `text` with every control or bidirectional-override character replaced by U+FFFD.
+fn printable(text: &str) -> String {
+    let safe = |c: char| if is_unsafe_to_show(c) { '\u{fffd}' } else { c };
+    text.chars().map(safe).collect()
+}
+
 /// The pin mismatch inside `error`. It is not reachable through `source()`: an `io::Error`
 /// reports its inner error's source rather than the inner error, so unwrap those by hand.
 fn pin_mismatch(mut error: &(dyn std::error::Error + 'static)) -> Option<PinMismatch> {
@@ -224,5 +233,22 @@ fn pin_mismatch(mut error: &(dyn std::error::Error + 'static)) -> Option<PinMism
                 expected: pin.expected,
             }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_text_cannot_steer_the_terminal() {
+        assert_eq!(
+            printable("lobby \u{1b}[2Jfull\u{202e}"),
+            "lobby \u{fffd}[2Jfull\u{fffd}"
+        );
+        assert_eq!(
+            printable("the lobby is full (409)"),
+            "the lobby is full (409)"
+        );
     }
 }

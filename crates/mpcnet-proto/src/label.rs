@@ -34,7 +34,9 @@ pub fn check_printable(what: &'static str, text: &str, max: usize) -> Result<(),
     }
 }
 
-fn is_unsafe_to_show(c: char) -> bool {
+/// Whether `c` could rewrite a terminal line or reorder text on screen (control and
+/// bidirectional-override characters).
+pub fn is_unsafe_to_show(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

@@ -29,6 +29,13 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+impl TlsError {
+    /// Whether the error lies in files the operator named (missing, unreadable, not PEM).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::Io { .. } | Self::Pem { .. })
+    }
+}
+
 /// Where the certificate comes from.
 #[derive(Debug, Clone)]
 pub enum CertificateSource {
@@ -90,6 +97,8 @@ fn load_or_create_self_signed(
     let key_path = data_dir.join(SELF_SIGNED_KEY_FILE);
     let names_path = data_dir.join(SELF_SIGNED_NAMES_FILE);
     if !cert_path.exists() {
+        // The certificate is written last: it marks the set complete, so a crash part-way
+        // leaves no certificate and the next start makes them all again.
         let generated = rcgen::generate_simple_self_signed(names.to_vec())?;
         write_private(&key_path, generated.signing_key.serialize_pem().as_bytes())?;
         write_private(&names_path, names.join("\n").as_bytes())?;
@@ -149,22 +158,26 @@ fn read_pem_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-/// Writes `contents` to a new file only its owner may read.
+/// Writes `contents` to `path` (only its owner may read it) through a temporary file and a
+/// rename, so `path` never holds half a file.
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
+    let temporary = path.with_extension("tmp");
     let io = |source| TlsError::Io {
         path: path.into(),
         source,
     };
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(0o600)
-        .open(path)
+        .open(&temporary)
         .map_err(io)?;
     file.write_all(contents).map_err(io)?;
-    file.sync_all().map_err(io)
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(io)
 }
 
 #[cfg(test)]
@@ -194,5 +207,22 @@ mod tests {
             0o600
         );
         first.server_config().expect("usable by rustls");
+    }
+
+    #[test]
+    fn a_set_interrupted_before_its_certificate_is_made_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(SELF_SIGNED_KEY_FILE),
+            "stale half-written key",
+        )
+        .expect("stale key");
+        let source = CertificateSource::SelfSigned {
+            data_dir: dir.path().into(),
+            names: vec!["localhost".into()],
+        };
+        let certificate =
+            ServerCertificate::load(&source).expect("a fresh set replaces the stale key");
+        certificate.server_config().expect("usable by rustls");
     }
 }

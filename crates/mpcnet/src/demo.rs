@@ -45,10 +45,12 @@ impl DemoProgram {
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let python = python_with_mpyc(args.python.as_deref()).await?;
-    let work = tempfile_dir()?;
-    let result = run_in(&work, &python, &args).await;
-    let _ = std::fs::remove_dir_all(&work);
-    result
+    // A fresh directory with a random name, only ours (0700): homes, server and program live here.
+    let work = tempfile::Builder::new()
+        .prefix("mpcnet-demo-")
+        .tempdir()
+        .context("making the demo's directory")?;
+    run_in(work.path(), &python, &args).await
 }
 
 async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -228,11 +230,4 @@ fn cache_dir() -> anyhow::Result<PathBuf> {
     }
     let home = non_empty("HOME").context("no HOME to keep the demo's venv in")?;
     Ok(PathBuf::from(home).join(".cache/mpcnet"))
-}
-
-/// A fresh private directory for the demo's homes and server.
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("mpcnet-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

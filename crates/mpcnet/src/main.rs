@@ -14,9 +14,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser as _};
+use mpcnet_agent::launcher::LauncherError;
 use mpcnet_client::session::{self, SessionPlan};
 use mpcnet_client::{Home, SessionError};
 use mpcnet_proto::InviteError;
+use mpcnet_server::tls::TlsError;
 
 use crate::cli::{Cli, Command, CreateArgs, IdArgs, JoinArgs, StatusArgs};
 
@@ -73,6 +75,12 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             || cause
                 .downcast_ref::<SessionError>()
                 .is_some_and(SessionError::is_bad_input)
+            || cause
+                .downcast_ref::<LauncherError>()
+                .is_some_and(LauncherError::is_bad_input)
+            || cause
+                .downcast_ref::<TlsError>()
+                .is_some_and(TlsError::is_bad_input)
     });
     if bad_input { 2 } else { 1 }
 }

@@ -219,6 +219,11 @@ fn a_python_without_mpyc_is_named_with_the_fix() {
         ],
     );
     assert_fails(&output, 1, "pip install mpyc");
+    let missing = mpcnet(
+        root.path(),
+        &["run", invite, "--yes", "--python", "/nonexistent/python3"],
+    );
+    assert_fails(&missing, 2, "/nonexistent/python3");
     assert!(
         stderr(&output).contains("No module named 'mpyc'"),
         "{}",
