@@ -32,6 +32,8 @@ pub struct ApiConfig {
     pub lobby_ttl: Duration,
     /// The largest program file a lobby accepts.
     pub max_program_bytes: usize,
+    /// The most lobbies alive at once; creating more is refused until some expire.
+    pub max_lobbies: u64,
     /// What `GET /v1/info` reports.
     pub info: ServerInfo,
 }
@@ -130,6 +132,11 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => {
                 Self::new(StatusCode::NOT_FOUND, "lobby_not_found", error.to_string())
             }
+            StoreError::Full => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_full",
+                error.to_string(),
+            ),
             StoreError::Exists => {
                 Self::new(StatusCode::CONFLICT, "lobby_exists", error.to_string())
             }
@@ -164,6 +171,16 @@ impl From<LobbyError> for ApiError {
             LobbyError::NotMember(_) => Self::new(StatusCode::FORBIDDEN, "not_member", message),
         }
     }
+}
+
+/// The answer to an API request that took too long (its body arrived too slowly).
+pub fn request_timed_out() -> Response {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        "the request took too long",
+    )
+    .into_response()
 }
 
 /// Seconds since the Unix epoch.
@@ -246,7 +263,14 @@ async fn create_lobby(
     let expires_at = created.saturating_add(state.config.lobby_ttl.as_secs());
     let lobby_id = offer.lobby_id;
     let store = state.store.clone();
-    blocking(move || store.insert(&lobby, &request.program, created, expires_at)).await?;
+    let max_lobbies = state.config.max_lobbies;
+    blocking(move || {
+        if store.live_lobbies(created)? >= max_lobbies {
+            return Err(StoreError::Full);
+        }
+        store.insert(&lobby, &request.program, created, expires_at)
+    })
+    .await?;
     state.metrics.lobbies_created.inc();
     state.metrics.lobbies_live.inc();
     tracing::info!(lobby = %lobby_id, "lobby created");

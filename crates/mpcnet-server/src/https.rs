@@ -1,8 +1,15 @@
 //! The HTTPS listener: TLS, then HTTP/1.1 with upgrades; `/relay` goes to the embedded relay,
 //! everything else to the lobby API. One TCP port serves both, so one firewall rule does.
+//!
+//! Bounded against exhaustion: at most [`ConnectionLimits::total`] connections at once (accepting
+//! pauses beyond that), at most [`ConnectionLimits::per_ip`] from one address (more are closed at
+//! once), time limits on the TLS handshake and request headers, and on each API request as a
+//! whole (a slow body included). Relay connections are long-lived by design and have no total time.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -14,12 +21,67 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use iroh_relay::server::http_server::{HyperError, RelayService, RelayServiceWithNotify};
 use iroh_relay::server::streams::MaybeTlsStream;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
 /// How long a client may take for its TLS handshake, and then for its request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one API request may take, its body included.
+const API_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many connections the listener holds at once.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub total: usize,
+    pub per_ip: usize,
+}
+
+/// Connections open per client address.
+#[derive(Debug, Default)]
+struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+impl PerIp {
+    /// Counts a new connection from `ip`, unless it has `limit` already.
+    fn enter(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<PerIpGuard> {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(ip).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(PerIpGuard {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// Uncounts its connection when dropped.
+#[derive(Debug)]
+struct PerIpGuard {
+    counts: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl Drop for PerIpGuard {
+    fn drop(&mut self) {
+        let mut open = self
+            .counts
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// Accepts connections on `listener` until this future is dropped, which also ends every connection.
 pub async fn serve(
@@ -27,11 +89,19 @@ pub async fn serve(
     tls: Arc<rustls::ServerConfig>,
     relay: RelayService,
     api: Router,
+    limits: ConnectionLimits,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let slots = Arc::new(Semaphore::new(limits.total));
+    let per_ip = Arc::new(PerIp::default());
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) if is_transient(&error) => {
@@ -41,8 +111,13 @@ pub async fn serve(
             }
             Err(error) => return Err(error),
         };
+        let Some(counted) = per_ip.enter(peer.ip(), limits.per_ip) else {
+            tracing::debug!(%peer, "refused: too many connections from this address");
+            continue;
+        };
         let (acceptor, relay, api) = (acceptor.clone(), relay.clone(), api.clone());
         connections.spawn(async move {
+            let _held = (slot, counted);
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
@@ -79,9 +154,10 @@ async fn route(
     api: Router,
 ) -> http::Response<Body> {
     if request.uri().path() != iroh_relay::http::RELAY_PATH {
-        return match api.oneshot(request).await {
-            Ok(response) => response,
-            Err(infallible) => match infallible {},
+        return match tokio::time::timeout(API_REQUEST_TIMEOUT, api.oneshot(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(infallible)) => match infallible {},
+            Err(_) => crate::api::request_timed_out(),
         };
     }
     let answer: Result<_, HyperError> = relay.call(request).await;
@@ -102,4 +178,27 @@ fn is_transient(error: &std::io::Error) -> bool {
         error.kind(),
         std::io::ErrorKind::InvalidInput | std::io::ErrorKind::NotConnected
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_counted_per_address_and_released() {
+        let counts = Arc::new(PerIp::default());
+        let ip: IpAddr = "192.0.2.7".parse().expect("ip");
+        let first = counts.enter(ip, 2).expect("first");
+        let _second = counts.enter(ip, 2).expect("second");
+        assert!(counts.enter(ip, 2).is_none(), "a third is refused");
+        assert!(
+            counts.enter("192.0.2.8".parse().expect("ip"), 2).is_some(),
+            "other addresses are not"
+        );
+        drop(first);
+        assert!(
+            counts.enter(ip, 2).is_some(),
+            "a closed connection frees its place"
+        );
+    }
 }

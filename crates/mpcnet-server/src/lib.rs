@@ -7,6 +7,8 @@
 
 pub mod api;
 mod https;
+
+pub use https::ConnectionLimits;
 pub mod metrics;
 mod relay;
 pub mod store;
@@ -50,6 +52,10 @@ pub struct ServeConfig {
     pub max_program_bytes: usize,
     /// Whether to run QUIC address discovery on UDP.
     pub address_discovery: bool,
+    /// The most lobbies alive at once.
+    pub max_lobbies: u64,
+    /// The most connections the HTTPS listener holds, in all and from one address.
+    pub connection_limits: ConnectionLimits,
 }
 
 /// Why the server could not start.
@@ -149,6 +155,7 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
         config: Arc::new(ApiConfig {
             lobby_ttl: config.lobby_ttl,
             max_program_bytes: config.max_program_bytes,
+            max_lobbies: config.max_lobbies,
             info: ServerInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 relay_quic_port: quic_addr.map(|addr| addr.port()),
@@ -166,6 +173,7 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
         tls,
         relay,
         api::router(state.clone()),
+        config.connection_limits,
     ));
     let expiry_period =
         (config.lobby_ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));

@@ -47,6 +47,8 @@ pub enum StoreError {
     NotFound,
     #[error("a lobby with this id exists already")]
     Exists,
+    #[error("the server holds as many lobbies as it may; try again later")]
+    Full,
     #[error(transparent)]
     Lobby(#[from] LobbyError),
     #[error("stored lobby {id} is damaged: {why}")]
@@ -205,13 +207,15 @@ impl Store {
             .collect()
     }
 
-    /// Whether `party` has joined a lobby that is still live: the relay's admission rule.
+    /// Whether `party` is a party of a sealed lobby that is still live: the relay's admission
+    /// rule (agents connect to the relay only once their session is sealed).
     pub fn is_member(&self, party: &PublicKey, now: u64) -> Result<bool, StoreError> {
         let found = self
             .lock()
             .query_row(
                 "SELECT 1 FROM joins JOIN lobbies ON lobbies.id = joins.lobby_id
-                 WHERE joins.party_key = ?1 AND lobbies.expires_at > ?2 LIMIT 1",
+                 WHERE joins.party_key = ?1 AND lobbies.expires_at > ?2
+                   AND lobbies.manifest IS NOT NULL LIMIT 1",
                 params![party.to_string(), now as i64],
                 |_| Ok(()),
             )
@@ -310,7 +314,25 @@ mod tests {
 
     use super::*;
 
-    fn lobby(creator: &Identity) -> Lobby {
+    /// Stores a sealed lobby of two (`creator` and a stranger) living from `now` to `expires_at`.
+    fn store_sealed(store: &Store, creator: &Identity, now: u64, expires_at: u64) -> LobbyId {
+        let (lobby, secret) = lobby(creator);
+        let id = lobby.verified().offer.lobby_id;
+        store.insert(&lobby, b"x", now, expires_at).expect("insert");
+        let offer = &lobby.snapshot().offer;
+        let other = SignedJoin::new(
+            &Identity::generate(),
+            Label::new("name", "bob").expect("label"),
+            &secret,
+            offer,
+        );
+        store.admit(&id, other, now).expect("admit");
+        let manifest = store.snapshot(&id, now).expect("snapshot").seal(creator);
+        store.seal(&id, manifest, now).expect("seal");
+        id
+    }
+
+    fn lobby(creator: &Identity) -> (Lobby, JoinSecret) {
         let label = |text: &str| Label::new("name", text).expect("label");
         let secret = JoinSecret::generate();
         let offer = LobbyOffer {
@@ -325,7 +347,7 @@ mod tests {
         };
         let offer = SignedOffer::create(&offer, creator).expect("offer");
         let creator_join = SignedJoin::new(creator, label("alice"), &secret, &offer);
-        Lobby::create(offer, creator_join).expect("lobby")
+        (Lobby::create(offer, creator_join).expect("lobby"), secret)
     }
 
     #[test]
@@ -333,12 +355,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("db")).expect("store");
         let (short, long) = (Identity::generate(), Identity::generate());
-        let (short_lobby, long_lobby) = (lobby(&short), lobby(&long));
-        store.insert(&short_lobby, b"x", 100, 200).expect("insert");
-        store
-            .insert(&long_lobby, b"x", 100, 10_000)
-            .expect("insert");
-        let short_id = short_lobby.verified().offer.lobby_id;
+        let short_id = store_sealed(&store, &short, 100, 200);
+        store_sealed(&store, &long, 100, 10_000);
 
         assert!(store.snapshot(&short_id, 199).is_ok());
         assert!(store.is_member(&short.public(), 199).expect("query"));
@@ -360,6 +378,6 @@ mod tests {
             .lock()
             .query_row("SELECT COUNT(*) FROM joins", [], |row| row.get(0))
             .expect("count");
-        assert_eq!(joins, 1, "the expired lobby's joins are deleted with it");
+        assert_eq!(joins, 2, "the expired lobby's joins are deleted with it");
     }
 }

@@ -51,6 +51,7 @@ fn fixture() -> Fixture {
         config: Arc::new(ApiConfig {
             lobby_ttl: Duration::from_secs(3600),
             max_program_bytes: MAX_PROGRAM_BYTES,
+            max_lobbies: 2,
             info: ServerInfo {
                 version: "test".into(),
                 relay_quic_port: None,
@@ -395,4 +396,33 @@ fn fixture_with_other_secret(fixture: &Fixture) -> Fixture {
         secret: JoinSecret::generate(),
         _dir: tempfile::tempdir().expect("tempdir"),
     }
+}
+
+#[tokio::test]
+async fn lobbies_beyond_the_cap_are_refused_until_some_expire() {
+    let fixture = fixture();
+    for _ in 0..2 {
+        let other = fixture_with_other_secret(&fixture);
+        let (status, _) = send(
+            &fixture.app,
+            Method::POST,
+            "/v1/lobbies",
+            json(&create_request(&other, 2, b"x")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let third = fixture_with_other_secret(&fixture);
+    let (status, body) = send(
+        &fixture.app,
+        Method::POST,
+        "/v1/lobbies",
+        json(&create_request(&third, 2, b"x")),
+    )
+    .await;
+    let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
+    assert_eq!(
+        (status, error.code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "server_full")
+    );
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use iroh::endpoint::{Endpoint, PortmapperConfig, presets};
 use iroh::tls::CaTlsConfig;
 use iroh::{RelayMap, RelayMode, RelayUrl, SecretKey};
+use mpcnet_client::Home;
 use mpcnet_client::session::{self, SessionPlan};
 use mpcnet_proto::Identity;
 use mpcnet_server::{RunningServer, ServeConfig};
@@ -23,6 +24,11 @@ async fn start_server(data_dir: &std::path::Path) -> RunningServer {
         lobby_ttl: Duration::from_secs(600),
         max_program_bytes: 1 << 20,
         address_discovery: true,
+        max_lobbies: 100,
+        connection_limits: mpcnet_server::ConnectionLimits {
+            total: 64,
+            per_ip: 16,
+        },
     })
     .await
     .expect("server starts")
@@ -52,13 +58,26 @@ async fn relay_only_endpoint(
         .expect("endpoint binds")
 }
 
+/// Whether an endpoint of `identity` gets a home relay within `limit`.
+async fn reaches_relay(
+    server: &RunningServer,
+    dir: &std::path::Path,
+    identity: &Identity,
+    limit: Duration,
+) -> bool {
+    let endpoint = relay_only_endpoint(server, dir, identity).await;
+    let online = tokio::time::timeout(limit, endpoint.online()).await.is_ok();
+    endpoint.close().await;
+    online
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_relay_admits_lobby_members_and_refuses_strangers() {
+async fn the_relay_admits_parties_of_sealed_lobbies_only() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = start_server(dir.path()).await;
     let program = dir.path().join("mean.py");
     std::fs::write(&program, "print(1)\n").expect("program");
-    let member = Identity::generate();
+    let (creator, joiner) = (Identity::generate(), Identity::generate());
     let plan = SessionPlan {
         server: server.address.clone(),
         parties: 2,
@@ -67,20 +86,36 @@ async fn the_relay_admits_lobby_members_and_refuses_strangers() {
         party_name: "alice".into(),
         args: Vec::new(),
     };
-    session::create(&member, &plan)
+    let invite = session::create(&creator, &plan)
         .await
         .expect("lobby created");
+    assert!(
+        !reaches_relay(&server, dir.path(), &creator, Duration::from_secs(3)).await,
+        "a party of a lobby that is not sealed yet gets no relay"
+    );
 
-    let endpoint = relay_only_endpoint(&server, dir.path(), &member).await;
-    tokio::time::timeout(Duration::from_secs(10), endpoint.online())
+    let home = |name: &str| Home::open(dir.path().join(name)).expect("home");
+    session::join(&home("bob"), &joiner, &invite, "bob", None, None)
         .await
-        .expect("a member reaches its home relay");
-    endpoint.close().await;
-
-    let stranger = relay_only_endpoint(&server, dir.path(), &Identity::generate()).await;
-    let online = tokio::time::timeout(Duration::from_secs(3), stranger.online()).await;
-    assert!(online.is_err(), "a stranger must not get a home relay");
-    stranger.close().await;
+        .expect("joined");
+    let sealed = session::status(&home("alice"), &creator, &invite, None)
+        .await
+        .expect("sealed");
+    assert_eq!(sealed.state, "sealed");
+    assert!(
+        reaches_relay(&server, dir.path(), &creator, Duration::from_secs(10)).await,
+        "a party of a sealed lobby reaches its home relay"
+    );
+    assert!(
+        !reaches_relay(
+            &server,
+            dir.path(),
+            &Identity::generate(),
+            Duration::from_secs(3)
+        )
+        .await,
+        "a stranger must not get a home relay"
+    );
 
     // Plain HTTP, but reqwest still wants a process-wide TLS provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -103,7 +138,7 @@ async fn the_relay_admits_lobby_members_and_refuses_strangers() {
             .unwrap_or(0)
     };
     assert!(count("admitted") >= 1, "{metrics}");
-    assert!(count("refused") >= 1, "{metrics}");
+    assert!(count("refused") >= 2, "{metrics}");
     assert!(
         metrics.contains("mpcnet_lobbies_created_total 1"),
         "{metrics}"

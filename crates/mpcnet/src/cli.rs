@@ -104,6 +104,18 @@ pub struct ServeArgs {
     #[arg(long, env = "MPCNET_MAX_PROGRAM_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_program_bytes: usize,
 
+    /// The most lobbies alive at once; more are refused (503) until some expire.
+    #[arg(long, env = "MPCNET_MAX_LOBBIES", default_value_t = 10_000)]
+    pub max_lobbies: u64,
+
+    /// The most connections held at once (API and relay together).
+    #[arg(long, env = "MPCNET_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// The most connections held at once from one IP address.
+    #[arg(long, env = "MPCNET_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+
     /// Do not serve QUIC address discovery on UDP.
     #[arg(long, env = "MPCNET_NO_ADDRESS_DISCOVERY")]
     pub no_address_discovery: bool,

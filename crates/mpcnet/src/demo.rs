@@ -63,6 +63,11 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
         lobby_ttl: Duration::from_secs(3600),
         max_program_bytes: 1 << 20,
         address_discovery: true,
+        max_lobbies: 1,
+        connection_limits: mpcnet_server::ConnectionLimits {
+            total: 256,
+            per_ip: 64,
+        },
     })
     .await
     .context("starting the embedded lobby and relay")?;

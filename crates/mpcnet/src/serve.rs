@@ -19,6 +19,11 @@ pub async fn run(args: ServeArgs, home: &Path) -> anyhow::Result<()> {
         lobby_ttl: args.lobby_ttl,
         max_program_bytes: args.max_program_bytes,
         address_discovery: !args.no_address_discovery,
+        max_lobbies: args.max_lobbies,
+        connection_limits: mpcnet_server::ConnectionLimits {
+            total: args.max_connections,
+            per_ip: args.max_connections_per_ip,
+        },
     };
     let data_dir = config.data_dir.clone();
     let mut server = mpcnet_server::spawn(config)
