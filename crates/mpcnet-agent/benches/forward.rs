@@ -5,17 +5,16 @@
 //! Prints small-message ping-pong RTT (median and p99) and bulk throughput, each as a ratio to
 //! plain TCP. `MPCNET_BENCH_ROUNDS` and `MPCNET_BENCH_MEGABYTES` set the sizes.
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use mpcnet_agent::endpoint::{self, PathPolicy, RelayPlan};
-use mpcnet_agent::link::Peer;
-use mpcnet_agent::{forward, mesh};
-use mpcnet_proto::Identity;
+use mpcnet_agent::forward;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
+
+#[path = "../tests/support/linked_pair.rs"]
+mod linked_pair;
 
 const MESSAGE: usize = 64;
 
@@ -69,78 +68,18 @@ async fn main() -> anyhow::Result<()> {
 /// Two agents linked directly (in this process); returns a local forward address that reaches
 /// `target` through them, and the endpoints to keep alive.
 async fn forward_to(target: SocketAddr) -> anyhow::Result<(SocketAddr, [iroh::Endpoint; 2])> {
-    let relay = RelayPlan {
-        url: "https://127.0.0.1:1".parse()?,
-        quic_port: None,
-        certificate: None,
-    };
-    let loopback = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-    let near = endpoint::bind(
-        &Identity::generate(),
-        &relay,
-        PathPolicy::DirectOnly,
-        loopback,
-    )
-    .await?;
-    let far = endpoint::bind(
-        &Identity::generate(),
-        &relay,
-        PathPolicy::DirectOnly,
-        loopback,
-    )
-    .await?;
-    let book = HashMap::from([
-        (far.id(), far.addr().ip_addrs().copied().collect()),
-        (near.id(), near.addr().ip_addrs().copied().collect()),
-    ]);
-    let (_writer, addresses) = tokio::sync::watch::channel(book);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let near_peers = [Peer {
-        index: 1,
-        name: "far".into(),
-        key: far.id(),
-    }];
-    let far_peers = [Peer {
-        index: 0,
-        name: "near".into(),
-        key: near.id(),
-    }];
-    let plan = |endpoint, me, peers| mesh::MeshPlan {
-        endpoint,
-        me,
-        peers,
-        relay: &relay,
-        policy: PathPolicy::DirectOnly,
-    };
-    let (near_links, far_links) = tokio::try_join!(
-        mesh::link_all(
-            plan(&near, 0, &near_peers),
-            addresses.clone(),
-            deadline,
-            |_| {}
-        ),
-        mesh::link_all(
-            plan(&far, 1, &far_peers),
-            addresses.clone(),
-            deadline,
-            |_| {}
-        ),
-    )?;
+    let (near_link, far_link, endpoints) = linked_pair::linked_pair().await?;
     let pumps = TaskTracker::new();
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let forward_address = listener.local_addr()?;
-    tokio::spawn(forward::serve_outgoing(
-        listener,
-        near_links[0].clone(),
-        pumps.clone(),
-    ));
+    tokio::spawn(forward::serve_outgoing(listener, near_link, pumps.clone()));
     tokio::spawn(forward::deliver_incoming(
-        far_links[0].clone(),
+        far_link,
         target.port(),
         Duration::from_secs(10),
         pumps,
     ));
-    Ok((forward_address, [near, far]))
+    Ok((forward_address, endpoints))
 }
 
 /// Starts a TCP server on loopback running `serve` for each connection.

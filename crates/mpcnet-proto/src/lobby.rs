@@ -327,8 +327,7 @@ mod tests {
     use super::*;
     use crate::invite::{Invite, ServerAddress};
     use crate::join::JoinSecret;
-    use crate::offer::ProgramInfo;
-    use crate::signed::Signed;
+    use crate::offer::tests::signed_offer;
 
     struct Session {
         invite: Invite,
@@ -341,30 +340,11 @@ mod tests {
         Label::new("name", text).expect("label")
     }
 
-    fn offer_for(
-        creator: &Identity,
-        secret: &JoinSecret,
-        parties: u16,
-        program: &[u8],
-    ) -> LobbyOffer {
-        LobbyOffer {
-            lobby_id: secret.lobby_id(),
-            name: label("salary survey"),
-            parties,
-            creator: creator.public(),
-            join_key: secret.join_key().public(),
-            program: ProgramInfo::describe(label("mean.py"), program),
-            args: vec!["--rounds".into(), "3".into()],
-            relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
-        }
-    }
-
     /// A lobby of three: the creator and two joiners, not yet sealed.
     fn full_lobby() -> Session {
         let creator = Identity::generate();
         let secret = JoinSecret::generate();
-        let offer = SignedOffer::create(&offer_for(&creator, &secret, 3, b"print(1)"), &creator)
-            .expect("offer");
+        let offer = signed_offer(&creator, &secret, 3, b"print(1)");
         let creator_join = SignedJoin::new(&creator, label("alice"), &secret, &offer);
         let mut lobby = Lobby::create(offer.clone(), creator_join).expect("created");
         let joiners = vec![Identity::generate(), Identity::generate()];
@@ -459,8 +439,7 @@ mod tests {
 
         let creator = Identity::generate();
         let secret = JoinSecret::generate();
-        let offer =
-            SignedOffer::create(&offer_for(&creator, &secret, 2, b"x"), &creator).expect("offer");
+        let offer = signed_offer(&creator, &secret, 2, b"x");
         let creator_join = SignedJoin::new(&creator, label("alice"), &secret, &offer);
         let mut open = Lobby::create(offer, creator_join).expect("lobby");
         let early = open.snapshot().seal(&creator);
@@ -506,8 +485,7 @@ mod tests {
         forgeries.push(("a manifest sealed by someone else", resealed));
 
         let mut other_program = snapshot.clone();
-        let fake_offer = offer_for(&mallory, secret, 3, b"import os; os.system('evil')");
-        other_program.offer = Signed::sign(&fake_offer, &mallory, SigningPurpose::Offer);
+        other_program.offer = signed_offer(&mallory, secret, 3, b"import os; os.system('evil')");
         forgeries.push((
             "an offer for another program by someone else",
             other_program,
@@ -521,8 +499,7 @@ mod tests {
         forgeries.push(("a fourth party", unsealed_extra));
 
         // The creator (with the server) re-signs another program after the parties joined.
-        let evil = offer_for(&session.creator, secret, 3, b"import os; os.system('evil')");
-        let evil = SignedOffer::create(&evil, &session.creator).expect("offer");
+        let evil = signed_offer(&session.creator, secret, 3, b"import os; os.system('evil')");
         let mut swapped_program = snapshot.clone();
         swapped_program.offer = evil.clone();
         swapped_program.manifest = Some(SignedManifest::seal(
