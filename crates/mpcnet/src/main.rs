@@ -29,10 +29,10 @@ pub struct BadInput(pub String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_log = if matches!(cli.command, Command::Serve(_)) {
-        "info"
-    } else {
-        "warn"
+    // iroh-relay warns on every relay client that disconnects; that is routine here.
+    let default_log = match cli.command {
+        Command::Serve(_) => "info,iroh_relay::server::client=error",
+        _ => "warn,iroh_relay::server::client=error",
     };
     let filter = cli.log.clone().unwrap_or_else(|| default_log.into());
     tracing_subscriber::fmt()
