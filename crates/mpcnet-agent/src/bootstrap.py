@@ -12,7 +12,19 @@
 import asyncio
 import os
 import runpy
+import signal
 import sys
+
+# MPyC must not outlive the agent that forwards its traffic (a killed agent would leave it
+# waiting forever): on Linux, ask the kernel to kill this process when its parent dies.
+if sys.platform.startswith("linux"):
+    import ctypes
+
+    _PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the agent died before the request took effect
+        sys.exit(1)
+
 
 import mpyc  # noqa: F401  (applies MPyC's own event loop policy first, e.g. uvloop)
 

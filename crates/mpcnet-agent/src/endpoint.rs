@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use iroh::endpoint::{Endpoint, PortmapperConfig, presets};
+use iroh::endpoint::{Endpoint, IdleTimeout, PortmapperConfig, QuicTransportConfig, presets};
 use iroh::tls::CaTlsConfig;
 use iroh::{EndpointAddr, RelayMap, RelayMode, RelayUrl, SecretKey};
 use mpcnet_proto::Identity;
@@ -11,6 +11,11 @@ use rustls::pki_types::CertificateDer;
 
 /// The ALPN of mpcnet peer links.
 pub const ALPN: &[u8] = b"mpcnet/1";
+
+/// How long a link may go without hearing from the peer before it counts as lost.
+const LINK_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often an idle link pings, so a quiet MPyC phase never looks like a lost peer.
+const LINK_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Which paths peer links may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -52,9 +57,17 @@ pub async fn bind(
     policy: PathPolicy,
     bind: Option<SocketAddr>,
 ) -> Result<Endpoint, EndpointError> {
+    // A silent peer (killed, unplugged) counts as lost after LINK_IDLE_TIMEOUT, not QUIC's 30 s.
+    let idle =
+        IdleTimeout::try_from(LINK_IDLE_TIMEOUT).expect("a few seconds is a valid idle timeout");
+    let transport = QuicTransportConfig::builder()
+        .max_idle_timeout(Some(idle))
+        .keep_alive_interval(LINK_KEEP_ALIVE)
+        .build();
     let mut builder = Endpoint::builder(presets::Minimal)
         .secret_key(SecretKey::from_bytes(&identity.to_secret_bytes()))
-        .alpns(vec![ALPN.to_vec()]);
+        .alpns(vec![ALPN.to_vec()])
+        .transport_config(transport);
     builder = match &relay.certificate {
         Some(der) => builder.ca_tls_config(CaTlsConfig::custom_roots([CertificateDer::from(
             der.clone(),

@@ -8,6 +8,9 @@ use tokio::sync::watch;
 
 use crate::link::PeerLink;
 
+/// How long a party waits for a peer to acknowledge its "finished" message.
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The first byte of a one-way stream that says "my MPyC has exited", followed by its code (i32 LE).
 const FINISHED: u8 = 2;
 
@@ -36,6 +39,35 @@ pub fn listen(links: &[PeerLink]) -> Finished {
     receiver
 }
 
+/// The code a party announces when it stops its run before its MPyC finished (a peer failed or
+/// was lost, or it was interrupted).
+pub const ABORTED: i32 = -1;
+
+/// Tells every peer this party's MPyC exited with `code` (or [`ABORTED`]), and waits (at most
+/// [`ACK_TIMEOUT`]) until each has acknowledged it: closing a link abandons unacknowledged data.
+pub async fn announce(links: &[PeerLink], code: i32) {
+    let mut message = vec![FINISHED];
+    message.extend_from_slice(&code.to_le_bytes());
+    let sends = links.iter().map(|link| {
+        let message = message.clone();
+        async move {
+            let sent = async {
+                let mut stream = link.connection.open_uni().await?;
+                stream.write_all(&message).await?;
+                stream.finish()?;
+                stream.stopped().await?;
+                anyhow::Ok(())
+            };
+            match tokio::time::timeout(ACK_TIMEOUT, sent).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(peer = %link.peer, %error, "cannot tell the peer we finished"),
+                Err(_) => tracing::debug!(peer = %link.peer, "the peer did not acknowledge that we finished"),
+            }
+        }
+    });
+    futures_util::future::join_all(sends).await;
+}
+
 /// Tells every peer this party's MPyC exited with `code`, then waits until every peer has said
 /// the same or closed its link, at most `timeout`. Returns the peers that did not answer.
 pub async fn announce_and_wait(
@@ -44,19 +76,7 @@ pub async fn announce_and_wait(
     mut finished: Finished,
     timeout: Duration,
 ) -> Vec<String> {
-    let mut message = vec![FINISHED];
-    message.extend_from_slice(&code.to_le_bytes());
-    for link in links {
-        let sent = async {
-            let mut stream = link.connection.open_uni().await?;
-            stream.write_all(&message).await?;
-            stream.finish()?;
-            anyhow::Ok(())
-        };
-        if let Err(error) = sent.await {
-            tracing::debug!(peer = %link.peer, %error, "cannot tell the peer we finished");
-        }
-    }
+    announce(links, code).await;
     let everyone_done = |finished: &HashMap<u16, i32>| {
         links.iter().all(|link| {
             finished.contains_key(&link.peer.index) || link.connection.close_reason().is_some()

@@ -29,6 +29,10 @@ const ADDRESS_EXCHANGE_PERIOD: Duration = Duration::from_millis(100);
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
 /// How long to wait, in auto mode, for links to go direct before starting MPyC.
 const DIRECT_PATH_GRACE: Duration = Duration::from_millis(500);
+/// How long a party that stops early waits for its peers to hear it before closing its links.
+const ABORT_GRACE: Duration = Duration::from_secs(3);
+/// How long a closed link is given for the peer's last message to arrive before it counts as lost.
+const LAST_WORDS_GRACE: Duration = Duration::from_millis(300);
 /// How long pumps may take to drain once MPyC has exited.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -74,7 +78,7 @@ pub enum RunError {
     Forward(std::io::Error),
     #[error("lost {peer} while MPyC was running: {reason}")]
     LostPeer { peer: String, reason: String },
-    #[error("{peer}'s program failed (exit code {code}); stopped this party's too")]
+    #[error("{peer} failed ({}); stopped this party's program too", if *code == finish::ABORTED { "it stopped its run".to_string() } else { format!("its program exited with code {code}") })]
     PeerFailed { peer: String, code: i32 },
     #[error("interrupted")]
     Interrupted,
@@ -206,19 +210,19 @@ async fn run_linked(
             python: plan.python.display().to_string(),
             source,
         })?;
-    let status = tokio::select! {
-        status = child.wait() => status.map_err(|source| LauncherError::Spawn { python: plan.python.display().to_string(), source })?,
-        (peer, reason) = first_lost_link(&links, finished.clone()) => {
+    let stopped: Result<std::process::ExitStatus, RunError> = tokio::select! {
+        status = child.wait() => Ok(status.map_err(|source| LauncherError::Spawn { python: plan.python.display().to_string(), source })?),
+        (peer, reason) = first_lost_link(&links, finished.clone()) => Err(RunError::LostPeer { peer, reason }),
+        (peer, code) = first_failed_peer(&links, finished.clone()) => Err(RunError::PeerFailed { peer, code }),
+        () = &mut interrupt => Err(RunError::Interrupted),
+    };
+    let status = match stopped {
+        Ok(status) => status,
+        Err(error) => {
+            // Stopping early: say so, so the others hear a failure rather than a lost link.
             let _ = child.kill().await;
-            return Err(RunError::LostPeer { peer, reason });
-        }
-        (peer, code) = first_failed_peer(&links, finished.clone()) => {
-            let _ = child.kill().await;
-            return Err(RunError::PeerFailed { peer, code });
-        }
-        () = &mut interrupt => {
-            let _ = child.kill().await;
-            return Err(RunError::Interrupted);
+            finish::announce_and_wait(&links, finish::ABORTED, finished, ABORT_GRACE).await;
+            return Err(error);
         }
     };
     let exit_code = status.code().unwrap_or(-1);
@@ -321,10 +325,17 @@ async fn exchange_addresses(
 async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (String, String) {
     let mut watches = tokio::task::JoinSet::new();
     for link in links {
-        let (link, finished) = (link.clone(), finished.clone());
+        let (link, mut finished) = (link.clone(), finished.clone());
         watches.spawn(async move {
             let reason = link.connection.closed().await;
-            if finished.borrow().contains_key(&link.peer.index) {
+            // The peer's last words ("finished", "aborted") may still be on their way in.
+            let index = link.peer.index;
+            let _ = tokio::time::timeout(
+                LAST_WORDS_GRACE,
+                finished.wait_for(|said| said.contains_key(&index)),
+            )
+            .await;
+            if finished.borrow().contains_key(&index) {
                 std::future::pending::<()>().await;
             }
             (link.peer.to_string(), reason.to_string())

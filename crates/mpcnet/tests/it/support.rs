@@ -273,10 +273,15 @@ pub fn run_all(commands: Vec<Command>, limit: Duration) -> Vec<Finished> {
         .map(|(mut child, stdout, stderr)| {
             let _ = child.kill();
             let status = child.wait().expect("child reaped");
+            // A grandchild left behind could hold a pipe open: do not wait for it forever.
+            let read = |pipe: mpsc::Receiver<String>| {
+                pipe.recv_timeout(Duration::from_secs(10))
+                    .unwrap_or_default()
+            };
             Finished {
                 code: status.code(),
-                stdout: stdout.recv().unwrap_or_default(),
-                stderr: stderr.recv().unwrap_or_default(),
+                stdout: read(stdout),
+                stderr: read(stderr),
             }
         })
         .collect()
