@@ -19,10 +19,41 @@ async def main():
 mpc.run(main())
 "#;
 
-fn python() -> PathBuf {
-    let explicit = std::env::var_os("MPCNET_PYTHON").map(PathBuf::from);
-    launcher::find_python(explicit.as_deref())
-        .expect("python3, or MPCNET_PYTHON naming a Python with mpyc")
+/// The probe program written to a temporary directory, and the Python with mpyc to run it.
+struct Probe {
+    python: PathBuf,
+    program: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Probe {
+    async fn new() -> Self {
+        let explicit = std::env::var_os("MPCNET_PYTHON").map(PathBuf::from);
+        let python = launcher::find_python(explicit.as_deref())
+            .expect("python3, or MPCNET_PYTHON naming a Python with mpyc");
+        launcher::check_mpyc(&python)
+            .await
+            .expect("a Python with mpyc (scripts/test.sh makes one)");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let program = dir.path().join("probe.py");
+        std::fs::write(&program, PROBE).expect("probe");
+        Self {
+            python,
+            program,
+            _dir: dir,
+        }
+    }
+
+    /// The probe as party 0 of one, with `args` as its program arguments.
+    fn launch(&self, args: &[&str]) -> Launch {
+        Launch {
+            python: self.python.clone(),
+            program: self.program.clone(),
+            me: 0,
+            addresses: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            args: args.iter().map(|arg| arg.to_string()).collect(),
+        }
+    }
 }
 
 fn bound_addresses(stdout: &[u8]) -> String {
@@ -36,22 +67,13 @@ fn bound_addresses(stdout: &[u8]) -> String {
 
 #[tokio::test]
 async fn mpyc_listens_on_loopback_only_under_the_bootstrap() {
-    let python = python();
-    launcher::check_mpyc(&python)
+    let probe = Probe::new().await;
+    let bootstrapped = probe
+        .launch(&[])
+        .command()
+        .output()
         .await
-        .expect("a Python with mpyc (scripts/test.sh makes one)");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let program = dir.path().join("probe.py");
-    std::fs::write(&program, PROBE).expect("probe");
-
-    let launch = Launch {
-        python: python.clone(),
-        program: program.clone(),
-        me: 0,
-        addresses: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        args: Vec::new(),
-    };
-    let bootstrapped = launch.command().output().await.expect("probe runs");
+        .expect("probe runs");
     assert!(
         bootstrapped.status.success(),
         "{}",
@@ -59,8 +81,8 @@ async fn mpyc_listens_on_loopback_only_under_the_bootstrap() {
     );
     assert_eq!(bound_addresses(&bootstrapped.stdout), "['127.0.0.1']");
 
-    let plain = tokio::process::Command::new(&python)
-        .arg(&program)
+    let plain = tokio::process::Command::new(&probe.python)
+        .arg(&probe.program)
         .output()
         .await
         .expect("probe runs");
@@ -77,17 +99,7 @@ async fn mpyc_listens_on_loopback_only_under_the_bootstrap() {
 
 #[tokio::test]
 async fn program_arguments_cannot_set_mpycs_own_options() {
-    let python = python();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let program = dir.path().join("probe.py");
-    std::fs::write(&program, PROBE).expect("probe");
-    let launch = |args: &[&str]| Launch {
-        python: python.clone(),
-        program: program.clone(),
-        me: 0,
-        addresses: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        args: args.iter().map(|arg| arg.to_string()).collect(),
-    };
+    let probe = Probe::new().await;
     for refused in [
         &["-T", "0"][..],
         &["--thr=0"],
@@ -96,7 +108,12 @@ async fn program_arguments_cannot_set_mpycs_own_options() {
         &["--ssl"],
         &["-B", "5000"],
     ] {
-        let output = launch(refused).command().output().await.expect("runs");
+        let output = probe
+            .launch(refused)
+            .command()
+            .output()
+            .await
+            .expect("runs");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             output.status.code(),
@@ -105,7 +122,8 @@ async fn program_arguments_cannot_set_mpycs_own_options() {
         );
         assert!(stderr.contains("refusing to run"), "{stderr}");
     }
-    let allowed = launch(&["--rounds", "3", "300"])
+    let allowed = probe
+        .launch(&["--rounds", "3", "300"])
         .command()
         .output()
         .await
