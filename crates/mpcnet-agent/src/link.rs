@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use iroh::endpoint::Connection;
-use serde::{Deserialize, Serialize};
+pub use mpcnet_proto::link_report::{LinkReport, Route};
 
 /// A party of the session other than this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,40 +35,6 @@ pub struct PeerLink {
     pub peer: Peer,
     pub connection: Connection,
     pub counters: Arc<Counters>,
-}
-
-/// How a link is routed at one moment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "via")]
-pub enum Route {
-    /// A direct UDP path to this address.
-    Direct(String),
-    /// Through this relay.
-    Relay(String),
-    /// No path is selected (yet, or any more).
-    None,
-}
-
-impl std::fmt::Display for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Direct(address) => write!(f, "direct {address}"),
-            Self::Relay(url) => write!(f, "relayed via {url}"),
-            Self::None => f.write_str("no path"),
-        }
-    }
-}
-
-/// One line of `mpcnet status` for a peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LinkReport {
-    pub index: u16,
-    pub name: String,
-    pub state: String,
-    pub route: Route,
-    pub rtt_ms: Option<f64>,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
 }
 
 impl PeerLink {

@@ -332,7 +332,7 @@ pub struct RunReport {
     #[serde(default)]
     pub age_ms: Option<u128>,
     /// One entry per peer: state, route (direct address or relay), RTT, bytes.
-    pub links: Vec<serde_json::Value>,
+    pub links: Vec<mpcnet_proto::link_report::LinkReport>,
 }
 
 /// One party in a [`SessionReport`].

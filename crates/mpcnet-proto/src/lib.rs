@@ -12,6 +12,7 @@
 //! - [`lobby`]: the state machine the server runs and the checks every client repeats.
 //! - [`announcement`]: a party's signed direct addresses, shared through the lobby.
 //! - [`api`]: the JSON shapes of the lobby HTTP API.
+//! - [`link_report`]: a running agent's per-peer link status.
 
 pub mod announcement;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod identity;
 pub mod invite;
 pub mod join;
 pub mod label;
+pub mod link_report;
 pub mod lobby;
 pub mod manifest;
 pub mod offer;

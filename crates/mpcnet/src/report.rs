@@ -116,29 +116,20 @@ fn run(run: &RunReport) -> String {
         run.age_ms.unwrap_or_default() as f64 / 1000.0
     );
     for link in &run.links {
-        let field = |name: &str| link.get(name).cloned().unwrap_or_default();
-        let route = match (
-            field("route")["kind"].as_str(),
-            field("route")["via"].as_str(),
-        ) {
-            (Some("direct"), Some(via)) => format!("direct {via}"),
-            (Some("relay"), Some(via)) => format!("relayed via {via}"),
-            _ => "no path".to_string(),
-        };
-        let rtt = field("rtt_ms")
-            .as_f64()
+        let rtt = link
+            .rtt_ms
             .map(|rtt| format!("rtt {rtt:.1} ms"))
             .unwrap_or_default();
         let _ = writeln!(
             text,
             "  {:>2}  {:<12} {:<10} {:<36} {:<14} sent {} B, received {} B",
-            field("index"),
-            field("name").as_str().unwrap_or_default(),
-            field("state").as_str().unwrap_or_default(),
-            route,
+            link.index,
+            link.name,
+            link.state,
+            link.route.to_string(),
             rtt,
-            field("bytes_sent"),
-            field("bytes_received"),
+            link.bytes_sent,
+            link.bytes_received,
         );
     }
     text
