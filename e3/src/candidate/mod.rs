@@ -1,0 +1,167 @@
+//! Candidates: the ways parties can reach each other. Each adapter prepares the hosts, starts
+//! what it needs, gives each party's MPyC the addresses to use, runs a workload, reports the
+//! path each pair took as far as it can tell, and stops, leaving its logs behind.
+
+mod mpcnet;
+mod plain;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::record::PathKind;
+use crate::scenario::{Network, Workload};
+use crate::topology::Lab;
+
+pub use self::mpcnet::Mpcnet;
+pub use self::plain::Plain;
+
+/// The candidates E3 knows, by name.
+pub const NAMES: &[&str] = &["plain", "mpcnet"];
+
+/// The programs candidates start.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    /// The Python that has mpyc.
+    pub python: PathBuf,
+    /// The `mpcnet` binary.
+    pub mpcnet: PathBuf,
+}
+
+/// What a person would do by hand to set a candidate up for a network's parties.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effort {
+    pub manual_steps: u32,
+    pub config_lines: u32,
+}
+
+/// How one party's program ended.
+#[derive(Debug, Clone)]
+pub struct PartyOutcome {
+    /// None when E3 stopped it at the time limit.
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr_tail: String,
+}
+
+/// A workload run over a candidate.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub parties: Vec<PartyOutcome>,
+    /// From the candidate's start of the run until the last party exited.
+    pub wall: Duration,
+    /// The path of each pair (a < b) as the candidate reports it, when it can.
+    pub paths: Vec<(u16, u16, PathKind)>,
+    /// Problems the candidate found besides the parties' own output.
+    pub errors: Vec<String>,
+}
+
+/// One candidate, set up on one lab.
+#[derive(Debug)]
+pub enum Candidate {
+    Plain(Plain),
+    Mpcnet(Mpcnet),
+}
+
+impl Candidate {
+    /// Prepares `name` on a freshly built lab; `logs` is where its logs go.
+    pub async fn prepare(
+        name: &str,
+        lab: &Lab,
+        network: &Network,
+        tools: &Tools,
+        logs: &Path,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
+        match name {
+            "plain" => Ok(Self::Plain(Plain::prepare(lab, network, tools)?)),
+            "mpcnet" => Ok(Self::Mpcnet(
+                Mpcnet::prepare(lab, network, tools, logs).await?,
+            )),
+            other => anyhow::bail!("unknown candidate {other:?}"),
+        }
+    }
+
+    pub fn effort(&self) -> Effort {
+        match self {
+            Self::Plain(plain) => plain.effort(),
+            Self::Mpcnet(mpcnet) => mpcnet.effort(),
+        }
+    }
+
+    /// The path this candidate should get between parties `a` and `b`.
+    pub fn expected_path(&self, network: &Network, a: u16, b: u16) -> PathKind {
+        match self {
+            Self::Plain(plain) => plain.expected_path(a, b),
+            Self::Mpcnet(_) => network.punched_path(a, b),
+        }
+    }
+
+    /// Runs one workload; `logs` gets each party's output.
+    pub async fn run(
+        &mut self,
+        lab: &Lab,
+        workload: &Workload,
+        logs: &Path,
+    ) -> anyhow::Result<RunOutcome> {
+        std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
+        match self {
+            Self::Plain(plain) => plain.run(lab, workload, logs).await,
+            Self::Mpcnet(mpcnet) => mpcnet.run(lab, workload, logs).await,
+        }
+    }
+}
+
+/// Starts one command per party, waits for all of them up to `timeout`, kills the rest, and
+/// keeps each party's stdout and stderr in `logs/party<i>.{out,err}`.
+pub async fn run_parties(
+    commands: Vec<tokio::process::Command>,
+    timeout: Duration,
+    logs: &Path,
+) -> anyhow::Result<Vec<PartyOutcome>> {
+    let mut children = Vec::new();
+    for (party, mut command) in commands.into_iter().enumerate() {
+        let out = logs.join(format!("party{party}.out"));
+        let err = logs.join(format!("party{party}.err"));
+        command
+            .stdout(Stdio::from(std::fs::File::create(&out)?))
+            .stderr(Stdio::from(std::fs::File::create(&err)?))
+            .kill_on_drop(true);
+        children.push((command.spawn().context("starting a party")?, out, err));
+    }
+    let deadline = Instant::now() + timeout;
+    let mut outcomes = Vec::new();
+    for (mut child, out, err) in children {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let exit_code = match tokio::time::timeout(left, child.wait()).await {
+            Ok(status) => Some(status?.code().unwrap_or(-1)),
+            Err(_) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                None
+            }
+        };
+        outcomes.push(PartyOutcome {
+            exit_code,
+            stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+            stderr_tail: tail(&std::fs::read_to_string(&err).unwrap_or_default(), 6),
+        });
+    }
+    Ok(outcomes)
+}
+
+/// The last `lines` non-empty lines of a text.
+fn tail(text: &str, lines: usize) -> String {
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    kept[kept.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Every pair (a < b) of `parties`.
+pub fn pairs(parties: u16) -> impl Iterator<Item = (u16, u16)> {
+    (0..parties).flat_map(move |a| (a + 1..parties).map(move |b| (a, b)))
+}

@@ -1,0 +1,205 @@
+//! `mpcnet`: `mpcnet serve` on the internet host; party 0 creates the session, every party runs
+//! `mpcnet run` with the invite. The path of each link comes from `mpcnet status --json`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::{Effort, RunOutcome, Tools, pairs, run_parties};
+use crate::record::PathKind;
+use crate::scenario::{Network, Workload};
+use crate::topology::Lab;
+
+/// HTTPS (lobby API and relay) and QUIC address discovery: 443 gets through "TCP 443 only".
+const SERVER_PORT: u16 = 443;
+
+#[derive(Debug)]
+pub struct Mpcnet {
+    tools: Tools,
+    parties: u16,
+    /// `https://HOST:PORT#sha256=PIN`, as `mpcnet serve` printed it.
+    server_url: String,
+    /// Each party's MPCNET_HOME (identity kept across the runs on this network).
+    homes: Vec<PathBuf>,
+    _server: tokio::process::Child,
+}
+
+impl Mpcnet {
+    /// Starts the server on the internet host and waits for the URL it prints.
+    pub async fn prepare(
+        lab: &Lab,
+        network: &Network,
+        tools: &Tools,
+        logs: &Path,
+    ) -> anyhow::Result<Self> {
+        let data = logs.join("server");
+        let listen = format!("{}:{SERVER_PORT}", lab.internet_host.address);
+        let mut server = lab
+            .internet_host
+            .namespace
+            .command(&tools.mpcnet)
+            .args(["serve", "--listen", &listen, "--metrics-listen", "off"])
+            .args(["--public-name", &lab.internet_host.address.to_string()])
+            .arg("--data")
+            .arg(&data)
+            .env("MPCNET_HOME", &data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(logs.join("server.err"))?))
+            .spawn()
+            .context("starting mpcnet serve")?;
+        let stdout = server.stdout.take().context("server stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let server_url = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .context("mpcnet serve printed no URL in 30 s")??
+            .context("mpcnet serve exited without printing its URL (see server.err)")?;
+        let homes = (0..network.parties())
+            .map(|party| logs.join(format!("home{party}")))
+            .collect();
+        Ok(Self {
+            tools: tools.clone(),
+            parties: network.parties(),
+            server_url,
+            homes,
+            _server: server,
+        })
+    }
+
+    /// Per party one command (`mpcnet run`), plus the creator's `mpcnet create`, plus handing
+    /// the invite to the others; nothing to configure.
+    pub fn effort(&self) -> Effort {
+        Effort {
+            manual_steps: u32::from(self.parties) + 2,
+            config_lines: 0,
+        }
+    }
+
+    pub async fn run(
+        &mut self,
+        lab: &Lab,
+        workload: &Workload,
+        logs: &Path,
+    ) -> anyhow::Result<RunOutcome> {
+        let started = Instant::now();
+        let invite = self.create(lab, workload).await?;
+        let timeout = Duration::from_secs_f64(workload.timeout_s);
+        let commands = (0..self.parties)
+            .map(|me| {
+                let mut command = self.mpcnet(lab, me);
+                command
+                    .args(["run", "--yes", "--finish-timeout", "10s"])
+                    .arg("--timeout")
+                    .arg(format!("{}s", workload.timeout_s.ceil()))
+                    .arg("--python")
+                    .arg(&self.tools.python)
+                    .env("MPCNET_INVITE", &invite)
+                    .env("MPCNET_PARTY_NAME", format!("party{me}"));
+                command
+            })
+            .collect();
+        let parties = run_parties(commands, timeout, logs).await?;
+        let wall = started.elapsed();
+        let mut errors = Vec::new();
+        let mut paths = Vec::new();
+        let mut routes = Vec::new();
+        for me in 0..self.parties {
+            match self.routes(lab, me, &invite).await {
+                Ok(found) => routes.push(found),
+                Err(error) => {
+                    errors.push(format!("party {me}: mpcnet status: {error:#}"));
+                    routes.push(Vec::new());
+                }
+            }
+        }
+        for (a, b) in pairs(self.parties) {
+            let path = routes[usize::from(a)]
+                .iter()
+                .find(|(peer, _)| *peer == b)
+                .map_or(PathKind::Unknown, |(_, path)| *path);
+            paths.push((a, b, path));
+        }
+        Ok(RunOutcome {
+            parties,
+            wall,
+            paths,
+            errors,
+        })
+    }
+
+    /// `mpcnet` in party `me`'s namespace with its home.
+    fn mpcnet(&self, lab: &Lab, me: u16) -> tokio::process::Command {
+        let mut command = lab.hosts[usize::from(me)]
+            .namespace
+            .command(&self.tools.mpcnet);
+        command.env("MPCNET_HOME", &self.homes[usize::from(me)]);
+        command
+    }
+
+    /// Party 0 creates the session; returns the invite.
+    async fn create(&self, lab: &Lab, workload: &Workload) -> anyhow::Result<String> {
+        let output = self
+            .mpcnet(lab, 0)
+            .args(["create", "--json", "--server", &self.server_url])
+            .args(["--parties", &self.parties.to_string()])
+            .arg("--program")
+            .arg(&workload.program)
+            .arg("--")
+            .args(&workload.args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .await
+            .context("running mpcnet create")?;
+        if !output.status.success() {
+            bail!(
+                "mpcnet create failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let created: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .context("mpcnet create --json printed no JSON")?;
+        created["invite"]
+            .as_str()
+            .map(str::to_string)
+            .context("mpcnet create --json printed no invite")
+    }
+
+    /// The route of each of party `me`'s links at the end of its run, from `mpcnet status`.
+    async fn routes(
+        &self,
+        lab: &Lab,
+        me: u16,
+        invite: &str,
+    ) -> anyhow::Result<Vec<(u16, PathKind)>> {
+        let output = self
+            .mpcnet(lab, me)
+            .args(["status", "--json"])
+            .env("MPCNET_INVITE", invite)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .await?;
+        if !output.status.success() {
+            bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
+        }
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let links = status["run"]["links"]
+            .as_array()
+            .context("no run report (the run never linked)")?;
+        Ok(links
+            .iter()
+            .filter_map(|link| {
+                let peer = u16::try_from(link["index"].as_u64()?).ok()?;
+                let path = match link["route"]["kind"].as_str()? {
+                    "direct" => PathKind::Direct,
+                    "relay" => PathKind::Relay,
+                    _ => PathKind::Failed,
+                };
+                Some((peer, path))
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,136 @@
+//! `plain`: MPyC straight over IP, as parties without any overlay would run it. Parties behind
+//! a NAT need a port forward on their router for every party that dials them; E3 makes those
+//! forwards and counts each as a manual step.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{Effort, PartyOutcome, RunOutcome, Tools, pairs, run_parties};
+use crate::record::PathKind;
+use crate::scenario::{Network, Workload};
+use crate::topology::Lab;
+
+/// Party i's MPyC listens on this port plus i.
+const BASE_PORT: u16 = 11_000;
+
+#[derive(Debug)]
+pub struct Plain {
+    tools: Tools,
+    network: Network,
+    parties: u16,
+    port_forwards: u32,
+}
+
+impl Plain {
+    /// Makes the port forwards: MPyC party a dials every b > a, so each b dialled from another
+    /// site through a NAT gets one.
+    pub fn prepare(lab: &Lab, network: &Network, tools: &Tools) -> anyhow::Result<Self> {
+        let parties = network.parties();
+        let mut port_forwards = 0;
+        for b in 1..parties {
+            let dialled_from_outside = (0..b).any(|a| !network.same_site(a, b));
+            if dialled_from_outside && lab.forward_tcp_port(b, port(b))? {
+                port_forwards += 1;
+            }
+        }
+        Ok(Self {
+            tools: tools.clone(),
+            network: network.clone(),
+            parties,
+            port_forwards,
+        })
+    }
+
+    /// A forward per NATed party dialled from outside, and per party one hand-written command
+    /// line with every party's address.
+    pub fn effort(&self) -> Effort {
+        Effort {
+            manual_steps: self.port_forwards + u32::from(self.parties),
+            config_lines: self.port_forwards + u32::from(self.parties),
+        }
+    }
+
+    /// Direct, unless the dialling party's firewall stops its TCP connection (MPyC's ports are
+    /// not 80 or 443).
+    pub fn expected_path(&self, a: u16, b: u16) -> PathKind {
+        if self.blocked_reason(a, b).is_some() {
+            PathKind::Failed
+        } else {
+            PathKind::Direct
+        }
+    }
+
+    /// Why party a cannot dial party b's MPyC, if it cannot.
+    fn blocked_reason(&self, a: u16, b: u16) -> Option<String> {
+        let dialler = self.network.party_profile(a);
+        (!self.network.same_site(a, b) && !dialler.allows_tcp_out(port(b))).then(|| {
+            format!(
+                "no route: party {a} ({}) cannot dial party {b}'s MPyC port {}",
+                dialler.describe(),
+                port(b)
+            )
+        })
+    }
+
+    pub async fn run(
+        &mut self,
+        lab: &Lab,
+        workload: &Workload,
+        logs: &Path,
+    ) -> anyhow::Result<RunOutcome> {
+        let commands = (0..self.parties)
+            .map(|me| {
+                let mut command = lab.hosts[usize::from(me)]
+                    .namespace
+                    .command(&self.tools.python);
+                command.arg(&workload.program).args(["-I", &me.to_string()]);
+                for peer in 0..self.parties {
+                    let address = if peer == me {
+                        lab.hosts[usize::from(me)].address
+                    } else {
+                        lab.address_for(me, peer)
+                    };
+                    command.args(["-P", &format!("{address}:{}", port(peer))]);
+                }
+                command.args(&workload.args);
+                command
+            })
+            .collect();
+        let started = Instant::now();
+        let parties: Vec<PartyOutcome> =
+            run_parties(commands, Duration::from_secs_f64(workload.timeout_s), logs).await?;
+        let wall = started.elapsed();
+        // Without an overlay there is no relay: a pair that talked went straight over IP.
+        let worked = parties.iter().all(|party| party.exit_code == Some(0));
+        let paths = pairs(self.parties)
+            .map(|(a, b)| {
+                (
+                    a,
+                    b,
+                    if worked {
+                        PathKind::Direct
+                    } else {
+                        PathKind::Unknown
+                    },
+                )
+            })
+            .collect();
+        let errors = if worked {
+            Vec::new()
+        } else {
+            pairs(self.parties)
+                .filter_map(|(a, b)| self.blocked_reason(a, b))
+                .collect()
+        };
+        Ok(RunOutcome {
+            parties,
+            wall,
+            paths,
+            errors,
+        })
+    }
+}
+
+fn port(party: u16) -> u16 {
+    BASE_PORT + party
+}
