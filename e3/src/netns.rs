@@ -146,7 +146,11 @@ fn remove(name: &str) -> anyhow::Result<()> {
         // The process may have exited meanwhile; deleting the namespace is what matters.
         let _ = run("kill", &["-KILL", pid]);
     }
-    run("ip", &["netns", "del", name]).map(drop)
+    match run("ip", &["netns", "del", name]) {
+        // Someone else (another E3 run cleaning up) was quicker: it is gone all the same.
+        Err(_) if !Path::new(NETNS_DIR).join(name).exists() => Ok(()),
+        result => result.map(drop),
+    }
 }
 
 /// E3's namespaces on this machine: (name, pid of the E3 process that made it).

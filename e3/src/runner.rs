@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::candidate::{Candidate, Effort, RunOutcome, Tools, pairs};
 use crate::netns;
@@ -42,10 +43,12 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Su
         .with_context(|| format!("creating {}", options.out.display()))?;
     std::fs::copy(&options.scenario_file, options.out.join("scenario.toml"))
         .context("copying the scenario file")?;
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Listen before building anything: a signal that came first would kill us uncleaned.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     tokio::select! {
         summary = run_networks(scenario, options) => summary,
-        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; the network was torn down"),
+        _ = interrupt.recv() => anyhow::bail!("interrupted; the network was torn down"),
         _ = terminate.recv() => anyhow::bail!("terminated; the network was torn down"),
     }
 }
@@ -251,12 +254,16 @@ fn judge(candidate: &Candidate, context: &RecordContext<'_>, outcome: &RunOutcom
     let success = errors.is_empty() && outcome.parties.len() == usize::from(network.parties());
     errors.extend(outcome.errors.iter().cloned());
 
+    // The programs name parties by MPyC id; the record by E3 party.
     let mpc_rtt = |a: u16, b: u16| {
+        let pid = |party: u16| outcome.mpc_pids.get(usize::from(party)).copied().flatten();
+        let (pa, pb) = (pid(a)?, pid(b)?);
+        let (low, high) = (pa.min(pb), pa.max(pb));
         results
             .iter()
             .flatten()
             .flat_map(ResultLine::pair_rtts_ms)
-            .find(|(x, y, _)| (*x, *y) == (a, b))
+            .find(|(x, y, _)| (*x, *y) == (low, high))
             .map(|(_, _, ms)| ms)
     };
     let paths = outcome

@@ -228,9 +228,10 @@ impl Network {
             PathKind::Direct
         } else if !pa.allows_udp() || !pb.allows_udp() {
             PathKind::Relay
-        } else if !pa.is_nat() || !pb.is_nat() {
-            PathKind::Direct
-        } else if pa.endpoint_independent_mapping() && pb.endpoint_independent_mapping() {
+        } else if !pa.is_nat()
+            || !pb.is_nat()
+            || (pa.endpoint_independent_mapping() && pb.endpoint_independent_mapping())
+        {
             PathKind::Direct
         } else {
             PathKind::Relay
@@ -309,7 +310,7 @@ impl Scenario {
             if !program.is_file() {
                 bail!("workload program {} does not exist", program.display());
             }
-            if !(workload.timeout_s > 0.0) {
+            if workload.timeout_s.is_nan() || workload.timeout_s <= 0.0 {
                 bail!("timeout_s of {} must be positive", program.display());
             }
             let name = if workload.args.is_empty() {
@@ -356,7 +357,10 @@ impl Scenario {
 fn check_link(sites: &[Site]) -> anyhow::Result<()> {
     for site in sites {
         let link = site.link;
-        if link.rate_mbit.is_some_and(|rate| !(rate > 0.0)) {
+        if link
+            .rate_mbit
+            .is_some_and(|rate| rate.is_nan() || rate <= 0.0)
+        {
             bail!("rate_mbit must be positive");
         }
         if !(0.0..=10_000.0).contains(&link.delay_ms) {

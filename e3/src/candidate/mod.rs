@@ -54,6 +54,8 @@ pub struct RunOutcome {
     pub wall: Duration,
     /// The path of each pair (a < b) as the candidate reports it, when it can.
     pub paths: Vec<(u16, u16, PathKind)>,
+    /// Each party's MPyC party id (`-I`), when known; the programs' figures use these ids.
+    pub mpc_pids: Vec<Option<u16>>,
     /// Problems the candidate found besides the parties' own output.
     pub errors: Vec<String>,
 }

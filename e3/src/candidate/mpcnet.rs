@@ -95,8 +95,7 @@ impl Mpcnet {
                     .arg(format!("{}s", workload.timeout_s.ceil()))
                     .arg("--python")
                     .arg(&self.tools.python)
-                    .env("MPCNET_INVITE", &invite)
-                    .env("MPCNET_PARTY_NAME", format!("party{me}"));
+                    .env("MPCNET_INVITE", &invite);
                 command
             })
             .collect();
@@ -105,11 +104,17 @@ impl Mpcnet {
         let mut errors = Vec::new();
         let mut paths = Vec::new();
         let mut routes = Vec::new();
+        // mpcnet numbers parties in the order they joined; E3's numbering is by host.
+        let mut mpc_pids = Vec::new();
         for me in 0..self.parties {
             match self.routes(lab, me, &invite).await {
-                Ok(found) => routes.push(found),
+                Ok((pid, found)) => {
+                    mpc_pids.push(Some(pid));
+                    routes.push(found);
+                }
                 Err(error) => {
                     errors.push(format!("party {me}: mpcnet status: {error:#}"));
+                    mpc_pids.push(None);
                     routes.push(Vec::new());
                 }
             }
@@ -125,6 +130,7 @@ impl Mpcnet {
             parties,
             wall,
             paths,
+            mpc_pids,
             errors,
         })
     }
@@ -134,7 +140,9 @@ impl Mpcnet {
         let mut command = lab.hosts[usize::from(me)]
             .namespace
             .command(&self.tools.mpcnet);
-        command.env("MPCNET_HOME", &self.homes[usize::from(me)]);
+        command
+            .env("MPCNET_HOME", &self.homes[usize::from(me)])
+            .env("MPCNET_PARTY_NAME", party_name(me));
         command
     }
 
@@ -167,13 +175,14 @@ impl Mpcnet {
             .context("mpcnet create --json printed no invite")
     }
 
-    /// The route of each of party `me`'s links at the end of its run, from `mpcnet status`.
+    /// Party `me`'s index in the session and the route of each of its links at the end of its
+    /// run (peers by E3 party), from `mpcnet status`.
     async fn routes(
         &self,
         lab: &Lab,
         me: u16,
         invite: &str,
-    ) -> anyhow::Result<Vec<(u16, PathKind)>> {
+    ) -> anyhow::Result<(u16, Vec<(u16, PathKind)>)> {
         let output = self
             .mpcnet(lab, me)
             .args(["status", "--json"])
@@ -186,13 +195,17 @@ impl Mpcnet {
             bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
         }
         let status: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let pid = status["you"]
+            .as_u64()
+            .and_then(|you| u16::try_from(you).ok())
+            .context("status names no index for this party")?;
         let links = status["run"]["links"]
             .as_array()
             .context("no run report (the run never linked)")?;
-        Ok(links
+        let routes = links
             .iter()
             .filter_map(|link| {
-                let peer = u16::try_from(link["index"].as_u64()?).ok()?;
+                let peer = link["name"].as_str()?.strip_prefix("party")?.parse().ok()?;
                 let path = match link["route"]["kind"].as_str()? {
                     "direct" => PathKind::Direct,
                     "relay" => PathKind::Relay,
@@ -200,6 +213,12 @@ impl Mpcnet {
                 };
                 Some((peer, path))
             })
-            .collect())
+            .collect();
+        Ok((pid, routes))
     }
+}
+
+/// The name each party joins under: its E3 number, so links can be matched to hosts.
+fn party_name(party: u16) -> String {
+    format!("party{party}")
 }

@@ -126,6 +126,7 @@ impl Plain {
             parties,
             wall,
             paths,
+            mpc_pids: (0..self.parties).map(Some).collect(),
             errors,
         })
     }
