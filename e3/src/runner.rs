@@ -66,16 +66,13 @@ async fn run_networks(scenario: &Scenario, options: &RunOptions) -> anyhow::Resu
     let mut summary = Summary::default();
     for network in &scenario.networks {
         progress.network(&network.name);
-        let lab = Lab::build(network, &options.e3)
+        let network_logs = options.out.join("logs").join(slug(&network.name));
+        let lab = Lab::build(network, &options.e3, &network_logs)
             .await
             .with_context(|| format!("building network {:?}", network.name))?;
         let measured = measure_rtts(&lab, network);
         for candidate_name in &scenario.candidates {
-            let logs = options
-                .out
-                .join("logs")
-                .join(slug(&network.name))
-                .join(candidate_name);
+            let logs = network_logs.join(candidate_name);
             let mut candidate =
                 Candidate::prepare(candidate_name, &lab, network, &options.tools, &logs).await;
             for workload in &scenario.workloads {
@@ -227,7 +224,7 @@ async fn run_one(
 fn judge(candidate: &Candidate, context: &RecordContext<'_>, outcome: &RunOutcome) -> Record {
     let network = context.network;
     let workload = context.workload;
-    let mut errors = Vec::new();
+    let mut party_errors = Vec::new();
     let mut results = Vec::new();
     for (party, ended) in outcome.parties.iter().enumerate() {
         let result = ResultLine::find(&ended.stdout);
@@ -243,7 +240,7 @@ fn judge(candidate: &Candidate, context: &RecordContext<'_>, outcome: &RunOutcom
         };
         if let Some(problem) = problem {
             let last_words = ended.stderr_tail.lines().last().unwrap_or("");
-            errors.push(
+            party_errors.push(
                 format!("party {party}: {problem}: {last_words}")
                     .trim_end_matches([' ', ':'])
                     .to_string(),
@@ -251,8 +248,10 @@ fn judge(candidate: &Candidate, context: &RecordContext<'_>, outcome: &RunOutcom
         }
         results.push(result);
     }
-    let success = errors.is_empty() && outcome.parties.len() == usize::from(network.parties());
-    errors.extend(outcome.errors.iter().cloned());
+    let success =
+        party_errors.is_empty() && outcome.parties.len() == usize::from(network.parties());
+    // The candidate's own diagnosis (e.g. "no route: …") says more than a party's time-out.
+    let errors: Vec<String> = outcome.errors.iter().cloned().chain(party_errors).collect();
 
     // The programs name parties by MPyC id; the record by E3 party.
     let mpc_rtt = |a: u16, b: u16| {

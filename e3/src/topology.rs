@@ -51,8 +51,13 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Builds `network`. `delay_program` is E3's own executable (for `e3 delay`).
-    pub async fn build(network: &Network, delay_program: &std::path::Path) -> anyhow::Result<Self> {
+    /// Builds `network`. `delay_program` is E3's own executable (for `e3 delay`); the delay
+    /// lines log into `logs`.
+    pub async fn build(
+        network: &Network,
+        delay_program: &std::path::Path,
+        logs: &std::path::Path,
+    ) -> anyhow::Result<Self> {
         let internet = Namespace::create("inet")?;
         internet.sysctl("net.ipv4.ip_forward", "1")?;
         let internet_host = Host {
@@ -115,8 +120,9 @@ impl Lab {
                 shape(&internet, &uplink, rate)?;
             }
             if site.link.delay_ms > 0.0 {
-                delay_lines
-                    .push(start_delay_line(&namespace, delay_program, site.link.delay_ms).await?);
+                delay_lines.push(
+                    start_delay_line(&namespace, delay_program, site.link.delay_ms, logs).await?,
+                );
             }
             routers.push(Router {
                 namespace,
@@ -365,7 +371,10 @@ async fn start_delay_line(
     router: &Namespace,
     delay_program: &std::path::Path,
     delay_ms: f64,
+    logs: &std::path::Path,
 ) -> anyhow::Result<tokio::process::Child> {
+    std::fs::create_dir_all(logs)?;
+    let log = std::fs::File::create(logs.join(format!("delay-{}.log", router.name())))?;
     for rule in [
         ["-A", "PREROUTING", "-i", "wan"],
         ["-A", "POSTROUTING", "-o", "wan"],
@@ -378,6 +387,8 @@ async fn start_delay_line(
     let child = router
         .command(delay_program)
         .args(["delay", "--queue", "0", "--delay-ms", &delay_ms.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .context("starting the delay line")?;
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages E3's lab needs (as root), skipping apt when all are present.
+set -euo pipefail
+packages=(iproute2 nftables iptables conntrack iputils-ping iperf3)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
