@@ -92,18 +92,21 @@ fn smoke_scenario_answers_right_and_leaves_nothing_behind() {
     }
     let _turn = one_at_a_time();
     let before = root_namespace_state();
+    let (leftover, mut stray) = fake_leftover();
     let out = tempfile::tempdir().expect("tempdir");
     let child = smoke_run(out.path())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("e3 run");
     let pid = child.id();
     let output = child.wait_with_output().expect("e3 run finishes");
-    assert!(
-        output.status.success(),
-        "e3 run failed; see {}",
-        out.path().display()
-    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "e3 run failed: {stderr}");
+    // The run began by clearing what a crashed run had left.
+    assert!(stderr.contains(&format!("removed {leftover}")), "{stderr}");
+    let stray_status = stray.wait().expect("the stray process ends");
+    assert!(!stray_status.success(), "the stray process was not killed");
 
     let text = std::fs::read_to_string(out.path().join("records.jsonl")).expect("records");
     let records = read_records(&text).expect("records parse");
@@ -121,19 +124,15 @@ fn smoke_scenario_answers_right_and_leaves_nothing_behind() {
             "{record:?}"
         );
         for pair in &record.paths {
-            assert_eq!(
-                Some(pair.path),
-                pair.expected,
-                "{} {}-{}",
-                record.candidate,
-                pair.a,
-                pair.b
-            );
+            let name = format!("{} {}-{}", record.candidate, pair.a, pair.b);
+            assert_eq!(Some(pair.path), pair.expected, "{name}");
+            // The delay line on the symmetric site's uplink: 5 ms each way.
+            let configured = if pair.b == 2 { 10.0 } else { 0.0 };
+            assert_eq!(pair.configured_rtt_ms, configured, "{name}");
+            let measured = pair.measured_rtt_ms.expect("RTT measured");
             assert!(
-                pair.measured_rtt_ms.is_some(),
-                "no RTT measured for {}-{}",
-                pair.a,
-                pair.b
+                measured >= configured && measured < configured + 5.0,
+                "{name}: measured {measured} ms for {configured} ms"
             );
         }
     }
@@ -185,10 +184,7 @@ fn an_interrupted_run_tears_its_network_down() {
     );
     assert_eq!(namespaces_of(pid), Vec::<String>::new());
     for process in inside {
-        assert!(
-            !Path::new(&format!("/proc/{process}")).exists(),
-            "process {process} survived"
-        );
+        assert!(!alive(&process), "process {process} survived");
     }
     assert_eq!(root_namespace_state(), before, "the root namespace changed");
 }
@@ -216,7 +212,27 @@ fn leftovers_of_a_dead_run_are_removed() {
         return;
     }
     let _turn = one_at_a_time();
-    // A pid that no longer runs stands for a crashed E3 process.
+    let (name, mut stray) = fake_leftover();
+
+    let output = Command::new(E3)
+        .arg("cleanup")
+        .output()
+        .expect("e3 cleanup");
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&name));
+    assert!(
+        !netns::existing()
+            .expect("namespaces")
+            .iter()
+            .any(|(found, _)| *found == name)
+    );
+    let stray_status = stray.wait().expect("the stray process ends");
+    assert!(!stray_status.success(), "the stray process was not killed");
+}
+
+/// A namespace as a crashed E3 run leaves it (its owner pid gone), with a process inside.
+fn fake_leftover() -> (String, std::process::Child) {
+    // A pid that no longer runs stands for the crashed E3 process.
     let mut gone = Command::new("true").spawn().expect("true");
     let dead_pid = gone.id();
     gone.wait().expect("true exits");
@@ -226,23 +242,25 @@ fn leftovers_of_a_dead_run_are_removed() {
         .status()
         .expect("ip");
     assert!(status.success());
-    let mut stray = Command::new("ip")
+    let stray = Command::new("ip")
         .args(["netns", "exec", &name, "sleep", "60"])
         .spawn()
         .expect("a process inside");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while namespaces_of(dead_pid).is_empty() || party_processes(dead_pid).is_empty() {
+    while party_processes(dead_pid).is_empty() {
         assert!(Instant::now() < deadline, "the stray process never started");
         std::thread::sleep(Duration::from_millis(10));
     }
+    (name, stray)
+}
 
-    let output = Command::new(E3)
-        .arg("cleanup")
-        .output()
-        .expect("e3 cleanup");
-    assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains(&name));
-    assert_eq!(namespaces_of(dead_pid), Vec::<String>::new());
-    let stray_status = stray.wait().expect("the stray process ends");
-    assert!(!stray_status.success(), "the stray process was not killed");
+/// Whether a process still runs: not gone and not a zombie waiting to be reaped.
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(") ")?.1.chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
 }
