@@ -1,7 +1,7 @@
 //! Named network namespaces owned by one E3 process: create, run commands inside, tear down
 //! (killing every process inside first), and find the leftovers of E3 runs that died.
 //!
-//! A namespace is named `e3-<pid>-<node>` after the E3 process that made it, so a later run
+//! A namespace is named `e3-<pid>-<name>` after the E3 process that made it, so a later run
 //! can tell a crashed run's namespaces (pid gone) from a live run's.
 
 use std::path::Path;
@@ -62,10 +62,10 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// Makes `e3-<our pid>-<node>` with its loopback up and IPv6 off (the lab is IPv4 only, so
+    /// Makes `e3-<our pid>-<name>` with its loopback up and IPv6 off (the lab is IPv4 only, so
     /// no candidate can slip past the NAT over un-NATed IPv6).
-    pub fn create(node: &str) -> anyhow::Result<Self> {
-        let name = format!("{PREFIX}{}-{node}", std::process::id());
+    pub fn create(name: &str) -> anyhow::Result<Self> {
+        let name = format!("{PREFIX}{}-{name}", std::process::id());
         run("ip", &["netns", "add", &name])?;
         let namespace = Self { name };
         namespace.ip(&["link", "set", "lo", "up"])?;

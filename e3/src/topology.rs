@@ -15,6 +15,9 @@ use anyhow::{Context, bail};
 use crate::netns::Namespace;
 use crate::scenario::{Link, Network, Profile};
 
+/// The serial number of the next lab this process builds.
+static NEXT_LAB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// The host's interface in every host namespace.
 pub const HOST_INTERFACE: &str = "eth0";
 
@@ -58,10 +61,13 @@ impl Lab {
         delay_program: &std::path::Path,
         logs: &std::path::Path,
     ) -> anyhow::Result<Self> {
-        let internet = Namespace::create("inet")?;
+        // Labs of one process are told apart by a serial number: e3-<pid>-<lab>-<node>.
+        let lab = NEXT_LAB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let create = |node: &str| Namespace::create(&format!("{lab}-{node}"));
+        let internet = create("inet")?;
         internet.sysctl("net.ipv4.ip_forward", "1")?;
         let internet_host = Host {
-            namespace: Namespace::create("internet-host")?,
+            namespace: create("internet-host")?,
             address: Ipv4Addr::new(198, 18, 0, 2),
         };
         connect(
@@ -80,7 +86,7 @@ impl Lab {
         let mut delay_lines = Vec::new();
         for (index, site) in network.sites.iter().enumerate() {
             let number = u8::try_from(index + 1).context("too many sites (at most 250)")?;
-            let namespace = Namespace::create(&format!("r{number}"))?;
+            let namespace = create(&format!("r{number}"))?;
             namespace.sysctl("net.ipv4.ip_forward", "1")?;
             let wan = Ipv4Addr::new(198, 18, number, 2);
             let uplink = format!("site{number}");
@@ -139,7 +145,7 @@ impl Lab {
             let number = u8::try_from(site + 1).context("too many sites")?;
             let lan = lan_prefix(network.sites[site].profile, number);
             let address = lan_address(lan, on_site[site] + 1);
-            let namespace = Namespace::create(&format!("h{party}"))?;
+            let namespace = create(&format!("h{party}"))?;
             let port = format!("p{party}");
             connect_to_bridge(&routers[site].namespace, &port, &namespace, address)?;
             namespace.ip(&[
@@ -408,7 +414,7 @@ async fn start_delay_line(
 }
 
 /// The average of ping's summary line `rtt min/avg/max/mdev = 0.1/0.2/0.3/0.0 ms`.
-fn parse_ping_average(output: &str) -> Option<f64> {
+pub fn parse_ping_average(output: &str) -> Option<f64> {
     let line = output.lines().find(|line| line.contains("min/avg/max"))?;
     line.split('=')
         .nth(1)?

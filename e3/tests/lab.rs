@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use e3::netns;
 use e3::record::{PathKind, read_records};
-use e3::scenario::{Link, Network, Profile, Site};
-use e3::topology::Lab;
 
-const E3: &str = env!("CARGO_BIN_EXE_e3");
+mod common;
+
+use common::{E3, root};
 
 /// One test at a time: every `e3 run` removes dead runs' namespaces, which would race with
 /// the leftover test's fake one.
@@ -29,15 +29,6 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// False (with a note) when not root: namespaces cannot be made.
-fn root() -> bool {
-    let root = netns::require_root().is_ok();
-    if !root {
-        eprintln!("skipped: E3 needs root for network namespaces");
-    }
-    root
 }
 
 /// What of the root namespace E3 must never change: its links and its nftables ruleset.
@@ -265,99 +256,4 @@ fn alive(pid: &str) -> bool {
             Some(state != 'Z' && state != 'X')
         })
         .unwrap_or(false)
-}
-
-/// Two public sites; the second's uplink has the given conditions.
-fn two_sites(link: Link) -> Network {
-    let site = |link| Site {
-        profile: Profile::None,
-        link,
-    };
-    Network {
-        name: "conditions".into(),
-        sites: vec![site(Link::default()), site(link)],
-        party_sites: vec![0, 1],
-        matrix_cell: None,
-    }
-}
-
-#[tokio::test]
-async fn rate_and_loss_take_effect() {
-    if !root() {
-        return;
-    }
-    let logs = tempfile::tempdir().expect("tempdir");
-    let e3 = Path::new(E3);
-
-    // 20 % loss each way on one uplink: a round trip survives with 0.8 x 0.8 = 64 %.
-    let lossy = Lab::build(
-        &two_sites(Link {
-            loss_percent: 20.0,
-            ..Link::default()
-        }),
-        e3,
-        logs.path(),
-    )
-    .await
-    .expect("lab");
-    let target = lossy.hosts[1].address.to_string();
-    let ping = lossy.hosts[0]
-        .namespace
-        .exec(
-            "ping",
-            &["-n", "-q", "-c", "300", "-i", "0.002", "-W", "1", &target],
-        )
-        .unwrap_or_else(|error| error.to_string());
-    let loss: f64 = ping
-        .split(", ")
-        .find_map(|part| part.strip_suffix("% packet loss"))
-        .and_then(|percent| percent.parse().ok())
-        .unwrap_or_else(|| panic!("no loss figure in {ping}"));
-    assert!(
-        (22.0..=50.0).contains(&loss),
-        "{loss} % lost for an expected 36 %"
-    );
-    drop(lossy);
-
-    // 20 Mbit/s each way: a TCP transfer gets close to it and not beyond.
-    let slow = Lab::build(
-        &two_sites(Link {
-            rate_mbit: Some(20.0),
-            ..Link::default()
-        }),
-        e3,
-        logs.path(),
-    )
-    .await
-    .expect("lab");
-    let server_address = slow.hosts[1].address.to_string();
-    let _server = slow.hosts[1]
-        .namespace
-        .command("iperf3")
-        .args(["-s", "-1", "-B", &server_address])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("iperf3 server");
-    // Until the server listens, iperf3 reports "connection refused" in its JSON.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mbit = loop {
-        let report = slow.hosts[0]
-            .namespace
-            .exec("iperf3", &["-c", &server_address, "-t", "2", "-J"])
-            .unwrap_or_else(|error| error.to_string());
-        let rate = serde_json::from_str::<serde_json::Value>(&report)
-            .ok()
-            .and_then(|json| json["end"]["sum_received"]["bits_per_second"].as_f64());
-        match rate {
-            Some(rate) => break rate / 1e6,
-            None if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            None => panic!("iperf3 measured nothing: {report}"),
-        }
-    };
-    assert!(
-        (14.0..=21.0).contains(&mbit),
-        "{mbit} Mbit/s through a 20 Mbit/s uplink"
-    );
 }
