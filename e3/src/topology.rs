@@ -381,11 +381,17 @@ async fn start_delay_line(
 ) -> anyhow::Result<tokio::process::Child> {
     std::fs::create_dir_all(logs)?;
     let log = std::fs::File::create(logs.join(format!("delay-{}.log", router.name())))?;
+    // The raw table runs before conntrack: packets wait *before* the NAT sees them, so a burst
+    // of a new flow makes one mapping (queued after conntrack, each packet of the burst would
+    // get its own unconfirmed entry, and a symmetric NAT a port of its own). The uplink both
+    // ways: in from the internet, in from the LAN (routed, bridged LAN traffic never gets
+    // here), and the router's own packets out.
     for rule in [
         ["-A", "PREROUTING", "-i", "wan"],
-        ["-A", "POSTROUTING", "-o", "wan"],
+        ["-A", "PREROUTING", "-i", "lan"],
+        ["-A", "OUTPUT", "-o", "wan"],
     ] {
-        let mut args = vec!["-t", "mangle"];
+        let mut args = vec!["-t", "raw"];
         args.extend_from_slice(&rule);
         args.extend_from_slice(&["-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"]);
         router.exec("iptables", &args)?;
