@@ -16,6 +16,7 @@ from mpyc.runtime import mpc
 async def main():
     length = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     await mpc.start()
+    connected_unix = time.time()  # when every party was connected
     started = time.perf_counter()
     secint = mpc.SecInt(32)
     mine = [secint((mpc.pid + 1) * k) for k in range(length)]
@@ -31,7 +32,7 @@ async def main():
     factor = parties * (parties + 1) // 2
     correct = all(value == k * factor for k, value in enumerate(opened))
     print(f"RESULT length={length} checksum={sum(opened)} correct={correct} "
-          f"seconds={seconds:.3f} bytes_sent={bytes_sent}")
+          f"seconds={seconds:.3f} connected_unix={connected_unix:.3f} bytes_sent={bytes_sent}")
 
 
 mpc.run(main())

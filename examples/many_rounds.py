@@ -17,6 +17,7 @@ from mpyc.runtime import mpc
 async def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     await mpc.start()
+    connected_unix = time.time()  # when every party was connected
     secint = mpc.SecInt(16)
     ceiling = mpc.sum(mpc.input(secint(mpc.pid + 1)))
     counter = secint(0)
@@ -26,7 +27,7 @@ async def main():
     result = await mpc.output(counter)
     seconds = time.perf_counter() - started
     await mpc.shutdown()
-    print(f"RESULT counter={result} steps={steps} seconds={seconds:.3f}")
+    print(f"RESULT counter={result} steps={steps} seconds={seconds:.3f} connected_unix={connected_unix:.3f}")
 
 
 mpc.run(main())

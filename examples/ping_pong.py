@@ -37,6 +37,7 @@ async def bounce(me, low, high, rounds):
 async def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     await mpc.start()
+    connected_unix = time.time()  # when every party was connected
     started = time.perf_counter()
     me, parties = mpc.pid, len(mpc.parties)
     medians = []
@@ -50,7 +51,7 @@ async def main():
     seconds = time.perf_counter() - started
     await mpc.shutdown()
     rtts = ",".join(medians) or "none"
-    print(f"RESULT rounds={rounds} correct={correct} rtt_ms={rtts} seconds={seconds:.3f}")
+    print(f"RESULT rounds={rounds} correct={correct} rtt_ms={rtts} seconds={seconds:.3f} connected_unix={connected_unix:.3f}")
 
 
 mpc.run(main())

@@ -14,6 +14,7 @@ from mpyc.runtime import mpc
 
 async def main():
     await mpc.start()
+    connected_unix = time.time()  # when every party was connected
     started = time.perf_counter()
     value = int(sys.argv[1]) if len(sys.argv) > 1 else 10 * (mpc.pid + 1)
     secint = mpc.SecInt(32)
@@ -22,7 +23,7 @@ async def main():
     seconds = time.perf_counter() - started
     await mpc.shutdown()
     parties = len(mpc.parties)
-    print(f"RESULT sum={total} mean={total / parties:g} parties={parties} seconds={seconds:.3f}")
+    print(f"RESULT sum={total} mean={total / parties:g} parties={parties} seconds={seconds:.3f} connected_unix={connected_unix:.3f}")
 
 
 mpc.run(main())

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages E3's lab needs (as root), skipping apt when all are present.
 set -euo pipefail
-packages=(iproute2 nftables iptables conntrack iputils-ping iperf3)
+packages=(iproute2 nftables iptables conntrack iputils-ping iperf3 procps)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

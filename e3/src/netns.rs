@@ -16,43 +16,38 @@ pub const PREFIX: &str = "e3-";
 
 /// Runs a command to completion and fails with its stderr when it fails.
 pub fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
-    let output = std::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {program} (is it installed?)"))?;
-    if !output.status.success() {
-        bail!(
-            "`{program} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    run_with_input(program, args, None)
 }
 
-/// Feeds `input` to `program` on stdin (e.g. an nft ruleset) and fails with its stderr.
-pub fn run_with_input(program: &str, args: &[&str], input: &str) -> anyhow::Result<()> {
+/// Runs a command, feeding `input` (e.g. an nft ruleset) on stdin; fails with its stderr.
+pub fn run_with_input(program: &str, args: &[&str], input: Option<&str>) -> anyhow::Result<String> {
     use std::io::Write;
     let mut child = std::process::Command::new(program)
         .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot run {program} (is it installed?)"))?;
-    if let Some(mut stdin) = child.stdin.take() {
+    if let (Some(mut stdin), Some(input)) = (child.stdin.take(), input) {
         stdin.write_all(input.as_bytes())?;
     }
     let output = child.wait_with_output()?;
     if !output.status.success() {
         bail!(
-            "`{program} {}` failed: {}\ninput:\n{input}",
+            "`{program} {}` failed: {}{}",
             args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
+            String::from_utf8_lossy(&output.stderr).trim(),
+            input
+                .map(|input| format!("\ninput:\n{input}"))
+                .unwrap_or_default()
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// One named namespace; deleted (with everything running in it) when dropped.
@@ -97,8 +92,9 @@ impl Namespace {
         run_with_input(
             "ip",
             &["netns", "exec", &self.name, "nft", "-f", "-"],
-            ruleset,
+            Some(ruleset),
         )
+        .map(drop)
     }
 
     pub fn sysctl(&self, key: &str, value: &str) -> anyhow::Result<()> {
@@ -141,10 +137,16 @@ impl Drop for Namespace {
 
 /// Kills every process inside a namespace, then deletes it (its interfaces go with it).
 fn remove(name: &str) -> anyhow::Result<()> {
-    let pids = run("ip", &["netns", "pids", name]).unwrap_or_default();
-    for pid in pids.split_whitespace() {
-        // The process may have exited meanwhile; deleting the namespace is what matters.
-        let _ = run("kill", &["-KILL", pid]);
+    // A process may fork while we kill: look again until none is left (a few rounds at most).
+    for _ in 0..5 {
+        let pids = run("ip", &["netns", "pids", name]).unwrap_or_default();
+        if pids.trim().is_empty() {
+            break;
+        }
+        for pid in pids.split_whitespace() {
+            // It may have exited meanwhile; what matters is that nothing runs in there.
+            let _ = run("kill", &["-KILL", pid]);
+        }
     }
     match run("ip", &["netns", "del", name]) {
         // Someone else (another E3 run cleaning up) was quicker: it is gone all the same.

@@ -33,12 +33,14 @@ impl PathKind {
 pub struct PairPath {
     pub a: u16,
     pub b: u16,
+    /// At the end of the run (for mpcnet: each link's final route).
     pub path: PathKind,
     /// What the candidate's NAT traversal should achieve on this pair (None: no prediction).
     pub expected: Option<PathKind>,
-    /// Round-trip time of this pair at the IP level (ping between the hosts), as configured.
+    /// Round-trip time of this pair at the IP level, as configured (both uplinks' delays).
     pub configured_rtt_ms: f64,
-    /// Round-trip time of this pair at the IP level, as measured by E3 before the run.
+    /// Round-trip time of this pair at the IP level, measured by E3 before the runs (ping
+    /// between the two routers, or between the hosts on one LAN).
     pub measured_rtt_ms: Option<f64>,
     /// Round-trip time MPyC saw on this pair (ping_pong workload), milliseconds.
     pub mpc_rtt_ms: Option<f64>,
@@ -72,7 +74,8 @@ pub struct Record {
     pub success: bool,
     /// One per pair of parties (a < b).
     pub paths: Vec<PairPath>,
-    /// From the candidate's start until every party's MPyC program was connected, seconds.
+    /// From the candidate's start until the last party's MPyC program was connected (the
+    /// programs print when: `connected_unix`), seconds.
     pub setup_seconds: Option<f64>,
     /// From the candidate's start until the last party exited, seconds.
     pub wall_seconds: f64,

@@ -9,9 +9,10 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::candidate::{Candidate, Effort, RunOutcome, Tools, pairs};
+use crate::candidate::{Candidate, Effort, Observation, RunOutcome, Tools, pairs};
 use crate::netns;
 use crate::record::{PairPath, PathKind, Record, WireBytes};
+use crate::report::slug;
 use crate::scenario::{Network, Scenario, Workload};
 use crate::topology::{HOST_INTERFACE, Lab};
 use crate::workload::{self, ResultLine};
@@ -39,6 +40,13 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Su
     for name in netns::remove_leftovers()? {
         eprintln!("e3: removed {name}, left by an E3 run that died");
     }
+    let records_file = options.out.join("records.jsonl");
+    if records_file.exists() {
+        anyhow::bail!(
+            "{} already holds results: pick another --out or remove it",
+            options.out.display()
+        );
+    }
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("creating {}", options.out.display()))?;
     std::fs::copy(&options.scenario_file, options.out.join("scenario.toml"))
@@ -46,62 +54,91 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Su
     // Listen before building anything: a signal that came first would kill us uncleaned.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     tokio::select! {
-        summary = run_networks(scenario, options) => summary,
+        summary = run_networks(scenario, options, &records_file) => summary,
         _ = interrupt.recv() => anyhow::bail!("interrupted; the network was torn down"),
         _ = terminate.recv() => anyhow::bail!("terminated; the network was torn down"),
+        _ = hangup.recv() => anyhow::bail!("hung up; the network was torn down"),
     }
 }
 
-async fn run_networks(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Summary> {
+async fn run_networks(
+    scenario: &Scenario,
+    options: &RunOptions,
+    records_file: &Path,
+) -> anyhow::Result<Summary> {
     let total = scenario.networks.len()
         * scenario.candidates.len()
         * scenario.workloads.len()
         * usize::try_from(scenario.runs).unwrap_or(usize::MAX);
     let progress = Progress::new(total as u64);
-    let mut records = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(options.out.join("records.jsonl"))?;
+    let mut records = std::fs::File::create(records_file)?;
     let mut summary = Summary::default();
+    let mut write = |record: Record| -> anyhow::Result<()> {
+        summary.records += 1;
+        summary.failed += usize::from(!record.success);
+        writeln!(records, "{}", serde_json::to_string(&record)?)?;
+        progress.record(&record);
+        Ok(())
+    };
     for network in &scenario.networks {
         progress.network(&network.name);
         let network_logs = options.out.join("logs").join(slug(&network.name));
-        let lab = Lab::build(network, &options.e3, &network_logs)
-            .await
-            .with_context(|| format!("building network {:?}", network.name))?;
+        let lab = match Lab::build(network, &options.e3, &network_logs).await {
+            Ok(lab) => lab,
+            Err(error) => {
+                // Every record of this network fails with the reason; the next network may work.
+                for context in contexts(scenario, network, &[]) {
+                    write(context.failed(format!("building the network: {error:#}")))?;
+                }
+                continue;
+            }
+        };
         let measured = measure_rtts(&lab, network);
         for candidate_name in &scenario.candidates {
             let logs = network_logs.join(candidate_name);
             let mut candidate =
                 Candidate::prepare(candidate_name, &lab, network, &options.tools, &logs).await;
-            for workload in &scenario.workloads {
-                for run in 1..=scenario.runs {
-                    let context = RecordContext {
-                        scenario,
-                        network,
-                        candidate: candidate_name,
-                        workload,
-                        run,
-                        measured_rtts: &measured,
-                    };
-                    let record = match &mut candidate {
-                        Ok(candidate) => {
-                            let run_logs = logs.join(format!("{}-{run}", slug(&workload.name)));
-                            run_one(&lab, candidate, &context, &run_logs).await
-                        }
-                        Err(error) => context.failed(format!("setting up: {error:#}")),
-                    };
-                    summary.records += 1;
-                    summary.failed += usize::from(!record.success);
-                    writeln!(records, "{}", serde_json::to_string(&record)?)?;
-                    progress.record(&record);
+            for context in contexts(scenario, network, &measured) {
+                if context.candidate != candidate_name {
+                    continue;
                 }
+                let record = match &mut candidate {
+                    Ok(candidate) => {
+                        let name = format!("{}-{}", context.workload.name, context.run);
+                        run_one(&lab, candidate, &context, &logs.join(slug(&name))).await
+                    }
+                    Err(error) => context.failed(format!("setting up: {error:#}")),
+                };
+                write(record)?;
             }
+            drop(candidate);
+            lab.remove_port_forwards()?;
         }
     }
     progress.finish();
     Ok(summary)
+}
+
+/// Every (candidate, workload, run) of a network, in run order.
+fn contexts<'a>(
+    scenario: &'a Scenario,
+    network: &'a Network,
+    measured_rtts: &'a [(u16, u16, Option<f64>)],
+) -> impl Iterator<Item = RecordContext<'a>> {
+    scenario.candidates.iter().flat_map(move |candidate| {
+        scenario.workloads.iter().flat_map(move |workload| {
+            (1..=scenario.runs).map(move |run| RecordContext {
+                scenario,
+                network,
+                candidate,
+                workload,
+                run,
+                measured_rtts,
+            })
+        })
+    })
 }
 
 /// Everything a record says besides the run's outcome.
@@ -192,12 +229,35 @@ async fn run_one(
         return context.failed(format!("flushing NAT state: {error:#}"));
     }
     let before = wire_bytes(lab);
+    let started_unix = unix_seconds();
     let outcome = match candidate.run(lab, context.workload, logs).await {
         Ok(outcome) => outcome,
         Err(error) => return context.failed(format!("{error:#}")),
     };
     let after = wire_bytes(lab);
-    let mut record = judge(candidate, context, &outcome);
+    let (party_errors, results) = check_parties(context, &outcome);
+    let success =
+        party_errors.is_empty() && outcome.parties.len() == usize::from(context.network.parties());
+    let observation = candidate.observe(lab, success).await;
+    let verdict = Verdict {
+        success,
+        party_errors,
+        results: &results,
+    };
+    let mut record = judge(candidate, context, &outcome, &observation, verdict);
+    if let Err(error) = lab.check_delay_lines() {
+        // The emulated delay may have been missing for part of the run: do not trust it.
+        record.success = false;
+        record.errors.insert(0, format!("{error:#}"));
+    }
+    if let Some(connected) = results
+        .iter()
+        .map(|r| r.as_ref()?.connected_unix())
+        .collect::<Option<Vec<f64>>>()
+    {
+        let last = connected.iter().copied().fold(f64::MIN, f64::max);
+        record.setup_seconds = record.success.then_some((last - started_unix).max(0.0));
+    }
     record.wire_bytes = after
         .iter()
         .zip(&before)
@@ -219,11 +279,20 @@ async fn run_one(
     record
 }
 
-/// Turns a run's outcome into a record: answers checked, paths compared with expectations,
-/// figures taken from the parties' RESULT lines.
-fn judge(candidate: &Candidate, context: &RecordContext<'_>, outcome: &RunOutcome) -> Record {
-    let network = context.network;
+/// Seconds since the Unix epoch (the parties' `connected_unix` uses the same clock).
+fn unix_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+}
+
+/// Each party's RESULT line, and what was wrong with each party that failed.
+fn check_parties(
+    context: &RecordContext<'_>,
+    outcome: &RunOutcome,
+) -> (Vec<String>, Vec<Option<ResultLine>>) {
     let workload = context.workload;
+    let parties = context.network.parties();
     let mut party_errors = Vec::new();
     let mut results = Vec::new();
     for (party, ended) in outcome.parties.iter().enumerate() {
@@ -231,7 +300,7 @@ fn judge(candidate: &Candidate, context: &RecordContext<'_>, outcome: &RunOutcom
         let problem = match (ended.exit_code, &result) {
             (None, _) => Some(format!("timed out after {} s", workload.timeout_s)),
             (Some(0), Some(result)) => {
-                workload::check(&workload.check, &workload.args, network.parties(), result)
+                workload::check(&workload.check, &workload.args, parties, result)
                     .err()
                     .map(|wrong| format!("wrong answer: {wrong}"))
             }
@@ -248,14 +317,49 @@ fn judge(candidate: &Candidate, context: &RecordContext<'_>, outcome: &RunOutcom
         }
         results.push(result);
     }
-    let success =
-        party_errors.is_empty() && outcome.parties.len() == usize::from(network.parties());
+    (party_errors, results)
+}
+
+/// What the parties' own output says about a run.
+struct Verdict<'a> {
+    /// Every party exited 0 with the right answer.
+    success: bool,
+    party_errors: Vec<String>,
+    results: &'a [Option<ResultLine>],
+}
+
+/// Turns a run into a record: paths compared with expectations, figures taken from the
+/// parties' RESULT lines.
+fn judge(
+    candidate: &Candidate,
+    context: &RecordContext<'_>,
+    outcome: &RunOutcome,
+    observation: &Observation,
+    verdict: Verdict<'_>,
+) -> Record {
+    let network = context.network;
+    let Verdict {
+        success,
+        party_errors,
+        results,
+    } = verdict;
     // The candidate's own diagnosis (e.g. "no route: …") says more than a party's time-out.
-    let errors: Vec<String> = outcome.errors.iter().cloned().chain(party_errors).collect();
+    let errors: Vec<String> = observation
+        .errors
+        .iter()
+        .cloned()
+        .chain(party_errors)
+        .collect();
 
     // The programs name parties by MPyC id; the record by E3 party.
     let mpc_rtt = |a: u16, b: u16| {
-        let pid = |party: u16| outcome.mpc_pids.get(usize::from(party)).copied().flatten();
+        let pid = |party: u16| {
+            observation
+                .mpc_pids
+                .get(usize::from(party))
+                .copied()
+                .flatten()
+        };
         let (pa, pb) = (pid(a)?, pid(b)?);
         let (low, high) = (pa.min(pb), pa.max(pb));
         results
@@ -265,7 +369,7 @@ fn judge(candidate: &Candidate, context: &RecordContext<'_>, outcome: &RunOutcom
             .find(|(x, y, _)| (*x, *y) == (low, high))
             .map(|(_, _, ms)| ms)
     };
-    let paths = outcome
+    let paths = observation
         .paths
         .iter()
         .map(|&(a, b, path)| {
@@ -287,7 +391,6 @@ fn judge(candidate: &Candidate, context: &RecordContext<'_>, outcome: &RunOutcom
     if success && seconds.len() == results.len() {
         let slowest = seconds.iter().copied().fold(0.0, f64::max);
         record.mpc_seconds = Some(slowest);
-        record.setup_seconds = Some((record.wall_seconds - slowest).max(0.0));
         let bytes: Vec<f64> = results
             .iter()
             .flatten()
@@ -321,19 +424,6 @@ fn measure_rtts(lab: &Lab, network: &Network) -> Vec<(u16, u16, Option<f64>)> {
                 .map_err(|error| eprintln!("e3: {}: no RTT for {a}-{b}: {error:#}", network.name))
                 .ok();
             (a, b, rtt)
-        })
-        .collect()
-}
-
-/// A name fit for a directory: `home x none` → `home-x-none`.
-fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
         })
         .collect()
 }
@@ -400,17 +490,5 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs_are_path_safe() {
-        assert_eq!(slug("home x none"), "home-x-none");
-        assert_eq!(slug("secret_mean 7/../x"), "secret_mean-7----x");
-        assert!(!slug("a/b").contains('/'));
     }
 }

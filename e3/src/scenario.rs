@@ -310,8 +310,11 @@ impl Scenario {
             if !program.is_file() {
                 bail!("workload program {} does not exist", program.display());
             }
-            if workload.timeout_s.is_nan() || workload.timeout_s <= 0.0 {
-                bail!("timeout_s of {} must be positive", program.display());
+            if !(1.0..=86_400.0).contains(&workload.timeout_s) {
+                bail!(
+                    "timeout_s of {} must be between 1 and 86400",
+                    program.display()
+                );
             }
             let name = if workload.args.is_empty() {
                 stem
@@ -339,6 +342,7 @@ impl Scenario {
         let mut names = BTreeSet::new();
         for network in &networks {
             check_link(&network.sites)?;
+            check_size(network)?;
             if !names.insert(network.name.clone()) {
                 bail!("two networks are named {:?}", network.name);
             }
@@ -354,14 +358,30 @@ impl Scenario {
     }
 }
 
+/// Addresses are per-site /24s numbered from 1: at most 250 sites, 200 parties on one site.
+fn check_size(network: &Network) -> anyhow::Result<()> {
+    if network.sites.len() > 250 {
+        bail!("network {:?} has more than 250 sites", network.name);
+    }
+    for site in 0..network.sites.len() {
+        if network.party_sites.iter().filter(|s| **s == site).count() > 200 {
+            bail!(
+                "network {:?} has more than 200 parties on one site",
+                network.name
+            );
+        }
+    }
+    Ok(())
+}
+
 fn check_link(sites: &[Site]) -> anyhow::Result<()> {
     for site in sites {
         let link = site.link;
         if link
             .rate_mbit
-            .is_some_and(|rate| rate.is_nan() || rate <= 0.0)
+            .is_some_and(|rate| !(0.01..=100_000.0).contains(&rate))
         {
-            bail!("rate_mbit must be positive");
+            bail!("rate_mbit must be between 0.01 and 100000");
         }
         if !(0.0..=10_000.0).contains(&link.delay_ms) {
             bail!("delay_ms must be between 0 and 10000");
@@ -574,6 +594,17 @@ mod tests {
             (
                 MATRIX.replace("name = \"m\"", "name = \"m\"\ncolour = 1"),
                 "unknown field",
+            ),
+            (
+                MATRIX.replace("[matrix]", "[matrix]\nrate_mbit = 0.0"),
+                "rate_mbit",
+            ),
+            (
+                MATRIX.replace(
+                    "check = \"secret_mean\"",
+                    "check = \"secret_mean\"\ntimeout_s = inf",
+                ),
+                "timeout_s",
             ),
         ];
         for (text, expected) in cases {

@@ -85,7 +85,7 @@ impl Lab {
         let mut routers = Vec::new();
         let mut delay_lines = Vec::new();
         for (index, site) in network.sites.iter().enumerate() {
-            let number = u8::try_from(index + 1).context("too many sites (at most 250)")?;
+            let number = u8::try_from(index + 1).context("too many sites")?;
             let namespace = create(&format!("r{number}"))?;
             namespace.sysctl("net.ipv4.ip_forward", "1")?;
             let wan = Ipv4Addr::new(198, 18, number, 2);
@@ -197,16 +197,44 @@ impl Lab {
         Ok(true)
     }
 
-    /// Forgets every NAT mapping and connection, so one candidate's state cannot help the next.
+    /// Forgets every NAT mapping and connection, so one run's state cannot help the next.
     pub fn flush_connection_tracking(&self) -> anyhow::Result<()> {
         for router in &self.routers {
-            // conntrack exits 1 when the table was already empty.
-            let _ = router.namespace.exec("conntrack", &["-F"]);
+            router.namespace.exec("conntrack", &["-F"])?;
         }
         Ok(())
     }
 
-    /// Round-trip time between two parties at the IP level, median of a few pings: between
+    /// Removes the port forwards (a candidate's), so the next candidate runs without them.
+    pub fn remove_port_forwards(&self) -> anyhow::Result<()> {
+        for router in self.routers.iter().filter(|router| router.profile.is_nat()) {
+            router.namespace.nft("flush chain ip e3 prerouting\n")?;
+        }
+        Ok(())
+    }
+
+    /// Fails if a delay line is no longer bound to its queue (packets would then pass
+    /// undelayed, by --queue-bypass).
+    pub fn check_delay_lines(&self) -> anyhow::Result<()> {
+        for router in self
+            .routers
+            .iter()
+            .filter(|router| router.link.delay_ms > 0.0)
+        {
+            let bound = router
+                .namespace
+                .exec("cat", &["/proc/net/netfilter/nfnetlink_queue"])?;
+            if bound.trim().is_empty() {
+                anyhow::bail!(
+                    "the delay line of {} died: its packets passed undelayed (see its log)",
+                    router.namespace.name()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Round-trip time between two parties at the IP level, the average of five pings: between
     /// their routers' public addresses (so the firewall cannot stop it, and both uplinks'
     /// conditions count) or host to host on one LAN.
     pub fn measure_rtt_ms(&self, a: u16, b: u16) -> anyhow::Result<f64> {

@@ -46,6 +46,11 @@ impl ResultLine {
         self.number("seconds")
     }
 
+    /// When (Unix seconds) every party was connected, as this party saw it.
+    pub fn connected_unix(&self) -> Option<f64> {
+        self.number("connected_unix")
+    }
+
     /// Bytes this party's MPyC sent.
     pub fn bytes_sent(&self) -> Option<f64> {
         self.number("bytes_sent")

@@ -109,6 +109,8 @@ fn smoke_scenario_answers_right_and_leaves_nothing_behind() {
         assert!(record.success, "{}: {:?}", record.candidate, record.errors);
         assert_eq!(record.parties, 3);
         assert!(record.mpc_seconds.is_some_and(|s| s > 0.0), "{record:?}");
+        let setup = record.setup_seconds.expect("setup time");
+        assert!(setup > 0.0 && setup < record.wall_seconds, "{record:?}");
         assert!(
             record
                 .wire_bytes

@@ -52,11 +52,17 @@ pub struct RunOutcome {
     pub parties: Vec<PartyOutcome>,
     /// From the candidate's start of the run until the last party exited.
     pub wall: Duration,
+}
+
+/// What a candidate can tell about its last run, asked after the traffic counters were read
+/// (so asking adds nothing to them).
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
     /// The path of each pair (a < b) as the candidate reports it, when it can.
     pub paths: Vec<(u16, u16, PathKind)>,
     /// Each party's MPyC party id (`-I`), when known; the programs' figures use these ids.
     pub mpc_pids: Vec<Option<u16>>,
-    /// Problems the candidate found besides the parties' own output.
+    /// What the candidate found wrong, its diagnosis first (e.g. "no route: …").
     pub errors: Vec<String>,
 }
 
@@ -96,7 +102,7 @@ impl Candidate {
     /// The path this candidate should get between parties `a` and `b`.
     pub fn expected_path(&self, network: &Network, a: u16, b: u16) -> PathKind {
         match self {
-            Self::Plain(plain) => plain.expected_path(a, b),
+            Self::Plain(plain) => plain.expected_path(),
             Self::Mpcnet(_) => network.punched_path(a, b),
         }
     }
@@ -112,6 +118,15 @@ impl Candidate {
         match self {
             Self::Plain(plain) => plain.run(lab, workload, logs).await,
             Self::Mpcnet(mpcnet) => mpcnet.run(lab, workload, logs).await,
+        }
+    }
+
+    /// Paths, party ids and problems of the last run; `worked` says whether every party
+    /// finished with a right answer.
+    pub async fn observe(&self, lab: &Lab, worked: bool) -> Observation {
+        match self {
+            Self::Plain(plain) => plain.observe(worked),
+            Self::Mpcnet(mpcnet) => mpcnet.observe(lab).await,
         }
     }
 }

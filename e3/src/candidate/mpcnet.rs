@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::{Effort, RunOutcome, Tools, pairs, run_parties};
+use super::{Effort, Observation, RunOutcome, Tools, pairs, run_parties};
 use crate::record::PathKind;
 use crate::scenario::{Network, Workload};
 use crate::topology::Lab;
 
 /// HTTPS (lobby API and relay) and QUIC address discovery: 443 gets through "TCP 443 only".
 const SERVER_PORT: u16 = 443;
+/// The longest `mpcnet create` or `mpcnet status` may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 pub struct Mpcnet {
@@ -24,6 +26,8 @@ pub struct Mpcnet {
     server_url: String,
     /// Each party's MPCNET_HOME (identity kept across the runs on this network).
     homes: Vec<PathBuf>,
+    /// The invite of the last run, for `observe`.
+    last_invite: Option<String>,
     _server: tokio::process::Child,
 }
 
@@ -56,6 +60,8 @@ impl Mpcnet {
             .await
             .context("mpcnet serve printed no URL in 30 s")??
             .context("mpcnet serve exited without printing its URL (see server.err)")?;
+        // Keep reading what else it prints, so a later line never meets a closed pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let homes = (0..network.parties())
             .map(|party| logs.join(format!("home{party}")))
             .collect();
@@ -64,6 +70,7 @@ impl Mpcnet {
             parties: network.parties(),
             server_url,
             homes,
+            last_invite: None,
             _server: server,
         })
     }
@@ -101,20 +108,28 @@ impl Mpcnet {
             .collect();
         let parties = run_parties(commands, timeout, logs).await?;
         let wall = started.elapsed();
-        let mut errors = Vec::new();
-        let mut paths = Vec::new();
+        self.last_invite = Some(invite);
+        Ok(RunOutcome { parties, wall })
+    }
+
+    /// Each party's index and link routes at the end of the last run, from `mpcnet status`.
+    pub async fn observe(&self, lab: &Lab) -> Observation {
+        let Some(invite) = &self.last_invite else {
+            return Observation::default();
+        };
+        let mut observation = Observation::default();
         let mut routes = Vec::new();
         // mpcnet numbers parties in the order they joined; E3's numbering is by host.
-        let mut mpc_pids = Vec::new();
         for me in 0..self.parties {
-            match self.routes(lab, me, &invite).await {
+            match self.routes(lab, me, invite).await {
                 Ok((pid, found)) => {
-                    mpc_pids.push(Some(pid));
+                    observation.mpc_pids.push(Some(pid));
                     routes.push(found);
                 }
                 Err(error) => {
-                    errors.push(format!("party {me}: mpcnet status: {error:#}"));
-                    mpc_pids.push(None);
+                    let error = format!("party {me}: mpcnet status: {error:#}");
+                    observation.errors.push(error);
+                    observation.mpc_pids.push(None);
                     routes.push(Vec::new());
                 }
             }
@@ -124,15 +139,9 @@ impl Mpcnet {
                 .iter()
                 .find(|(peer, _)| *peer == b)
                 .map_or(PathKind::Unknown, |(_, path)| *path);
-            paths.push((a, b, path));
+            observation.paths.push((a, b, path));
         }
-        Ok(RunOutcome {
-            parties,
-            wall,
-            paths,
-            mpc_pids,
-            errors,
-        })
+        observation
     }
 
     /// `mpcnet` in party `me`'s namespace with its home.
@@ -158,8 +167,10 @@ impl Mpcnet {
             .args(&workload.args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .output()
+            .output();
+        let output = tokio::time::timeout(COMMAND_TIMEOUT, output)
             .await
+            .context("mpcnet create did not finish in 60 s")?
             .context("running mpcnet create")?;
         if !output.status.success() {
             bail!(
@@ -189,8 +200,10 @@ impl Mpcnet {
             .env("MPCNET_INVITE", invite)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .output()
-            .await?;
+            .output();
+        let output = tokio::time::timeout(COMMAND_TIMEOUT, output)
+            .await
+            .context("did not finish in 60 s")??;
         if !output.status.success() {
             bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
         }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Effort, PartyOutcome, RunOutcome, Tools, pairs, run_parties};
+use super::{Effort, Observation, RunOutcome, Tools, pairs, run_parties};
 use crate::record::PathKind;
 use crate::scenario::{Network, Workload};
 use crate::topology::Lab;
@@ -17,7 +17,6 @@ const BASE_PORT: u16 = 11_000;
 pub struct Plain {
     tools: Tools,
     network: Network,
-    parties: u16,
     port_forwards: u32,
 }
 
@@ -36,7 +35,6 @@ impl Plain {
         Ok(Self {
             tools: tools.clone(),
             network: network.clone(),
-            parties,
             port_forwards,
         })
     }
@@ -45,19 +43,24 @@ impl Plain {
     /// line with every party's address.
     pub fn effort(&self) -> Effort {
         Effort {
-            manual_steps: self.port_forwards + u32::from(self.parties),
-            config_lines: self.port_forwards + u32::from(self.parties),
+            manual_steps: self.port_forwards + u32::from(self.parties()),
+            config_lines: self.port_forwards + u32::from(self.parties()),
         }
     }
 
-    /// Direct, unless the dialling party's firewall stops its TCP connection (MPyC's ports are
-    /// not 80 or 443).
-    pub fn expected_path(&self, a: u16, b: u16) -> PathKind {
-        if self.blocked_reason(a, b).is_some() {
+    /// Direct, unless some dialling party's firewall stops its TCP connection (MPyC's ports
+    /// are not 80 or 443): MPyC needs every link, so one blocked pair fails them all.
+    pub fn expected_path(&self) -> PathKind {
+        let blocked = pairs(self.parties()).any(|(a, b)| self.blocked_reason(a, b).is_some());
+        if blocked {
             PathKind::Failed
         } else {
             PathKind::Direct
         }
+    }
+
+    fn parties(&self) -> u16 {
+        self.network.parties()
     }
 
     /// Why party a cannot dial party b's MPyC, if it cannot.
@@ -78,13 +81,13 @@ impl Plain {
         workload: &Workload,
         logs: &Path,
     ) -> anyhow::Result<RunOutcome> {
-        let commands = (0..self.parties)
+        let commands = (0..self.parties())
             .map(|me| {
                 let mut command = lab.hosts[usize::from(me)]
                     .namespace
                     .command(&self.tools.python);
                 command.arg(&workload.program).args(["-I", &me.to_string()]);
-                for peer in 0..self.parties {
+                for peer in 0..self.parties() {
                     let address = if peer == me {
                         lab.hosts[usize::from(me)].address
                     } else {
@@ -97,38 +100,34 @@ impl Plain {
             })
             .collect();
         let started = Instant::now();
-        let parties: Vec<PartyOutcome> =
+        let parties =
             run_parties(commands, Duration::from_secs_f64(workload.timeout_s), logs).await?;
-        let wall = started.elapsed();
-        // Without an overlay there is no relay: a pair that talked went straight over IP.
-        let worked = parties.iter().all(|party| party.exit_code == Some(0));
-        let paths = pairs(self.parties)
-            .map(|(a, b)| {
-                (
-                    a,
-                    b,
-                    if worked {
-                        PathKind::Direct
-                    } else {
-                        PathKind::Unknown
-                    },
-                )
-            })
-            .collect();
+        Ok(RunOutcome {
+            parties,
+            wall: started.elapsed(),
+        })
+    }
+
+    /// Without an overlay there is no relay: when the MPC worked, every pair talked straight
+    /// over IP; when it did not, the blocked pairs say why.
+    pub fn observe(&self, worked: bool) -> Observation {
+        let path = if worked {
+            PathKind::Direct
+        } else {
+            PathKind::Unknown
+        };
         let errors = if worked {
             Vec::new()
         } else {
-            pairs(self.parties)
+            pairs(self.parties())
                 .filter_map(|(a, b)| self.blocked_reason(a, b))
                 .collect()
         };
-        Ok(RunOutcome {
-            parties,
-            wall,
-            paths,
-            mpc_pids: (0..self.parties).map(Some).collect(),
+        Observation {
+            paths: pairs(self.parties()).map(|(a, b)| (a, b, path)).collect(),
+            mpc_pids: (0..self.parties()).map(Some).collect(),
             errors,
-        })
+        }
     }
 }
 

@@ -163,7 +163,7 @@ impl<'a> Files<'a> {
 }
 
 /// `name` as lower-case ASCII letters, digits and single dashes, safe in a file name and a URL.
-fn slug(name: &str) -> String {
+pub(crate) fn slug(name: &str) -> String {
     let mut slug = String::new();
     for character in name.chars() {
         if character.is_ascii_alphanumeric() {
