@@ -114,6 +114,11 @@ impl Namespace {
         command
     }
 
+    /// Kills every process running inside (daemons that detached included).
+    pub fn kill_all(&self) {
+        kill_all(&self.name);
+    }
+
     /// Sent and received bytes of an interface, from the kernel's counters.
     pub fn interface_bytes(&self, interface: &str) -> anyhow::Result<(u64, u64)> {
         let read = |counter: &str| -> anyhow::Result<u64> {
@@ -135,8 +140,8 @@ impl Drop for Namespace {
     }
 }
 
-/// Kills every process inside a namespace, then deletes it (its interfaces go with it).
-fn remove(name: &str) -> anyhow::Result<()> {
+/// Kills every process inside a namespace.
+fn kill_all(name: &str) {
     // A process may fork while we kill: look again until none is left (a few rounds at most).
     for _ in 0..5 {
         let pids = run("ip", &["netns", "pids", name]).unwrap_or_default();
@@ -148,6 +153,11 @@ fn remove(name: &str) -> anyhow::Result<()> {
             let _ = run("kill", &["-KILL", pid]);
         }
     }
+}
+
+/// Kills every process inside a namespace, then deletes it (its interfaces go with it).
+fn remove(name: &str) -> anyhow::Result<()> {
+    kill_all(name);
     match run("ip", &["netns", "del", name]) {
         // Someone else (another E3 run cleaning up) was quicker: it is gone all the same.
         Err(_) if !Path::new(NETNS_DIR).join(name).exists() => Ok(()),

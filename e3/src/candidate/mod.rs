@@ -3,7 +3,13 @@
 //! path each pair took as far as it can tell, and stops, leaving its logs behind.
 
 mod mpcnet;
+mod n2n;
+mod nebula;
+mod openvpn;
+mod overlay;
 mod plain;
+mod tinc;
+mod wireguard;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,10 +22,19 @@ use crate::scenario::{Network, Workload};
 use crate::topology::Lab;
 
 pub use self::mpcnet::Mpcnet;
+pub use self::overlay::Overlay;
 pub use self::plain::Plain;
 
-/// The candidates E3 knows, by name.
-pub const NAMES: &[&str] = &["plain", "mpcnet"];
+/// The candidates E3 knows, by name: plain IP, mpcnet, and the VPNs of the survey.
+pub const NAMES: &[&str] = &[
+    "plain",
+    "mpcnet",
+    "wireguard",
+    "nebula",
+    "tinc",
+    "n2n",
+    "openvpn",
+];
 
 /// The programs candidates start.
 #[derive(Debug, Clone)]
@@ -71,6 +86,7 @@ pub struct Observation {
 pub enum Candidate {
     Plain(Plain),
     Mpcnet(Mpcnet),
+    Overlay(Overlay),
 }
 
 impl Candidate {
@@ -88,7 +104,9 @@ impl Candidate {
             "mpcnet" => Ok(Self::Mpcnet(
                 Mpcnet::prepare(lab, network, tools, logs).await?,
             )),
-            other => anyhow::bail!("unknown candidate {other:?}"),
+            vpn => Ok(Self::Overlay(
+                Overlay::prepare(vpn, lab, network, tools, logs).await?,
+            )),
         }
     }
 
@@ -96,6 +114,7 @@ impl Candidate {
         match self {
             Self::Plain(plain) => plain.effort(),
             Self::Mpcnet(mpcnet) => mpcnet.effort(),
+            Self::Overlay(overlay) => overlay.effort(),
         }
     }
 
@@ -104,6 +123,7 @@ impl Candidate {
         match self {
             Self::Plain(plain) => plain.expected_path(),
             Self::Mpcnet(_) => network.punched_path(a, b),
+            Self::Overlay(overlay) => overlay.expected_path(network, a, b),
         }
     }
 
@@ -118,15 +138,17 @@ impl Candidate {
         match self {
             Self::Plain(plain) => plain.run(lab, workload, logs).await,
             Self::Mpcnet(mpcnet) => mpcnet.run(lab, workload, logs).await,
+            Self::Overlay(overlay) => overlay.run(lab, workload, logs).await,
         }
     }
 
-    /// Paths, party ids and problems of the last run; `worked` says whether every party
-    /// finished with a right answer.
-    pub async fn observe(&self, lab: &Lab, worked: bool) -> Observation {
+    /// Paths, party ids and problems of the last run (an overlay stops its parties'
+    /// daemons after); `worked` says whether every party finished with a right answer.
+    pub async fn observe(&mut self, lab: &Lab, worked: bool) -> Observation {
         match self {
             Self::Plain(plain) => plain.observe(worked),
             Self::Mpcnet(mpcnet) => mpcnet.observe(lab).await,
+            Self::Overlay(overlay) => overlay.observe(lab).await,
         }
     }
 }
@@ -176,6 +198,44 @@ fn tail(text: &str, lines: usize) -> String {
         .filter(|line| !line.trim().is_empty())
         .collect();
     kept[kept.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Party i's MPyC listens on this port plus i, over plain IP and over every overlay.
+const MPYC_BASE_PORT: u16 = 11_000;
+
+/// The port party `party`'s MPyC listens on.
+pub fn mpyc_port(party: u16) -> u16 {
+    MPYC_BASE_PORT + party
+}
+
+/// Runs `workload` with one MPyC party per host, each started in its host's namespace as
+/// `python PROGRAM -I me -P ADDRESS:PORT … ARGS`, where `address(me, peer)` is the address
+/// party `me` uses for `peer` (its own included); the wall time starts at `started`.
+pub async fn run_mpyc(
+    lab: &Lab,
+    python: &Path,
+    workload: &Workload,
+    address: impl Fn(u16, u16) -> std::net::Ipv4Addr,
+    started: Instant,
+    logs: &Path,
+) -> anyhow::Result<RunOutcome> {
+    let parties = u16::try_from(lab.hosts.len()).context("too many parties")?;
+    let commands = (0..parties)
+        .map(|me| {
+            let mut command = lab.hosts[usize::from(me)].namespace.command(python);
+            command.arg(&workload.program).args(["-I", &me.to_string()]);
+            for peer in 0..parties {
+                command.args(["-P", &format!("{}:{}", address(me, peer), mpyc_port(peer))]);
+            }
+            command.args(&workload.args);
+            command
+        })
+        .collect();
+    let parties = run_parties(commands, Duration::from_secs_f64(workload.timeout_s), logs).await?;
+    Ok(RunOutcome {
+        parties,
+        wall: started.elapsed(),
+    })
 }
 
 /// Every pair (a < b) of `parties`.

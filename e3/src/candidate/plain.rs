@@ -3,15 +3,12 @@
 //! forwards and counts each as a manual step.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::{Effort, Observation, RunOutcome, Tools, pairs, run_parties};
+use super::{Effort, Observation, RunOutcome, Tools, mpyc_port, pairs, run_mpyc};
 use crate::record::PathKind;
 use crate::scenario::{Network, Workload};
 use crate::topology::Lab;
-
-/// Party i's MPyC listens on this port plus i.
-const BASE_PORT: u16 = 11_000;
 
 #[derive(Debug)]
 pub struct Plain {
@@ -28,7 +25,7 @@ impl Plain {
         let mut port_forwards = 0;
         for b in 1..parties {
             let dialled_from_outside = (0..b).any(|a| !network.same_site(a, b));
-            if dialled_from_outside && lab.forward_tcp_port(b, port(b))? {
+            if dialled_from_outside && lab.forward_tcp_port(b, mpyc_port(b))? {
                 port_forwards += 1;
             }
         }
@@ -66,11 +63,11 @@ impl Plain {
     /// Why party a cannot dial party b's MPyC, if it cannot.
     fn blocked_reason(&self, a: u16, b: u16) -> Option<String> {
         let dialler = self.network.party_profile(a);
-        (!self.network.same_site(a, b) && !dialler.allows_tcp_out(port(b))).then(|| {
+        (!self.network.same_site(a, b) && !dialler.allows_tcp_out(mpyc_port(b))).then(|| {
             format!(
                 "no route: party {a} ({}) cannot dial party {b}'s MPyC port {}",
                 dialler.describe(),
-                port(b)
+                mpyc_port(b)
             )
         })
     }
@@ -81,31 +78,22 @@ impl Plain {
         workload: &Workload,
         logs: &Path,
     ) -> anyhow::Result<RunOutcome> {
-        let commands = (0..self.parties())
-            .map(|me| {
-                let mut command = lab.hosts[usize::from(me)]
-                    .namespace
-                    .command(&self.tools.python);
-                command.arg(&workload.program).args(["-I", &me.to_string()]);
-                for peer in 0..self.parties() {
-                    let address = if peer == me {
-                        lab.hosts[usize::from(me)].address
-                    } else {
-                        lab.address_for(me, peer)
-                    };
-                    command.args(["-P", &format!("{address}:{}", port(peer))]);
-                }
-                command.args(&workload.args);
-                command
-            })
-            .collect();
-        let started = Instant::now();
-        let parties =
-            run_parties(commands, Duration::from_secs_f64(workload.timeout_s), logs).await?;
-        Ok(RunOutcome {
-            parties,
-            wall: started.elapsed(),
-        })
+        let address = |me: u16, peer: u16| {
+            if peer == me {
+                lab.hosts[usize::from(me)].address
+            } else {
+                lab.address_for(me, peer)
+            }
+        };
+        run_mpyc(
+            lab,
+            &self.tools.python,
+            workload,
+            address,
+            Instant::now(),
+            logs,
+        )
+        .await
     }
 
     /// Without an overlay there is no relay: when the MPC worked, every pair talked straight
@@ -129,8 +117,4 @@ impl Plain {
             errors,
         }
     }
-}
-
-fn port(party: u16) -> u16 {
-    BASE_PORT + party
 }

@@ -23,6 +23,8 @@ use document::{Block, Document};
 
 /// The candidate every other one is compared with in the overhead section.
 const BASELINE: &str = "plain";
+/// The candidate set side by side with every other overlay.
+const CHALLENGER: &str = "mpcnet";
 
 /// Shown in a table cell for a value that was not measured.
 const MISSING: &str = "–";

@@ -1,9 +1,10 @@
-//! Sections 3 and 4: the time each candidate took per (network, workload), and its overhead
-//! relative to the `plain` baseline, as tables and bar charts.
+//! Sections 3 and 4: the time each candidate took per (network, workload), its overhead
+//! relative to the `plain` baseline, as tables and bar charts, and mpcnet side by side with
+//! every other overlay.
 
 use super::document::{Block, Table};
 use super::plot::{self, Bar, GroupedBars, HorizontalBar, HorizontalBars, Series};
-use super::{BASELINE, Files, candidates, first_appearance, median, number, optional};
+use super::{BASELINE, CHALLENGER, Files, candidates, first_appearance, median, number, optional};
 use crate::record::Record;
 
 /// The runs of one (network, workload, candidate); the medians are over the successful ones.
@@ -84,6 +85,7 @@ pub(super) fn sections(records: &[Record], files: &mut Files) -> anyhow::Result<
     let summaries = summaries(records);
     let mut blocks = time_section(records, &summaries, files)?;
     blocks.extend(overhead_section(&summaries, files)?);
+    blocks.extend(rivals_section(&summaries));
     Ok(blocks)
 }
 
@@ -278,4 +280,61 @@ fn overhead_section(summaries: &[Summary], files: &mut Files) -> anyhow::Result<
             file,
         },
     ])
+}
+
+/// Section 4b: mpcnet's MPC round trip, throughput and MPC time over each other overlay's, on
+/// the same network and workload in the same results (below 1: mpcnet is faster or quicker).
+fn rivals_section(summaries: &[Summary]) -> Vec<Block> {
+    let mut table = Table::new(&[
+        "network",
+        "workload",
+        "rival",
+        &format!("{CHALLENGER} MPC RTT ms"),
+        "rival MPC RTT ms",
+        "RTT ratio",
+        &format!("{CHALLENGER} Mbit/s"),
+        "rival Mbit/s",
+        "throughput ratio",
+        "MPC-time ratio",
+    ]);
+    for ours in summaries
+        .iter()
+        .filter(|s| s.candidate == CHALLENGER && s.ok > 0)
+    {
+        for rival in summaries.iter().filter(|s| {
+            s.network == ours.network
+                && s.workload == ours.workload
+                && ![CHALLENGER, BASELINE].contains(&s.candidate)
+                && s.ok > 0
+        }) {
+            table.rows.push(vec![
+                ours.network.to_owned(),
+                ours.workload.to_owned(),
+                rival.candidate.to_owned(),
+                optional(ours.mpc_rtt),
+                optional(rival.mpc_rtt),
+                optional(ratio(ours.mpc_rtt, rival.mpc_rtt)),
+                optional(ours.throughput),
+                optional(rival.throughput),
+                optional(ratio(ours.throughput, rival.throughput)),
+                optional(ratio(ours.mpc, rival.mpc)),
+            ]);
+        }
+    }
+    if table.rows.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        Block::Heading {
+            level: 2,
+            text: format!("{CHALLENGER} against the other overlays"),
+        },
+        Block::Paragraph(format!(
+            "Medians over the successful runs of the same network and workload, measured in \
+             this results directory. RTT ratio: {CHALLENGER}'s MPC round trip over the rival's \
+             (below 1: lower latency); throughput ratio: {CHALLENGER}'s over the rival's (above \
+             1: faster); MPC-time ratio: {CHALLENGER}'s time over the rival's (below 1: quicker)."
+        )),
+        Block::Table(table),
+    ]
 }
