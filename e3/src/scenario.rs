@@ -181,6 +181,24 @@ pub struct Network {
 }
 
 impl Network {
+    /// A network of sites with these profiles and no link conditions, party i on site
+    /// `party_sites[i]` (for tests of what a candidate makes of a network).
+    #[cfg(test)]
+    pub fn of_profiles(profiles: &[Profile], party_sites: Vec<usize>) -> Self {
+        Self {
+            name: "test".into(),
+            sites: profiles
+                .iter()
+                .map(|&profile| Site {
+                    profile,
+                    link: Link::default(),
+                })
+                .collect(),
+            party_sites,
+            matrix_cell: None,
+        }
+    }
+
     pub fn parties(&self) -> u16 {
         u16::try_from(self.party_sites.len()).unwrap_or(u16::MAX)
     }

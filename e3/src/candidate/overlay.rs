@@ -121,15 +121,7 @@ impl Vpn {
             Self::Openvpn(_) => PathKind::Relay,
             // Punches, and learns LAN addresses from the lighthouse.
             Self::Nebula(_) => network.punched_path(a, b),
-            // Learn only the address the hub sees (behind one NAT: the router's, which does
-            // not hairpin); tinc's meta connections carry data when UDP is blocked.
-            Self::Tinc(_) | Self::N2n(_) => {
-                if network.same_site(a, b) && network.party_profile(a).is_nat() {
-                    PathKind::Relay
-                } else {
-                    network.punched_path(a, b)
-                }
-            }
+            Self::Tinc(_) | Self::N2n(_) => hub_learned_path(network, a, b),
         }
     }
 
@@ -161,6 +153,18 @@ impl Vpn {
             manual_steps: hub + per_party * u32::from(parties),
             config_lines,
         }
+    }
+}
+
+/// The path of a VPN whose nodes learn each other's address only as the hub sees it (tinc 1.0,
+/// n2n 1.3): two parties behind one NAT see each other at their router's address, which does
+/// not hairpin, so they relay; otherwise what hole punching gets (tinc's meta connections
+/// carry the data of a party whose UDP is blocked).
+fn hub_learned_path(network: &Network, a: u16, b: u16) -> PathKind {
+    if network.same_site(a, b) && network.party_profile(a).is_nat() {
+        PathKind::Relay
+    } else {
+        network.punched_path(a, b)
     }
 }
 
@@ -528,11 +532,32 @@ fn answered_pings(output: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Profile;
 
     #[test]
     fn overlay_addresses_leave_room_for_the_hub() {
         assert_eq!(overlay_address(0), Ipv4Addr::new(10, 99, 0, 11));
         assert_eq!(overlay_address(4), Ipv4Addr::new(10, 99, 0, 15));
+    }
+
+    #[test]
+    fn designs_predict_paths_and_failures() {
+        use Profile::{Home, None as Public, Symmetric, UdpBlocked};
+        let network =
+            Network::of_profiles(&[Home, Public, Symmetric, UdpBlocked], vec![0, 1, 2, 3]);
+        assert_eq!(hub_learned_path(&network, 0, 1), PathKind::Direct);
+        assert_eq!(hub_learned_path(&network, 0, 2), PathKind::Relay);
+        assert_eq!(hub_learned_path(&network, 1, 3), PathKind::Relay);
+        assert_eq!(udp_blocked(&network, 0, 2, "why"), None);
+        let blocked = udp_blocked(&network, 1, 3, "it runs over UDP").expect("blocked");
+        assert!(
+            blocked.starts_with("party 3's firewall drops UDP"),
+            "{blocked}"
+        );
+
+        let lan = Network::of_profiles(&[Home], vec![0, 0]);
+        assert_eq!(hub_learned_path(&lan, 0, 1), PathKind::Relay);
+        assert_eq!(lan.punched_path(0, 1), PathKind::Direct);
     }
 
     #[test]

@@ -157,3 +157,26 @@ pub fn no_route(network: &Network, a: u16, b: u16) -> Option<String> {
             .to_string()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Profile;
+
+    #[test]
+    fn only_pairs_with_a_dialable_endpoint_connect() {
+        use Profile::{Home, None as Public, Symmetric, TcpOnly};
+        // Parties 0 and 1 share the first home LAN; the second home site stays empty.
+        let profiles = [Home, Home, Public, Symmetric, TcpOnly];
+        let network = Network::of_profiles(&profiles, vec![0, 0, 2, 3, 4]);
+        assert_eq!(no_route(&network, 0, 1), None, "one LAN");
+        assert_eq!(no_route(&network, 0, 2), None, "a public peer");
+        assert_eq!(no_route(&network, 2, 3), None, "a public peer");
+        let nat = no_route(&network, 0, 3).expect("two NATs");
+        assert!(nat.starts_with("both behind NAT"), "{nat}");
+        let udp = no_route(&network, 2, 4).expect("UDP blocked");
+        assert!(udp.starts_with("party 4's firewall drops UDP"), "{udp}");
+        assert!(reachable_endpoint(&network, 0, 1) && reachable_endpoint(&network, 3, 2));
+        assert!(!reachable_endpoint(&network, 2, 3));
+    }
+}

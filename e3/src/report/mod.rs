@@ -29,11 +29,21 @@ const CHALLENGER: &str = "mpcnet";
 /// Shown in a table cell for a value that was not measured.
 const MISSING: &str = "–";
 
+/// A results directory's hand-written reading of its records, shown after the header.
+pub const ANALYSIS_FILE: &str = "analysis.txt";
+
 /// Writes `report.md`, `report.html` and the SVG plots for `records` into `dir`, and returns
-/// the paths written (SVGs first, in the order the report shows them).
+/// the paths written (SVGs first, in the order the report shows them). The report opens with
+/// `dir/analysis.txt` when there is one.
 pub fn write_report(records: &[Record], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Files::new(dir);
     let mut blocks = header(records);
+    let analysis = dir.join(ANALYSIS_FILE);
+    if analysis.is_file() {
+        let text = std::fs::read_to_string(&analysis)
+            .with_context(|| format!("reading {}", analysis.display()))?;
+        blocks.extend(analysis_section(&text));
+    }
     blocks.extend(grid::section(records, &mut files)?);
     blocks.extend(timing::sections(records, &mut files)?);
     blocks.extend(tables::rtt_section(records));
@@ -70,6 +80,27 @@ fn header(records: &[Record]) -> Vec<Block> {
              three significant digits."
         )),
     ]
+}
+
+/// Section 2, when written: plain-text paragraphs separated by blank lines; a paragraph whose
+/// lines all start with `- ` is a list.
+fn analysis_section(text: &str) -> Vec<Block> {
+    let mut blocks = vec![Block::Heading {
+        level: 2,
+        text: "Analysis".into(),
+    }];
+    for paragraph in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        let lines: Vec<&str> = paragraph.lines().map(str::trim).collect();
+        let items: Option<Vec<String>> = lines
+            .iter()
+            .map(|line| line.strip_prefix("- ").map(str::to_owned))
+            .collect();
+        blocks.push(match items {
+            Some(items) => Block::List(items),
+            None => Block::Paragraph(lines.join(" ")),
+        });
+    }
+    blocks
 }
 
 /// The candidates in order of first appearance; a candidate's index picks its plot colour.

@@ -270,3 +270,59 @@ fn medians_numbers_and_file_names() {
     assert_eq!(files.svg_name("time-rtt/20/ms"), "time-rtt-20-ms-2.svg");
     assert_eq!(files.svg_name("!!"), "unnamed.svg");
 }
+
+#[test]
+fn mpcnet_is_set_against_every_other_overlay() {
+    let mut records = synthetic();
+    for run in [1, 2] {
+        let mut rival = wan("wireguard", "bulk", run, 10.0, 20.0);
+        rival.throughput_mbit_s = Some(30.0);
+        rival.paths[0].mpc_rtt_ms = Some(45.0);
+        records.push(rival);
+    }
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    write_report(&records, dir.path()).expect("writes the report");
+    let markdown = std::fs::read_to_string(dir.path().join("report.md")).expect("reads");
+    assert!(
+        markdown.contains("## mpcnet against the other overlays"),
+        "{markdown}"
+    );
+    // RTT 22.5 / 45, throughput 61.5 / 30, MPC time 6 / 10; plain is no rival.
+    let row = "| rtt-20ms | bulk | wireguard | 22.5 | 45.0 | 0.500 | 61.5 | 30.0 | 2.05 | 0.600 |";
+    assert!(
+        markdown.lines().any(|l| l == row),
+        "missing {row:?} in\n{markdown}"
+    );
+    assert!(
+        !markdown
+            .lines()
+            .any(|l| l.starts_with("| rtt-20ms | bulk | plain | 22.5"))
+    );
+}
+
+#[test]
+fn a_written_analysis_opens_the_report() {
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    std::fs::write(
+        dir.path().join(ANALYSIS_FILE),
+        "Nebula relays\nwhat it could punch.\n\n- first <b>point</b>\n- second point\n",
+    )
+    .expect("writes the analysis");
+    write_report(&synthetic(), dir.path()).expect("writes the report");
+    let markdown = std::fs::read_to_string(dir.path().join("report.md")).expect("reads");
+    let analysis = markdown.find("## Analysis").expect("an analysis section");
+    assert!(
+        analysis < markdown.find("## NAT").expect("the grid"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("\nNebula relays what it could punch.\n"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("\n- second point\n"), "{markdown}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("reads");
+    assert!(
+        html.contains("<li>first &lt;b&gt;point&lt;/b&gt;</li>"),
+        "{html}"
+    );
+}
