@@ -3,8 +3,6 @@
 //! edges that cannot reach each other directly. n2n runs over UDP only; its layer 2 overlay
 //! needs ARP, so each edge gets a fixed MAC address.
 
-use std::path::Path;
-
 use anyhow::Context;
 
 use super::overlay::{ConfigFiles, Hub, Protocol, overlay_address};
@@ -71,22 +69,12 @@ impl N2n {
         }
     }
 
-    pub fn start_party(
-        &self,
-        lab: &Lab,
-        party: u16,
-        log: &Path,
-    ) -> anyhow::Result<tokio::process::Child> {
-        let output = std::fs::File::create(log)?;
-        lab.hosts[usize::from(party)]
-            .namespace
-            .command("edge")
+    pub fn party_command(&self, lab: &Lab, party: u16) -> tokio::process::Command {
+        let mut command = lab.hosts[usize::from(party)].namespace.command("edge");
+        command
             .args(&self.edges[usize::from(party)])
-            .env("N2N_KEY", &self.key)
-            .stdout(output.try_clone()?)
-            .stderr(output)
-            .spawn()
-            .context("starting the n2n edge")
+            .env("N2N_KEY", &self.key);
+        command
     }
 }
 

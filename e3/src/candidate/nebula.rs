@@ -116,22 +116,12 @@ impl Nebula {
         }
     }
 
-    pub fn start_party(
-        &self,
-        lab: &Lab,
-        party: u16,
-        log: &Path,
-    ) -> anyhow::Result<tokio::process::Child> {
-        let output = std::fs::File::create(log)?;
-        lab.hosts[usize::from(party)]
-            .namespace
-            .command("nebula")
+    pub fn party_command(&self, lab: &Lab, party: u16) -> tokio::process::Command {
+        let mut command = lab.hosts[usize::from(party)].namespace.command("nebula");
+        command
             .arg("-config")
-            .arg(&self.party_configs[usize::from(party)])
-            .stdout(output.try_clone()?)
-            .stderr(output)
-            .spawn()
-            .context("starting nebula")
+            .arg(&self.party_configs[usize::from(party)]);
+        command
     }
 }
 

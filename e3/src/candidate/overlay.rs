@@ -85,13 +85,14 @@ impl Vpn {
         party: u16,
         log: &Path,
     ) -> anyhow::Result<tokio::process::Child> {
-        match self {
-            Self::Wireguard(vpn) => vpn.start_party(lab, party, log).await,
-            Self::Nebula(vpn) => vpn.start_party(lab, party, log),
-            Self::Tinc(vpn) => vpn.start_party(lab, party, log),
-            Self::N2n(vpn) => vpn.start_party(lab, party, log),
-            Self::Openvpn(vpn) => vpn.start_party(lab, party, log),
-        }
+        let command = match self {
+            Self::Wireguard(vpn) => return vpn.start_party(lab, party, log).await,
+            Self::Nebula(vpn) => vpn.party_command(lab, party),
+            Self::Tinc(vpn) => vpn.party_command(lab, party),
+            Self::N2n(vpn) => vpn.party_command(lab, party),
+            Self::Openvpn(vpn) => vpn.party_command(lab, party),
+        };
+        spawn_logged(command, log)
     }
 
     /// Cleans up after its parties' daemons were killed.
@@ -243,6 +244,20 @@ impl ConfigFiles {
     }
 }
 
+/// Starts a daemon with its standard output and error going to `log`.
+pub fn spawn_logged(
+    mut command: tokio::process::Command,
+    log: &Path,
+) -> anyhow::Result<tokio::process::Child> {
+    let output =
+        std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    command
+        .stdout(output.try_clone()?)
+        .stderr(output)
+        .spawn()
+        .with_context(|| format!("starting the daemon that logs to {}", log.display()))
+}
+
 /// A path as a command-line or config-file argument.
 pub fn path_text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
@@ -288,15 +303,11 @@ impl Overlay {
         let vpn = Vpn::configure(name, lab, network, &mut files)?;
         let hub = match vpn.hub(lab) {
             Some(Hub {
-                mut command,
+                command,
                 protocol,
                 port,
             }) => {
-                let log = std::fs::File::create(logs.join("hub.log"))?;
-                let child = command
-                    .stdout(log.try_clone()?)
-                    .stderr(log)
-                    .spawn()
+                let child = spawn_logged(command, &logs.join("hub.log"))
                     .with_context(|| format!("starting {name}'s hub"))?;
                 wait_until_listening(lab, protocol, port, name).await?;
                 Some(child)

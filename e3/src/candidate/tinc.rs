@@ -73,19 +73,9 @@ impl Tinc {
         }
     }
 
-    pub fn start_party(
-        &self,
-        lab: &Lab,
-        party: u16,
-        log: &Path,
-    ) -> anyhow::Result<tokio::process::Child> {
-        let output = std::fs::File::create(log)?;
+    pub fn party_command(&self, lab: &Lab, party: u16) -> tokio::process::Command {
         let command = lab.hosts[usize::from(party)].namespace.command("tincd");
         tincd(command, &self.dirs[usize::from(party) + 1])
-            .stdout(output.try_clone()?)
-            .stderr(output)
-            .spawn()
-            .context("starting tincd")
     }
 }
 

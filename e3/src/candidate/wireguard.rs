@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
-use super::overlay::{ConfigFiles, OVERLAY_PREFIX, overlay_address};
+use super::overlay::{ConfigFiles, OVERLAY_PREFIX, overlay_address, spawn_logged};
 use crate::netns;
 use crate::scenario::Network;
 use crate::topology::Lab;
@@ -92,16 +92,12 @@ impl Wireguard {
     ) -> anyhow::Result<tokio::process::Child> {
         let namespace = &lab.hosts[usize::from(party)].namespace;
         let interface = &self.interfaces[usize::from(party)];
-        let output = std::fs::File::create(log)?;
-        let mut daemon = namespace
-            .command("wireguard-go")
+        let mut command = namespace.command("wireguard-go");
+        command
             .args(["-f", interface])
             .env("WG_PROCESS_FOREGROUND", "1")
-            .env("LOG_LEVEL", "verbose")
-            .stdout(output.try_clone()?)
-            .stderr(output)
-            .spawn()
-            .context("starting wireguard-go")?;
+            .env("LOG_LEVEL", "verbose");
+        let mut daemon = spawn_logged(command, log)?;
         let socket = Path::new(SOCKET_DIR).join(format!("{interface}.sock"));
         let deadline = Instant::now() + Duration::from_secs(5);
         while !socket.exists() {
