@@ -1,7 +1,7 @@
 //! `n2n`: a supernode on the internet host, an edge per party (n2n 1.3, Debian's). Edges of one
 //! community share a key and find each other through the supernode, which relays between
 //! edges that cannot reach each other directly. n2n runs over UDP only; its layer 2 overlay
-//! needs ARP, so each edge gets a fixed MAC address.
+//! needs ARP, so each edge gets a fixed MAC address and a fixed port, as n2n advises.
 
 use anyhow::Context;
 
@@ -11,6 +11,9 @@ use crate::topology::Lab;
 
 /// The supernode's UDP port.
 const PORT: u16 = 7654;
+/// Every edge's own UDP port: fixed, like its MAC, so that a restarted edge is the peer the
+/// others and the supernode remember (with a new port they wait minutes for stale entries).
+const EDGE_PORT: u16 = 7700;
 /// The community every party joins.
 const COMMUNITY: &str = "e3lab";
 
@@ -45,6 +48,8 @@ impl N2n {
                 &supernode,
                 "-m",
                 &format!("02:e3:00:00:{high:02x}:{low:02x}"),
+                "-p",
+                &EDGE_PORT.to_string(),
             ]
             .into_iter()
             .map(str::to_string)
