@@ -114,7 +114,8 @@ impl Namespace {
         command
     }
 
-    /// Kills every process running inside (daemons that detached included).
+    /// Kills every process running inside (daemons that detached included) and waits until
+    /// they are gone.
     pub fn kill_all(&self) {
         kill_all(&self.name);
     }
@@ -140,18 +141,21 @@ impl Drop for Namespace {
     }
 }
 
-/// Kills every process inside a namespace.
+/// Kills every process inside a namespace and waits (2 s at most) until they are gone, so
+/// what they held (ports, TUN devices) is free again.
 fn kill_all(name: &str) {
-    // A process may fork while we kill: look again until none is left (a few rounds at most).
-    for _ in 0..5 {
+    // A process may fork while we kill, and a killed one takes a moment to die: look again
+    // until none is left.
+    for _ in 0..100 {
         let pids = run("ip", &["netns", "pids", name]).unwrap_or_default();
         if pids.trim().is_empty() {
-            break;
+            return;
         }
         for pid in pids.split_whitespace() {
             // It may have exited meanwhile; what matters is that nothing runs in there.
             let _ = run("kill", &["-KILL", pid]);
         }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

@@ -229,7 +229,6 @@ async fn run_one(
         return context.failed(format!("flushing NAT state: {error:#}"));
     }
     let before = wire_bytes(lab);
-    let started_unix = unix_seconds();
     let outcome = match candidate.run(lab, context.workload, logs).await {
         Ok(outcome) => outcome,
         Err(error) => return context.failed(format!("{error:#}")),
@@ -256,7 +255,9 @@ async fn run_one(
         .collect::<Option<Vec<f64>>>()
     {
         let last = connected.iter().copied().fold(f64::MIN, f64::max);
-        record.setup_seconds = record.success.then_some((last - started_unix).max(0.0));
+        record.setup_seconds = record
+            .success
+            .then_some((last - outcome.started_unix).max(0.0));
     }
     record.wire_bytes = after
         .iter()
@@ -277,13 +278,6 @@ async fn run_one(
     record.manual_steps = manual_steps;
     record.config_lines = config_lines;
     record
-}
-
-/// Seconds since the Unix epoch (the parties' `connected_unix` uses the same clock).
-fn unix_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
 }
 
 /// Each party's RESULT line, and what was wrong with each party that failed.

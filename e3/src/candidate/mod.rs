@@ -65,8 +65,26 @@ pub struct PartyOutcome {
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     pub parties: Vec<PartyOutcome>,
-    /// From the candidate's start of the run until the last party exited.
+    /// When the candidate's clock started (after what it does before, like a VPN's hub start),
+    /// in Unix seconds: the parties' `connected_unix` uses the same clock.
+    pub started_unix: f64,
+    /// From then until the last party exited.
     pub wall: Duration,
+}
+
+impl RunOutcome {
+    /// The outcome of a run whose clock started at `started` and ends now.
+    pub fn since(started: Instant, parties: Vec<PartyOutcome>) -> Self {
+        let wall = started.elapsed();
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |elapsed| elapsed.as_secs_f64());
+        Self {
+            parties,
+            started_unix: now_unix - wall.as_secs_f64(),
+            wall,
+        }
+    }
 }
 
 /// What a candidate can tell about its last run, asked after the traffic counters were read
@@ -232,10 +250,7 @@ pub async fn run_mpyc(
         })
         .collect();
     let parties = run_parties(commands, Duration::from_secs_f64(workload.timeout_s), logs).await?;
-    Ok(RunOutcome {
-        parties,
-        wall: started.elapsed(),
-    })
+    Ok(RunOutcome::since(started, parties))
 }
 
 /// Every pair (a < b) of `parties`.

@@ -107,9 +107,8 @@ impl Mpcnet {
             })
             .collect();
         let parties = run_parties(commands, timeout, logs).await?;
-        let wall = started.elapsed();
         self.last_invite = Some(invite);
-        Ok(RunOutcome { parties, wall })
+        Ok(RunOutcome::since(started, parties))
     }
 
     /// Each party's index and link routes at the end of the last run, from `mpcnet status`.

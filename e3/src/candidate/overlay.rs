@@ -1,8 +1,9 @@
 //! Overlay candidates: the surveyed VPNs, each giving every party an address on a private
-//! network. Per network E3 generates every key and config and starts the VPN's hub (if it has
-//! one) on the internet host; per run it starts each party's daemon, waits until every pair
-//! answers over the overlay, runs MPyC on the overlay addresses, then tells on the wire which
-//! pairs went direct and which through the internet host, and stops the parties' daemons.
+//! network. Per network E3 generates every key and config; per run it starts the VPN's hub (if
+//! it has one) on the internet host, then each party's daemon, waits until every pair answers
+//! over the overlay, runs MPyC on the overlay addresses, tells on the wire which pairs went
+//! direct and which through the internet host, and stops everything it started: every run
+//! starts from a fresh overlay, as every run starts from fresh NAT state.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -278,7 +279,8 @@ pub struct Overlay {
     network: Network,
     config_lines: u32,
     logs: PathBuf,
-    _hub: Option<tokio::process::Child>,
+    /// The hub of the last run, while it runs.
+    hub: Option<tokio::process::Child>,
     /// Pairs that did not answer over the overlay in the last run, in time.
     unreached: Vec<(u16, u16)>,
     /// The parties' daemons of the last run, while they run.
@@ -288,7 +290,7 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    /// Generates keys and configs and starts the hub, waiting until it listens.
+    /// Generates keys and configs.
     pub async fn prepare(
         name: &str,
         lab: &Lab,
@@ -301,19 +303,6 @@ impl Overlay {
         }
         let mut files = ConfigFiles::new(&logs.join("config"))?;
         let vpn = Vpn::configure(name, lab, network, &mut files)?;
-        let hub = match vpn.hub(lab) {
-            Some(Hub {
-                command,
-                protocol,
-                port,
-            }) => {
-                let child = spawn_logged(command, &logs.join("hub.log"))
-                    .with_context(|| format!("starting {name}'s hub"))?;
-                wait_until_listening(lab, protocol, port, name).await?;
-                Some(child)
-            }
-            None => None,
-        };
         Ok(Self {
             vpn,
             name: name.to_string(),
@@ -321,7 +310,7 @@ impl Overlay {
             network: network.clone(),
             config_lines: files.lines,
             logs: logs.to_path_buf(),
-            _hub: hub,
+            hub: None,
             unreached: Vec::new(),
             daemons: Vec::new(),
             started: None,
@@ -340,15 +329,29 @@ impl Overlay {
         }
     }
 
-    /// Starts every party's daemon, waits until every pair answers over the overlay, then
-    /// runs MPyC on the overlay addresses. If some pair never answers, MPyC is not started
-    /// (it needs every pair) and the outcome has no parties.
+    /// Starts the hub and waits until it listens (like mpcnet's server, before the clock
+    /// starts), then starts every party's daemon, waits until every pair answers over the
+    /// overlay, and runs MPyC on the overlay addresses. If some pair never answers, MPyC is
+    /// not started (it needs every pair) and the outcome has no parties.
     pub async fn run(
         &mut self,
         lab: &Lab,
         workload: &Workload,
         logs: &Path,
     ) -> anyhow::Result<RunOutcome> {
+        // What a run that ended in an error left running.
+        self.stop(lab).await;
+        if let Some(Hub {
+            command,
+            protocol,
+            port,
+        }) = self.vpn.hub(lab)
+        {
+            let hub = spawn_logged(command, &logs.join(format!("{}-hub.log", self.name)))
+                .with_context(|| format!("starting {}'s hub", self.name))?;
+            self.hub = Some(hub);
+            wait_until_listening(lab, protocol, port, &self.name).await?;
+        }
         let started = Instant::now();
         self.started = Some(started);
         for party in 0..self.network.parties() {
@@ -362,17 +365,14 @@ impl Overlay {
         }
         self.unreached = wait_until_reachable(lab, self.network.parties()).await;
         if !self.unreached.is_empty() {
-            return Ok(RunOutcome {
-                parties: Vec::new(),
-                wall: started.elapsed(),
-            });
+            return Ok(RunOutcome::since(started, Vec::new()));
         }
         let address = |_me: u16, peer: u16| overlay_address(peer);
         run_mpyc(lab, &self.tools.python, workload, address, started, logs).await
     }
 
     /// Probes every pair's path on the wire (once the daemons have run [`PATH_SETTLE`]), then
-    /// stops the parties' daemons.
+    /// stops the parties' daemons and the hub.
     pub async fn observe(&mut self, lab: &Lab) -> Observation {
         if let Some(started) = self.started.take() {
             tokio::time::sleep_until((started + PATH_SETTLE).into()).await;
@@ -393,10 +393,7 @@ impl Overlay {
             };
             if path == PathKind::Failed || self.unreached.contains(&(a, b)) {
                 let why = self.vpn.no_route(&self.network, a, b).unwrap_or_else(|| {
-                    format!(
-                        "no answer over the overlay (see the {} logs)",
-                        self.logs.display()
-                    )
+                    format!("no answer over the overlay (see {})", self.logs_name())
                 });
                 observation.errors.push(format!("no route {a}-{b}: {why}"));
             }
@@ -409,19 +406,41 @@ impl Overlay {
                 REACH_TIMEOUT.as_secs()
             ));
         }
-        self.stop_parties(lab);
+        self.stop(lab).await;
         observation
     }
 
-    /// Stops the last run's daemons (and anything they left running on the hosts).
-    fn stop_parties(&mut self, lab: &Lab) {
+    /// Where this VPN's logs are inside a results directory: `logs/<network>/<vpn>`.
+    fn logs_name(&self) -> String {
+        let parts: Vec<_> = self.logs.components().rev().take(3).collect();
+        let relative: PathBuf = parts.into_iter().rev().collect();
+        relative.display().to_string()
+    }
+
+    /// Stops the last run's daemons and hub, waiting for each to be gone (a daemon checks a
+    /// predecessor's pid file), and anything they left running on the hosts.
+    async fn stop(&mut self, lab: &Lab) {
+        if let Some(mut hub) = self.hub.take() {
+            let _ = hub.kill().await;
+            lab.internet_host.namespace.kill_all();
+        }
         if !self.daemons.is_empty() {
-            self.daemons.clear();
+            for mut daemon in self.daemons.drain(..) {
+                let _ = daemon.kill().await;
+            }
             for host in &lab.hosts {
                 host.namespace.kill_all();
             }
             self.vpn.after_stop();
         }
+    }
+}
+
+impl Drop for Overlay {
+    /// The daemons die with their handles; their leftovers (WireGuard's sockets) go too.
+    fn drop(&mut self) {
+        self.daemons.clear();
+        self.vpn.after_stop();
     }
 }
 
@@ -444,7 +463,7 @@ async fn wait_until_listening(
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("{name}'s hub is not listening on port {port} after 10 s (see hub.log)");
+            bail!("{name}'s hub is not listening on port {port} after 10 s (see its log)");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
