@@ -391,11 +391,16 @@ impl Overlay {
                     PathKind::Unknown
                 }
             };
-            if path == PathKind::Failed || self.unreached.contains(&(a, b)) {
+            if path == PathKind::Failed {
                 let why = self.vpn.no_route(&self.network, a, b).unwrap_or_else(|| {
                     format!("no answer over the overlay (see {})", self.logs_name())
                 });
                 observation.errors.push(format!("no route {a}-{b}: {why}"));
+            } else if self.unreached.contains(&(a, b)) {
+                observation.errors.push(format!(
+                    "{a}-{b} answered over the overlay only after {} s",
+                    REACH_TIMEOUT.as_secs()
+                ));
             }
             observation.paths.push((a, b, path));
         }
