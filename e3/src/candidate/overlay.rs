@@ -24,6 +24,10 @@ const REACH_TIMEOUT: Duration = Duration::from_secs(15);
 /// Paths are probed once the parties' daemons have run this long: time for an overlay that
 /// starts on its relay to move a pair to a direct path.
 const PATH_SETTLE: Duration = Duration::from_secs(5);
+/// A pair still relayed then, that the VPN's design expects to go direct, is probed again
+/// every second until its daemons have run this long (tinc moves to a direct path once its
+/// MTU probes come back, which on a loaded machine can take longer than [`PATH_SETTLE`]).
+const PATH_PATIENCE: Duration = Duration::from_secs(15);
 /// The path probe: this many pings of this many bytes from one party to another.
 const PROBE_PINGS: u32 = 10;
 const PROBE_BYTES: u32 = 1200;
@@ -371,18 +375,27 @@ impl Overlay {
         run_mpyc(lab, &self.tools.python, workload, address, started, logs).await
     }
 
-    /// Probes every pair's path on the wire (once the daemons have run [`PATH_SETTLE`]), then
-    /// stops the parties' daemons and the hub.
+    /// Probes every pair's path on the wire (once the daemons have run [`PATH_SETTLE`], with
+    /// patience for a relayed pair expected direct), then stops the parties' daemons and the
+    /// hub.
     pub async fn observe(&mut self, lab: &Lab) -> Observation {
-        if let Some(started) = self.started.take() {
-            tokio::time::sleep_until((started + PATH_SETTLE).into()).await;
-        }
+        let started = self.started.take().unwrap_or_else(Instant::now);
+        tokio::time::sleep_until((started + PATH_SETTLE).into()).await;
         let mut observation = Observation {
             mpc_pids: (0..self.network.parties()).map(Some).collect(),
             ..Observation::default()
         };
         for (a, b) in pairs(self.network.parties()) {
-            let path = match probe_path(lab, a, b).await {
+            let expected = self.expected_path(&self.network, a, b);
+            let mut probed = probe_path(lab, a, b).await;
+            while matches!(probed, Ok(PathKind::Relay))
+                && expected == PathKind::Direct
+                && started.elapsed() < PATH_PATIENCE
+            {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                probed = probe_path(lab, a, b).await;
+            }
+            let path = match probed {
                 Ok(path) => path,
                 Err(error) => {
                     observation
