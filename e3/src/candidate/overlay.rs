@@ -175,7 +175,7 @@ fn hub_learned_path(network: &Network, a: u16, b: u16) -> PathKind {
 }
 
 /// The reason UDP-only VPN traffic cannot flow between `a` and `b`, if a firewall drops it.
-fn udp_blocked(network: &Network, a: u16, b: u16, why: &str) -> Option<String> {
+pub fn udp_blocked(network: &Network, a: u16, b: u16, why: &str) -> Option<String> {
     [a, b]
         .into_iter()
         .find(|&party| !network.party_profile(party).allows_udp())
@@ -206,7 +206,7 @@ pub enum Protocol {
 /// are not counted).
 #[derive(Debug)]
 pub struct ConfigFiles {
-    pub dir: PathBuf,
+    dir: PathBuf,
     lines: u32,
 }
 
@@ -222,7 +222,12 @@ impl ConfigFiles {
     /// Writes `text` to `dir/name` (making parent folders), counting its non-blank lines;
     /// returns the path.
     pub fn write(&mut self, name: &str, text: &str) -> anyhow::Result<PathBuf> {
-        let path = self.written(name, text, 0o600)?;
+        let path = self.dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        set_mode(&path, 0o600)?;
         self.lines += text.lines().filter(|line| !line.trim().is_empty()).count() as u32;
         Ok(path)
     }
@@ -236,16 +241,6 @@ impl ConfigFiles {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
-    }
-
-    fn written(&self, name: &str, text: &str, mode: u32) -> anyhow::Result<PathBuf> {
-        let path = self.dir.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        set_mode(&path, mode)?;
-        Ok(path)
     }
 }
 

@@ -78,13 +78,8 @@ impl Plain {
         workload: &Workload,
         logs: &Path,
     ) -> anyhow::Result<RunOutcome> {
-        let address = |me: u16, peer: u16| {
-            if peer == me {
-                lab.hosts[usize::from(me)].address
-            } else {
-                lab.address_for(me, peer)
-            }
-        };
+        // A party's own address is its host's: `address_for` on its own site.
+        let address = |me: u16, peer: u16| lab.address_for(me, peer);
         run_mpyc(
             lab,
             &self.tools.python,

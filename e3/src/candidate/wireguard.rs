@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use super::overlay::{ConfigFiles, OVERLAY_PREFIX, overlay_address, spawn_logged};
+use super::overlay::{ConfigFiles, OVERLAY_PREFIX, overlay_address, spawn_logged, udp_blocked};
 use crate::netns;
 use crate::scenario::Network;
 use crate::topology::Lab;
@@ -137,17 +137,10 @@ pub fn no_route(network: &Network, a: u16, b: u16) -> Option<String> {
     if network.same_site(a, b) {
         return None;
     }
-    let (pa, pb) = (network.party_profile(a), network.party_profile(b));
-    if let Some(party) = [a, b]
-        .into_iter()
-        .find(|&party| !network.party_profile(party).allows_udp())
-    {
-        return Some(format!(
-            "party {party}'s firewall drops UDP ({}) and WireGuard runs over UDP only",
-            network.party_profile(party).describe()
-        ));
+    if let Some(blocked) = udp_blocked(network, a, b, "WireGuard runs over UDP only") {
+        return Some(blocked);
     }
-    (pa.is_nat() && pb.is_nat()).then(|| {
+    (network.party_profile(a).is_nat() && network.party_profile(b).is_nat()).then(|| {
         "both behind NAT: neither has an endpoint the other can dial, and WireGuard has no \
          NAT traversal and no relay"
             .to_string()
