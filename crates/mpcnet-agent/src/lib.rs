@@ -7,6 +7,7 @@
 //! - [`launcher`]: Python with `mpyc`, ports, and the MPyC command line.
 //! - [`finish`]: ending together, so no link closes with data in flight.
 //! - [`link`]: a link's route (direct or relayed), RTT and byte counts.
+//! - [`report`]: signed run reports to the lobby, for the session page.
 //! - [`run`]: all of the above, in order, for one run.
 
 pub mod endpoint;
@@ -15,6 +16,7 @@ pub mod forward;
 pub mod launcher;
 pub mod link;
 pub mod mesh;
+pub mod report;
 pub mod run;
 
 pub use endpoint::{PathPolicy, RelayPlan};

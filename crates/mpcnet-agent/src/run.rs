@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use iroh::endpoint::Endpoint;
 use mpcnet_client::LobbyClient;
-use mpcnet_proto::{Identity, LobbyId, SignedAnnouncement};
+use mpcnet_proto::run_report::RunState;
+use mpcnet_proto::{EndpointAnnouncement, Identity, LobbyId};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -22,6 +23,7 @@ use crate::finish;
 use crate::launcher::{self, Launch, LauncherError};
 use crate::link::{LinkReport, Peer, PeerLink, Route};
 use crate::mesh::{self, MeshError};
+use crate::report::{RunReporter, failure_reason};
 
 /// How often addresses are exchanged through the lobby while linking.
 const ADDRESS_EXCHANGE_PERIOD: Duration = Duration::from_millis(100);
@@ -113,9 +115,29 @@ pub async fn run(
     interrupt: impl Future<Output = ()>,
     progress: Progress,
 ) -> Result<RunOutcome, RunError> {
-    let endpoint = endpoint::bind(&plan.identity, &plan.relay, plan.policy, plan.bind).await?;
-    let result = run_linked(&plan, &endpoint, interrupt, &progress).await;
-    endpoint.close().await;
+    let reporter = RunReporter::new(plan.lobby.clone(), plan.lobby_id, plan.identity.clone());
+    reporter.update(RunState::Linking, &[]).await;
+    let endpoint = endpoint::bind(&plan.identity, &plan.relay, plan.policy, plan.bind).await;
+    let result = match endpoint {
+        Ok(endpoint) => {
+            let result = run_linked(&plan, &endpoint, interrupt, &progress, &reporter).await;
+            endpoint.close().await;
+            result
+        }
+        Err(error) => Err(error.into()),
+    };
+    match &result {
+        Ok(outcome) => {
+            let state = RunState::Finished {
+                exit_code: outcome.exit_code,
+            };
+            reporter.finish(state, &outcome.links).await;
+        }
+        Err(error) => {
+            let reason = failure_reason(&error.to_string());
+            reporter.finish(RunState::Failed { reason }, &[]).await;
+        }
+    }
     result
 }
 
@@ -124,6 +146,7 @@ async fn run_linked(
     endpoint: &Endpoint,
     interrupt: impl Future<Output = ()>,
     progress: &Progress,
+    reporter: &RunReporter,
 ) -> Result<RunOutcome, RunError> {
     tokio::pin!(interrupt);
     let deadline = Instant::now() + plan.link_timeout;
@@ -185,7 +208,13 @@ async fn run_linked(
         }
     }
     let finished = finish::listen(&links);
-    let watcher = watch_links(&links, plan.status_file.clone(), plan.me, progress.clone());
+    let watcher = watch_links(
+        &links,
+        plan.status_file.clone(),
+        plan.me,
+        progress.clone(),
+        reporter.clone(),
+    );
 
     let launch = Launch {
         python: plan.python.clone(),
@@ -294,7 +323,7 @@ async fn exchange_addresses(
             && !mine.is_empty()
             && announced.as_ref() != Some(&mine)
         {
-            let signed = SignedAnnouncement::announce(plan.lobby_id, &plan.identity, mine.clone());
+            let signed = EndpointAnnouncement::sign(plan.lobby_id, &plan.identity, mine.clone());
             match plan.lobby.announce(&plan.lobby_id, &signed).await {
                 Ok(()) => announced = Some(mine),
                 Err(error) => tracing::debug!(%error, "announcing addresses failed"),
@@ -306,7 +335,7 @@ async fn exchange_addresses(
         match plan.lobby.announcements(&plan.lobby_id).await {
             Ok(list) => {
                 let verified = list.iter().filter_map(|signed| {
-                    let announcement = signed.verify_self_signed(&plan.lobby_id).ok()?;
+                    let announcement = signed.verify_statement(&plan.lobby_id).ok()?;
                     Some((*members.get(&announcement.party)?, announcement.addrs))
                 });
                 let verified: HashMap<_, _> = verified.collect();
@@ -367,12 +396,14 @@ async fn first_failed_peer(links: &[PeerLink], mut finished: finish::Finished) -
     (peer, code)
 }
 
-/// Reports route changes as progress lines and keeps the status file fresh, until dropped.
+/// Reports route changes as progress lines, keeps the status file fresh and reports to the
+/// lobby, until dropped.
 fn watch_links(
     links: &[PeerLink],
     status_file: Option<PathBuf>,
     me: u16,
     progress: Progress,
+    reporter: RunReporter,
 ) -> AbortOnDrop {
     let links = links.to_vec();
     AbortOnDrop(tokio::spawn(async move {
@@ -391,12 +422,9 @@ fn watch_links(
                     *last = route;
                 }
             }
-            write_status(
-                status_file.as_ref(),
-                me,
-                "running",
-                links.iter().map(PeerLink::report).collect(),
-            );
+            let reports: Vec<LinkReport> = links.iter().map(PeerLink::report).collect();
+            reporter.update(RunState::Running, &reports).await;
+            write_status(status_file.as_ref(), me, "running", reports);
         }
     }))
 }

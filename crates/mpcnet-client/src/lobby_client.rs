@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use mpcnet_proto::api::{self, ApiErrorBody, CreateLobby, Joined, LobbyCreated, ServerInfo};
-use mpcnet_proto::label::is_unsafe_to_show;
+use mpcnet_proto::label::printable;
 use mpcnet_proto::{
     LobbyId, LobbySnapshot, ServerAddress, SignedAnnouncement, SignedJoin, SignedManifest,
+    SignedRunReport,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -114,6 +115,17 @@ impl LobbyClient {
             .map(drop)
     }
 
+    /// Sends this party's run report, for the session page.
+    pub async fn report_run(
+        &self,
+        lobby: &LobbyId,
+        report: &SignedRunReport,
+    ) -> Result<(), ClientError> {
+        self.call(Method::PUT, &api::runs_path(lobby), Some(report))
+            .await
+            .map(drop)
+    }
+
     pub async fn announcements(
         &self,
         lobby: &LobbyId,
@@ -211,12 +223,6 @@ impl LobbyClient {
             reason: innermost,
         }
     }
-}
-
-/// `text` with every control or bidirectional-override character replaced by U+FFFD.
-fn printable(text: &str) -> String {
-    let safe = |c: char| if is_unsafe_to_show(c) { '\u{fffd}' } else { c };
-    text.chars().map(safe).collect()
 }
 
 /// The pin mismatch inside `error`. It is not reachable through `source()`: an `io::Error`

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::identity::{Identity, PublicKey, SigningPurpose};
 use crate::join::LobbyId;
 use crate::signed::{Signed, VerifyError};
+use crate::statement::PartyStatement;
 
 /// The most addresses one announcement may carry.
 pub const MAX_ADDRESSES: usize = 32;
@@ -27,36 +28,41 @@ pub struct EndpointAnnouncement {
 /// An announcement signed by the party it describes.
 pub type SignedAnnouncement = Signed<EndpointAnnouncement>;
 
-impl SignedAnnouncement {
-    /// `party` announces `addrs` in `lobby_id` (extra addresses beyond [`MAX_ADDRESSES`] are dropped).
-    pub fn announce(lobby_id: LobbyId, party: &Identity, mut addrs: Vec<SocketAddr>) -> Self {
+impl EndpointAnnouncement {
+    /// `party`'s signed announcement of `addrs` in `lobby_id` (addresses beyond [`MAX_ADDRESSES`] are dropped).
+    pub fn sign(
+        lobby_id: LobbyId,
+        party: &Identity,
+        mut addrs: Vec<SocketAddr>,
+    ) -> SignedAnnouncement {
         addrs.truncate(MAX_ADDRESSES);
-        let announcement = EndpointAnnouncement {
+        let announcement = Self {
             lobby_id,
             party: party.public(),
             addrs,
         };
-        Signed::sign(&announcement, party, SigningPurpose::Announcement)
+        Signed::state(&announcement, party)
+    }
+}
+
+impl PartyStatement for EndpointAnnouncement {
+    const PURPOSE: SigningPurpose = SigningPurpose::Announcement;
+
+    fn lobby_id(&self) -> &LobbyId {
+        &self.lobby_id
     }
 
-    /// Verifies the announcement against the key it names; the caller checks that key is a member.
-    pub fn verify_self_signed(
-        &self,
-        lobby_id: &LobbyId,
-    ) -> Result<EndpointAnnouncement, VerifyError> {
-        let claimed = self.decode_unverified()?;
-        let announcement = self.open(&claimed.party, SigningPurpose::Announcement)?;
-        if announcement.lobby_id != *lobby_id {
-            return Err(VerifyError::Inconsistent(
-                "announcement for another lobby".into(),
-            ));
-        }
-        if announcement.addrs.len() > MAX_ADDRESSES {
+    fn party(&self) -> &PublicKey {
+        &self.party
+    }
+
+    fn check(&self) -> Result<(), VerifyError> {
+        if self.addrs.len() > MAX_ADDRESSES {
             return Err(VerifyError::Inconsistent(format!(
                 "more than {MAX_ADDRESSES} addresses"
             )));
         }
-        Ok(announcement)
+        Ok(())
     }
 }
 
@@ -69,16 +75,16 @@ mod tests {
     fn announcements_verify_only_for_their_lobby() {
         let party = Identity::generate();
         let lobby = JoinSecret::generate().lobby_id();
-        let signed = SignedAnnouncement::announce(
+        let signed = EndpointAnnouncement::sign(
             lobby,
             &party,
             vec!["127.0.0.1:4000".parse().expect("addr")],
         );
-        let announcement = signed.verify_self_signed(&lobby).expect("valid");
+        let announcement = signed.verify_statement(&lobby).expect("valid");
         assert_eq!(announcement.party, party.public());
         assert!(
             signed
-                .verify_self_signed(&JoinSecret::generate().lobby_id())
+                .verify_statement(&JoinSecret::generate().lobby_id())
                 .is_err()
         );
     }

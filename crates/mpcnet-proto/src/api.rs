@@ -10,13 +10,18 @@
 //! | `GET /v1/lobbies/{id}/program` | | the program's bytes |
 //! | `PUT /v1/lobbies/{id}/endpoints` | [`SignedAnnouncement`](crate::announcement::SignedAnnouncement) (by a member of the sealed lobby) | 204 |
 //! | `GET /v1/lobbies/{id}/endpoints` | | the latest announcement of each party that made one |
+//! | `PUT /v1/lobbies/{id}/runs` | [`SignedRunReport`](crate::run_report::SignedRunReport) (by a member) | 204 |
+//! | `GET /v1/lobbies/{id}/view` | | [`SessionView`]: what the session page shows |
+//! | `GET /v1/lobbies/{id}/events` | | `text/event-stream` of [`SessionView`]s, one per change |
 //!
 //! Every error is an [`ApiErrorBody`] with the HTTP status.
 
 use serde::{Deserialize, Serialize};
 
 use crate::join::{LobbyId, SignedJoin};
+use crate::lobby::VerifiedLobby;
 use crate::offer::SignedOffer;
+use crate::run_report::{LinkPath, LinkStatus, RunReport, RunState};
 
 /// The server's self-description.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +76,155 @@ pub struct ApiErrorBody {
     pub message: String,
 }
 
+/// A session as the web page shows it, built by the server from what it stores. The page
+/// trusts its server (it runs the server's script); terminals verify everything themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub lobby_id: LobbyId,
+    pub name: String,
+    pub phase: SessionPhase,
+    pub parties_expected: u16,
+    pub program: ProgramView,
+    pub args: Vec<String>,
+    /// The session fingerprint every party compares, once sealed.
+    pub session_fingerprint: Option<String>,
+    /// Unix time (seconds) when the server forgets the session.
+    pub expires_at: u64,
+    /// In join order before the seal, in the sealed order after.
+    pub parties: Vec<PartyView>,
+    /// One per pair of parties with a reported link, lower index first.
+    pub links: Vec<PairLink>,
+}
+
+/// Where a session is, as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionPhase {
+    /// Waiting for parties to join.
+    Open,
+    /// Every seat is taken; waiting for the creator's seal.
+    Full,
+    /// Sealed; no party has started its run yet.
+    Sealed,
+    /// Some party is linking or running.
+    Running,
+    /// Every party finished its run.
+    Finished,
+    /// Some party's run failed.
+    Failed,
+}
+
+/// The program of a [`SessionView`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramView {
+    pub file_name: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// One party of a [`SessionView`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartyView {
+    pub index: u16,
+    pub name: String,
+    pub key: String,
+    pub fingerprint: String,
+    pub creator: bool,
+    /// The party's latest run report, if it sent one.
+    pub run: Option<RunState>,
+}
+
+/// The link between two parties, as the lower-indexed one reported it (or else the other).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairLink {
+    pub parties: [u16; 2],
+    pub path: LinkPath,
+    pub rtt_ms: Option<f64>,
+}
+
+impl SessionView {
+    /// The view of `lobby` with the parties' latest `reports` (already checked as members').
+    pub fn new(lobby: &VerifiedLobby, reports: &[RunReport], expires_at: u64) -> Self {
+        let offer = &lobby.offer;
+        let report_of = |key| reports.iter().find(|report| report.party == key);
+        let parties: Vec<PartyView> = lobby
+            .parties
+            .iter()
+            .map(|party| PartyView {
+                index: party.index,
+                name: party.name.to_string(),
+                key: party.key.to_string(),
+                fingerprint: party.key.fingerprint().to_string(),
+                creator: party.key == offer.creator,
+                run: report_of(party.key).map(|report| report.state.clone()),
+            })
+            .collect();
+        let mut links: Vec<PairLink> = Vec::new();
+        for party in &lobby.parties {
+            let Some(report) = report_of(party.key) else {
+                continue;
+            };
+            for LinkStatus { peer, path, rtt_ms } in &report.links {
+                let pair = [party.index.min(*peer), party.index.max(*peer)];
+                let known = links.iter().any(|link| link.parties == pair);
+                if *peer != party.index && usize::from(*peer) < parties.len() && !known {
+                    links.push(PairLink {
+                        parties: pair,
+                        path: *path,
+                        rtt_ms: *rtt_ms,
+                    });
+                }
+            }
+        }
+        links.sort_by_key(|link| link.parties);
+        Self {
+            lobby_id: offer.lobby_id,
+            name: offer.name.to_string(),
+            phase: phase(lobby, &parties),
+            parties_expected: offer.parties,
+            program: ProgramView {
+                file_name: offer.program.file_name.to_string(),
+                sha256: offer.program.sha256.to_string(),
+                size: offer.program.size,
+            },
+            args: offer.args.clone(),
+            session_fingerprint: lobby.sealed.as_ref().map(|s| s.fingerprint.to_string()),
+            expires_at,
+            parties,
+            links,
+        }
+    }
+}
+
+fn phase(lobby: &VerifiedLobby, parties: &[PartyView]) -> SessionPhase {
+    if lobby.sealed.is_none() {
+        return if lobby.is_full() {
+            SessionPhase::Full
+        } else {
+            SessionPhase::Open
+        };
+    }
+    let runs: Vec<&RunState> = parties.iter().filter_map(|p| p.run.as_ref()).collect();
+    let failed = |run: &&RunState| match run {
+        RunState::Failed { .. } => true,
+        RunState::Finished { exit_code } => *exit_code != 0,
+        RunState::Linking | RunState::Running => false,
+    };
+    if runs.iter().any(failed) {
+        SessionPhase::Failed
+    } else if runs.is_empty() {
+        SessionPhase::Sealed
+    } else if runs.len() == parties.len()
+        && runs
+            .iter()
+            .all(|run| matches!(run, RunState::Finished { .. }))
+    {
+        SessionPhase::Finished
+    } else {
+        SessionPhase::Running
+    }
+}
+
 /// Path of the server description.
 pub const INFO_PATH: &str = "/v1/info";
 /// Path of the lobby collection.
@@ -94,6 +248,11 @@ pub fn manifest_path(id: &LobbyId) -> String {
 /// Path of a lobby's endpoint announcements.
 pub fn endpoints_path(id: &LobbyId) -> String {
     format!("{LOBBIES_PATH}/{id}/endpoints")
+}
+
+/// Path where members post their run reports.
+pub fn runs_path(id: &LobbyId) -> String {
+    format!("{LOBBIES_PATH}/{id}/runs")
 }
 
 /// Path of a lobby's program file.

@@ -28,6 +28,8 @@ pub enum SigningPurpose {
     Manifest,
     /// A party's announcement of its direct addresses.
     Announcement,
+    /// A party's report on its run, for the session page.
+    RunReport,
 }
 
 impl SigningPurpose {
@@ -38,6 +40,7 @@ impl SigningPurpose {
             Self::JoinProof => b"mpcnet/v1/join-proof\0",
             Self::Manifest => b"mpcnet/v1/manifest\0",
             Self::Announcement => b"mpcnet/v1/announcement\0",
+            Self::RunReport => b"mpcnet/v1/run-report\0",
         }
     }
 

@@ -15,11 +15,12 @@ use std::str::FromStr;
 use url::Url;
 
 use crate::digest::Sha256Digest;
-use crate::identity::PublicKey;
+use crate::identity::{Identity, PublicKey};
 use crate::join::{JoinSecret, LobbyId};
 use crate::lobby::TrustAnchors;
 
 const INVITE_VERSION_PREFIX: &str = "mpcnet1.";
+const CREATOR_LINK_VERSION_PREFIX: &str = "mpcnet1o.";
 const LOBBY_PATH_PREFIX: &str = "/s/";
 const PIN_FRAGMENT_PREFIX: &str = "sha256=";
 const CHECKSUM_LEN: usize = 4;
@@ -248,43 +249,23 @@ impl FromStr for Invite {
     type Err = InviteError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(InviteError::Empty);
-        }
-        let url = Url::parse(text).map_err(|_| InviteError::NotAnInvite)?;
-        if url.scheme() != "https" {
-            return Err(InviteError::NotAnInvite);
-        }
-        let lobby_id: LobbyId = url
-            .path()
-            .strip_prefix(LOBBY_PATH_PREFIX)
-            .ok_or(InviteError::NotAnInvite)?
-            .parse()
-            .map_err(|_| InviteError::NotAnInvite)?;
-        let fragment = url.fragment().ok_or(InviteError::NotAnInvite)?;
-        let Some(encoded) = fragment.strip_prefix(INVITE_VERSION_PREFIX) else {
-            return match fragment.split_once('.') {
-                Some((version, _)) if version.starts_with("mpcnet") => {
-                    Err(InviteError::UnknownVersion(version.into()))
-                }
-                _ => Err(InviteError::NotAnInvite),
-            };
-        };
-        let bytes = data_encoding::BASE64URL_NOPAD
-            .decode(encoded.as_bytes())
-            .map_err(|e| match e.kind {
-                data_encoding::DecodeKind::Length | data_encoding::DecodeKind::Trailing => {
-                    InviteError::WrongLength
-                }
-                _ => InviteError::BadEncoding,
-            })?;
+        let (origin, lobby_id, bytes) = parse_link(text, INVITE_VERSION_PREFIX)?;
         let (creator, secret, pin) = decode_secret_part(&bytes)?;
-        let mut origin = url.clone();
-        origin.set_path("/");
-        origin.set_fragment(None);
+        let creator = PublicKey::from_bytes(&creator).map_err(|_| InviteError::BadCreatorKey)?;
+        Invite::assemble(&origin, creator, secret, pin, lobby_id)
+    }
+}
+
+impl Invite {
+    fn assemble(
+        origin: &Url,
+        creator: PublicKey,
+        secret: JoinSecret,
+        pin: Option<CertPin>,
+        lobby_id: LobbyId,
+    ) -> Result<Self, InviteError> {
         let invite = Self {
-            server: ServerAddress::new(&origin, pin)?,
+            server: ServerAddress::new(origin, pin)?,
             creator,
             secret,
         };
@@ -295,9 +276,104 @@ impl FromStr for Invite {
     }
 }
 
+/// The creator's own link to a session made in a web page: the invite with the creator's secret
+/// key in place of its public key, so the creator's `mpcnet` can act as party 0 and seal.
+/// The page keeps it in the URL fragment and never sends it; it is never shared.
+///
+/// ```text
+/// https://HOST:PORT/s/<lobby id>#mpcnet1o.<base64url(creator secret key | join secret | pin | checksum)>
+/// ```
+#[derive(Clone)]
+pub struct CreatorLink {
+    pub invite: Invite,
+    pub creator_key: Identity,
+}
+
+impl FromStr for CreatorLink {
+    type Err = InviteError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (origin, lobby_id, bytes) = parse_link(text, CREATOR_LINK_VERSION_PREFIX)?;
+        let (seed, secret, pin) = decode_secret_part(&bytes)?;
+        let creator_key = Identity::from_secret_bytes(&seed);
+        let invite = Invite::assemble(&origin, creator_key.public(), secret, pin, lobby_id)?;
+        Ok(Self {
+            invite,
+            creator_key,
+        })
+    }
+}
+
+impl fmt::Display for CreatorLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut bytes = self.invite.secret_part();
+        bytes[..KEY_LEN].copy_from_slice(&self.creator_key.to_secret_bytes());
+        let body_len = bytes.len() - CHECKSUM_LEN;
+        let checksum = Sha256Digest::of(&bytes[..body_len]);
+        bytes[body_len..].copy_from_slice(&checksum.0[..CHECKSUM_LEN]);
+        let origin = self.invite.server.origin.as_str().trim_end_matches('/');
+        write!(
+            f,
+            "{origin}{LOBBY_PATH_PREFIX}{}#{CREATOR_LINK_VERSION_PREFIX}{}",
+            self.invite.lobby_id(),
+            data_encoding::BASE64URL_NOPAD.encode(&bytes)
+        )
+    }
+}
+
+impl fmt::Debug for CreatorLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatorLink")
+            .field("invite", &self.invite)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Splits a link into its server origin, the lobby id of its path and the decoded bytes after
+/// `version_prefix` in its fragment.
+fn parse_link(text: &str, version_prefix: &str) -> Result<(Url, LobbyId, Vec<u8>), InviteError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(InviteError::Empty);
+    }
+    let url = Url::parse(text).map_err(|_| InviteError::NotAnInvite)?;
+    if url.scheme() != "https" {
+        return Err(InviteError::NotAnInvite);
+    }
+    let lobby_id: LobbyId = url
+        .path()
+        .strip_prefix(LOBBY_PATH_PREFIX)
+        .ok_or(InviteError::NotAnInvite)?
+        .parse()
+        .map_err(|_| InviteError::NotAnInvite)?;
+    let fragment = url.fragment().ok_or(InviteError::NotAnInvite)?;
+    let Some(encoded) = fragment.strip_prefix(version_prefix) else {
+        return match fragment.split_once('.') {
+            Some((version, _)) if version.starts_with("mpcnet") => {
+                Err(InviteError::UnknownVersion(version.into()))
+            }
+            _ => Err(InviteError::NotAnInvite),
+        };
+    };
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(encoded.as_bytes())
+        .map_err(|e| match e.kind {
+            data_encoding::DecodeKind::Length | data_encoding::DecodeKind::Trailing => {
+                InviteError::WrongLength
+            }
+            _ => InviteError::BadEncoding,
+        })?;
+    let mut origin = url.clone();
+    origin.set_path("/");
+    origin.set_fragment(None);
+    Ok((origin, lobby_id, bytes))
+}
+
+/// The key bytes (the creator's public key in an invite, its secret key in a creator link),
+/// the join secret and the pin, after checking length and checksum.
 fn decode_secret_part(
     bytes: &[u8],
-) -> Result<(PublicKey, JoinSecret, Option<CertPin>), InviteError> {
+) -> Result<([u8; KEY_LEN], JoinSecret, Option<CertPin>), InviteError> {
     let pinned = match bytes.get(FIXED_LEN - 1) {
         Some(0) => false,
         Some(1) => true,
@@ -315,17 +391,15 @@ fn decode_secret_part(
     let array = |range: std::ops::Range<usize>| -> [u8; 32] {
         body[range].try_into().expect("range of 32 bytes")
     };
-    let creator =
-        PublicKey::from_bytes(&array(0..KEY_LEN)).map_err(|_| InviteError::BadCreatorKey)?;
+    let key = array(0..KEY_LEN);
     let secret = JoinSecret::from_bytes(array(KEY_LEN..KEY_LEN + 32));
     let pin = pinned.then(|| CertPin(Sha256Digest(array(FIXED_LEN..FIXED_LEN + 32))));
-    Ok((creator, secret, pin))
+    Ok((key, secret, pin))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Identity;
 
     fn sample(pin: Option<CertPin>) -> Invite {
         Invite {
@@ -344,6 +418,34 @@ mod tests {
             assert!(text.starts_with("https://127.0.0.1:7000/s/"), "{text}");
             assert_eq!(text.parse::<Invite>(), Ok(invite.clone()));
             assert_eq!(format!("  {text}\n").parse::<Invite>(), Ok(invite));
+        }
+    }
+
+    #[test]
+    fn creator_links_carry_the_creator_key_and_are_not_invites() {
+        for pin in [None, Some(CertPin::of_certificate(b"certificate"))] {
+            let creator_key = Identity::generate();
+            let mut invite = sample(pin);
+            invite.creator = creator_key.public();
+            let link = CreatorLink {
+                invite: invite.clone(),
+                creator_key: creator_key.clone(),
+            };
+            let text = link.to_string();
+            let parsed: CreatorLink = text.parse().expect("round trip");
+            assert_eq!(parsed.invite, invite);
+            assert_eq!(parsed.creator_key.public(), creator_key.public());
+            assert!(!text.contains(&invite.to_string()[invite.to_string().len() - 20..]));
+            assert_eq!(
+                text.parse::<Invite>(),
+                Err(InviteError::UnknownVersion("mpcnet1o".into()))
+            );
+            assert_eq!(
+                invite.to_string().parse::<CreatorLink>().err(),
+                Some(InviteError::UnknownVersion("mpcnet1".into()))
+            );
+            let damaged = format!("{}A", &text[..text.len() - 1]);
+            assert!(damaged.parse::<CreatorLink>().is_err());
         }
     }
 

@@ -41,6 +41,13 @@ pub fn is_unsafe_to_show(c: char) -> bool {
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// `text` with every character [`is_unsafe_to_show`] replaced by U+FFFD, for showing text
+/// that came from elsewhere (a server's message, an error).
+pub fn printable(text: &str) -> String {
+    let safe = |c: char| if is_unsafe_to_show(c) { '\u{fffd}' } else { c };
+    text.chars().map(safe).collect()
+}
+
 /// A validated, trimmed, non-empty label.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]

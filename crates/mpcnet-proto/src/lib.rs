@@ -13,6 +13,8 @@
 //! - [`announcement`]: a party's signed direct addresses, shared through the lobby.
 //! - [`api`]: the JSON shapes of the lobby HTTP API.
 //! - [`link_report`]: a running agent's per-peer link status.
+//! - [`run_report`]: a party's signed report on its run (state, link paths, RTT) for the session page.
+//! - [`statement`]: what announcements and run reports share: signed by a member about itself.
 
 pub mod announcement;
 pub mod api;
@@ -25,15 +27,19 @@ pub mod link_report;
 pub mod lobby;
 pub mod manifest;
 pub mod offer;
+pub mod run_report;
 pub mod signed;
+pub mod statement;
 
 pub use announcement::{EndpointAnnouncement, SignedAnnouncement};
 pub use digest::{Fingerprint, Sha256Digest};
 pub use identity::{Identity, PublicKey};
-pub use invite::{CertPin, Invite, InviteError, ServerAddress};
+pub use invite::{CertPin, CreatorLink, Invite, InviteError, ServerAddress};
 pub use join::{JoinRecord, JoinSecret, LobbyId, SignedJoin};
 pub use label::Label;
 pub use lobby::{Lobby, LobbyError, LobbySnapshot, Party, VerifiedLobby};
 pub use manifest::{Manifest, SignedManifest};
 pub use offer::{LobbyOffer, ProgramInfo, SignedOffer};
+pub use run_report::{RunReport, SignedRunReport};
 pub use signed::VerifyError;
+pub use statement::PartyStatement;

@@ -7,14 +7,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::announcement::{EndpointAnnouncement, SignedAnnouncement};
 use crate::digest::{Fingerprint, Sha256Digest};
 use crate::identity::{Identity, PublicKey, SigningPurpose};
 use crate::join::{JoinRecord, LobbyId, SignedJoin};
 use crate::label::Label;
 use crate::manifest::SignedManifest;
 use crate::offer::{LobbyOffer, SignedOffer};
-use crate::signed::VerifyError;
+use crate::signed::{Signed, VerifyError};
+use crate::statement::PartyStatement;
 
 /// What a party trusts before talking to the server: all of it comes from the invite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,15 +299,13 @@ impl Lobby {
         Ok(())
     }
 
-    /// Checks a party's announcement of its addresses: signed by a member, for this lobby.
-    pub fn check_announcement(
-        &self,
-        announcement: &SignedAnnouncement,
-    ) -> Result<EndpointAnnouncement, LobbyError> {
-        let checked = announcement.verify_self_signed(&self.anchors.lobby_id)?;
-        if self.verified.party(&checked.party).is_none() {
+    /// Checks a party's statement about itself (addresses, run report): signed by a member,
+    /// for this lobby.
+    pub fn check_statement<T: PartyStatement>(&self, signed: &Signed<T>) -> Result<T, LobbyError> {
+        let checked = signed.verify_statement(&self.anchors.lobby_id)?;
+        if self.verified.party(checked.party()).is_none() {
             return Err(LobbyError::NotMember(
-                checked.party.fingerprint().to_string(),
+                checked.party().fingerprint().to_string(),
             ));
         }
         Ok(checked)

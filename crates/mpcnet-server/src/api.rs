@@ -3,6 +3,7 @@
 //! Handlers parse bodies themselves (from bytes), so a malformed request gets the same
 //! JSON error shape as any other refusal, with a message that says what was wrong.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,20 +11,25 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use mpcnet_proto::api::{self, ApiErrorBody, CreateLobby, Joined, LobbyCreated, ServerInfo};
+use mpcnet_proto::api::{
+    self, ApiErrorBody, CreateLobby, Joined, LobbyCreated, ServerInfo, SessionView,
+};
 use mpcnet_proto::lobby::Admission;
 use mpcnet_proto::offer::ProgramInfo;
+use mpcnet_proto::signed::Signed;
 use mpcnet_proto::{
-    Lobby, LobbyError, LobbyId, LobbySnapshot, SignedAnnouncement, SignedJoin, SignedManifest,
-    VerifyError,
+    EndpointAnnouncement, Lobby, LobbyError, LobbyId, LobbySnapshot, RunReport, SignedJoin,
+    SignedManifest, VerifyError,
 };
 use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredStatement};
+use tokio::sync::{Semaphore, watch};
 
 /// Settings of the API.
 #[derive(Debug, Clone)]
@@ -44,6 +50,32 @@ pub struct ApiState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ApiConfig>,
+    /// Bumped after every stored change, so live pages recompute their view.
+    changes: Arc<watch::Sender<u64>>,
+    /// Slots for live session pages (event streams held open).
+    live_pages: Arc<Semaphore>,
+}
+
+/// The most session pages that may follow events at once.
+const MAX_LIVE_PAGES: usize = 256;
+/// A live page's view is recomputed at least this often (it sees the lobby expire).
+const LIVE_PAGE_REFRESH: Duration = Duration::from_secs(30);
+
+impl ApiState {
+    pub fn new(store: Store, metrics: Arc<Metrics>, config: ApiConfig) -> Self {
+        Self {
+            store,
+            metrics,
+            config: Arc::new(config),
+            changes: Arc::new(watch::Sender::new(0)),
+            live_pages: Arc::new(Semaphore::new(MAX_LIVE_PAGES)),
+        }
+    }
+
+    /// Tells live pages that something was stored.
+    fn changed(&self) {
+        self.changes.send_modify(|generation| *generation += 1);
+    }
 }
 
 /// The lobby API's routes. `/ping` answers the relay clients' latency probe.
@@ -59,8 +91,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/lobbies/{id}/program", get(program))
         .route(
             "/v1/lobbies/{id}/endpoints",
-            get(announcements).put(announce),
+            get(statements::<EndpointAnnouncement>).put(put_statement::<EndpointAnnouncement>),
         )
+        .route(
+            "/v1/lobbies/{id}/runs",
+            axum::routing::put(put_statement::<RunReport>),
+        )
+        .route("/v1/lobbies/{id}/view", get(session_view))
+        .route("/v1/lobbies/{id}/events", get(session_events))
+        .merge(crate::pages::router())
         .route(
             iroh_relay::http::RELAY_PROBE_PATH,
             get(|| async { StatusCode::OK }),
@@ -76,6 +115,9 @@ pub fn router(state: ApiState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(
+            crate::pages::security_headers,
+        ))
         .layer(axum::middleware::map_response_with_state(
             state.metrics.clone(),
             count_refusals,
@@ -271,6 +313,7 @@ async fn create_lobby(
         store.insert(&lobby, &request.program, created, expires_at)
     })
     .await?;
+    state.changed();
     state.metrics.lobbies_created.inc();
     state.metrics.lobbies_live.inc();
     tracing::info!(lobby = %lobby_id, "lobby created");
@@ -313,6 +356,7 @@ async fn join_lobby(
     };
     Metrics::count(&state.metrics.joins, outcome);
     let admission = admitted?;
+    state.changed();
     let status = if admission.repeated {
         StatusCode::OK
     } else {
@@ -336,6 +380,7 @@ async fn seal_lobby(
     let manifest: SignedManifest = parse_json(body)?;
     let store = state.store.clone();
     blocking(move || store.seal(&id, manifest, now())).await?;
+    state.changed();
     state.metrics.lobbies_sealed.inc();
     tracing::info!(lobby = %id, "lobby sealed");
     Ok(StatusCode::NO_CONTENT)
@@ -351,27 +396,103 @@ async fn program(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
-async fn announce(
+async fn put_statement<T: StoredStatement>(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_lobby_id(&id)?;
-    let announcement: SignedAnnouncement = parse_json(body)?;
+    let signed: Signed<T> = parse_json(body)?;
     let store = state.store.clone();
-    blocking(move || store.announce(&id, announcement, now())).await?;
+    blocking(move || store.put_statement(&id, &signed, now())).await?;
+    state.changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn announcements(
+async fn statements<T: StoredStatement>(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Vec<SignedAnnouncement>>, ApiError> {
+) -> Result<Json<Vec<Signed<T>>>, ApiError> {
     let id = parse_lobby_id(&id)?;
     let store = state.store.clone();
-    Ok(Json(
-        blocking(move || store.announcements(&id, now())).await?,
-    ))
+    Ok(Json(blocking(move || store.statements(&id, now())).await?))
+}
+
+async fn view(state: &ApiState, id: LobbyId) -> Result<SessionView, ApiError> {
+    let store = state.store.clone();
+    blocking(move || store.view(&id, now())).await
+}
+
+/// Whether lobby `id` is live (a failing store counts as no).
+pub(crate) async fn lobby_exists(state: &ApiState, id: LobbyId) -> bool {
+    view(state, id).await.is_ok()
+}
+
+async fn session_view(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    let id = parse_lobby_id(&id)?;
+    Ok(Json(view(&state, id).await?))
+}
+
+/// The session page's live feed: a `view` event with the [`SessionView`] now and after every
+/// change, until the lobby is gone (a last `gone` event with the reason) or the page leaves.
+async fn session_events(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_lobby_id(&id)?;
+    view(&state, id).await?;
+    let slot = state.live_pages.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_busy",
+            "too many live session pages; reload later",
+        )
+    })?;
+    let (events, receiver) = tokio::sync::mpsc::channel::<Event>(4);
+    tokio::spawn(async move {
+        let _slot = slot;
+        let mut changes = state.changes.subscribe();
+        let mut shown = String::new();
+        loop {
+            let event = match view(&state, id).await {
+                Ok(view) => {
+                    let json = serde_json::to_string(&view).expect("plain data serializes");
+                    if json == shown {
+                        None
+                    } else {
+                        shown.clone_from(&json);
+                        Some(Event::default().event("view").data(json))
+                    }
+                }
+                Err(error) => {
+                    let _ = events
+                        .send(Event::default().event("gone").data(error.message))
+                        .await;
+                    return;
+                }
+            };
+            if let Some(event) = event
+                && events.send(event).await.is_err()
+            {
+                return;
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                () = tokio::time::sleep(LIVE_PAGE_REFRESH) => {}
+                () = events.closed() => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let event = receiver.recv().await?;
+        Some((Ok::<_, Infallible>(event), receiver))
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 /// Removes expired lobbies every `period`, forever.
@@ -393,6 +514,7 @@ pub async fn expire_lobbies(state: ApiState, period: Duration) {
                     .lobbies_live
                     .set(i64::try_from(live).unwrap_or(i64::MAX));
                 if expired > 0 {
+                    state.changed();
                     tracing::info!(expired, live, "expired lobbies removed");
                 }
             }

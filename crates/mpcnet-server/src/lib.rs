@@ -10,6 +10,7 @@ mod https;
 
 pub use https::ConnectionLimits;
 pub mod metrics;
+mod pages;
 mod relay;
 pub mod store;
 pub mod tls;
@@ -149,10 +150,10 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
 
     let store = Store::open(&config.data_dir.join(DATABASE_FILE))?;
     let metrics = Arc::new(Metrics::default());
-    let state = ApiState {
-        store: store.clone(),
-        metrics: metrics.clone(),
-        config: Arc::new(ApiConfig {
+    let state = ApiState::new(
+        store.clone(),
+        metrics.clone(),
+        ApiConfig {
             lobby_ttl: config.lobby_ttl,
             max_program_bytes: config.max_program_bytes,
             max_lobbies: config.max_lobbies,
@@ -163,8 +164,8 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
                     .pin
                     .map(|_| data_encoding::BASE64URL_NOPAD.encode(&certificate.chain[0])),
             },
-        }),
-    };
+        },
+    );
 
     let mut tasks = JoinSet::new();
     let relay = relay::relay_service(store, metrics.clone());

@@ -7,10 +7,12 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use mpcnet_proto::api::SessionView;
 use mpcnet_proto::lobby::Admission;
+use mpcnet_proto::signed::Signed;
 use mpcnet_proto::{
-    Lobby, LobbyError, LobbyId, LobbySnapshot, PublicKey, SignedAnnouncement, SignedJoin,
-    SignedManifest,
+    EndpointAnnouncement, Lobby, LobbyError, LobbyId, LobbySnapshot, PartyStatement, PublicKey,
+    RunReport, SignedJoin, SignedManifest,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -36,6 +38,12 @@ CREATE TABLE IF NOT EXISTS endpoints (
     lobby_id    TEXT NOT NULL REFERENCES lobbies(id) ON DELETE CASCADE,
     party_key   TEXT NOT NULL,
     record      TEXT NOT NULL,      -- JSON SignedAnnouncement, the party's latest
+    PRIMARY KEY (lobby_id, party_key)
+);
+CREATE TABLE IF NOT EXISTS run_reports (
+    lobby_id    TEXT NOT NULL REFERENCES lobbies(id) ON DELETE CASCADE,
+    party_key   TEXT NOT NULL,
+    record      TEXT NOT NULL,      -- JSON SignedRunReport, the party's latest
     PRIMARY KEY (lobby_id, party_key)
 );
 ";
@@ -168,43 +176,57 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps a member's latest announcement of its direct addresses.
-    pub fn announce(
+    /// Keeps a member's latest statement of kind `T` (announcement or run report).
+    pub fn put_statement<T: StoredStatement>(
         &self,
         id: &LobbyId,
-        announcement: SignedAnnouncement,
+        signed: &Signed<T>,
         now: u64,
     ) -> Result<(), StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let checked = restore(&transaction, id, now)?.check_announcement(&announcement)?;
+        let checked = restore(&transaction, id, now)?.check_statement(signed)?;
         transaction.execute(
-            "INSERT INTO endpoints (lobby_id, party_key, record) VALUES (?1, ?2, ?3)
-             ON CONFLICT (lobby_id, party_key) DO UPDATE SET record = excluded.record",
-            params![
-                id.to_string(),
-                checked.party.to_string(),
-                to_json(&announcement)
-            ],
+            &format!(
+                "INSERT INTO {} (lobby_id, party_key, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (lobby_id, party_key) DO UPDATE SET record = excluded.record",
+                T::TABLE
+            ),
+            params![id.to_string(), checked.party().to_string(), to_json(signed)],
         )?;
         transaction.commit()?;
         Ok(())
     }
 
-    /// The latest announcement of every party of a live lobby that made one.
-    pub fn announcements(
+    /// The latest statement of kind `T` of every party of a live lobby that made one.
+    pub fn statements<T: StoredStatement>(
         &self,
         id: &LobbyId,
         now: u64,
-    ) -> Result<Vec<SignedAnnouncement>, StoreError> {
+    ) -> Result<Vec<Signed<T>>, StoreError> {
         let connection = self.lock();
         load_snapshot(&connection, id, now)?;
-        let mut statement =
-            connection.prepare_cached("SELECT record FROM endpoints WHERE lobby_id = ?1")?;
-        statement
-            .query_map(params![id.to_string()], |row| row.get::<_, String>(0))?
-            .map(|record| from_json(&record?).map_err(|why| StoreError::Corrupt { id: *id, why }))
-            .collect()
+        load_statements(&connection, id)
+    }
+
+    /// What the session page shows: the lobby, when it expires and its parties' run reports.
+    pub fn view(&self, id: &LobbyId, now: u64) -> Result<SessionView, StoreError> {
+        let connection = self.lock();
+        let lobby = restore(&connection, id, now)?;
+        let expires_at: i64 = connection.query_row(
+            "SELECT expires_at FROM lobbies WHERE id = ?1",
+            params![id.to_string()],
+            |row| row.get(0),
+        )?;
+        let reports: Vec<RunReport> = load_statements::<RunReport>(&connection, id)?
+            .iter()
+            .filter_map(|signed| lobby.check_statement(signed).ok())
+            .collect();
+        Ok(SessionView::new(
+            lobby.verified(),
+            &reports,
+            expires_at.unsigned_abs(),
+        ))
     }
 
     /// Whether `party` is a party of a sealed lobby that is still live: the relay's admission
@@ -259,6 +281,33 @@ fn insert_join(
         ],
     )?;
     Ok(())
+}
+
+/// A party statement and the table that keeps the latest of each party.
+pub trait StoredStatement: PartyStatement + Send + 'static {
+    const TABLE: &'static str;
+}
+
+impl StoredStatement for EndpointAnnouncement {
+    const TABLE: &'static str = "endpoints";
+}
+
+impl StoredStatement for RunReport {
+    const TABLE: &'static str = "run_reports";
+}
+
+fn load_statements<T: StoredStatement>(
+    connection: &Connection,
+    id: &LobbyId,
+) -> Result<Vec<Signed<T>>, StoreError> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT record FROM {} WHERE lobby_id = ?1 ORDER BY party_key",
+        T::TABLE
+    ))?;
+    statement
+        .query_map(params![id.to_string()], |row| row.get::<_, String>(0))?
+        .map(|record| from_json(&record?).map_err(|why| StoreError::Corrupt { id: *id, why }))
+        .collect()
 }
 
 fn load_snapshot(

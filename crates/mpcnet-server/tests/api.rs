@@ -8,10 +8,12 @@ use axum::body::Body;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use mpcnet_proto::api::{ApiErrorBody, CreateLobby, ServerInfo};
+use mpcnet_proto::api::{SessionPhase, SessionView};
 use mpcnet_proto::offer::ProgramInfo;
+use mpcnet_proto::run_report::{LinkPath, LinkStatus, RunState};
 use mpcnet_proto::{
-    Identity, JoinSecret, Label, LobbyOffer, LobbySnapshot, SignedAnnouncement, SignedJoin,
-    SignedOffer,
+    EndpointAnnouncement, Identity, JoinSecret, Label, LobbyOffer, LobbySnapshot, RunReport,
+    SignedAnnouncement, SignedJoin, SignedOffer,
 };
 use mpcnet_server::api::{ApiConfig, ApiState, router};
 use mpcnet_server::metrics::Metrics;
@@ -45,10 +47,10 @@ fn label(text: &str) -> Label {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = Arc::new(Metrics::default());
-    let state = ApiState {
-        store: Store::open(&dir.path().join("lobbies.sqlite3")).expect("store"),
-        metrics: metrics.clone(),
-        config: Arc::new(ApiConfig {
+    let state = ApiState::new(
+        Store::open(&dir.path().join("lobbies.sqlite3")).expect("store"),
+        metrics.clone(),
+        ApiConfig {
             lobby_ttl: Duration::from_secs(3600),
             max_program_bytes: MAX_PROGRAM_BYTES,
             max_lobbies: 2,
@@ -57,8 +59,8 @@ fn fixture() -> Fixture {
                 relay_quic_port: None,
                 certificate: None,
             },
-        }),
-    };
+        },
+    );
     Fixture {
         app: router(state),
         metrics,
@@ -156,11 +158,11 @@ async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     let announcement =
-        SignedAnnouncement::announce(id, &bob, vec!["127.0.0.1:4444".parse().expect("addr")]);
+        EndpointAnnouncement::sign(id, &bob, vec!["127.0.0.1:4444".parse().expect("addr")]);
     let endpoints = format!("/v1/lobbies/{id}/endpoints");
     let (status, _) = send(&fixture.app, Method::PUT, &endpoints, json(&announcement)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let stranger = SignedAnnouncement::announce(id, &Identity::generate(), Vec::new());
+    let stranger = EndpointAnnouncement::sign(id, &Identity::generate(), Vec::new());
     let (status, body) = send(&fixture.app, Method::PUT, &endpoints, json(&stranger)).await;
     let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
     assert_eq!(
@@ -171,6 +173,44 @@ async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
     assert_eq!(status, StatusCode::OK);
     let listed: Vec<SignedAnnouncement> = serde_json::from_slice(&body).expect("announcements");
     assert_eq!(listed, vec![announcement]);
+
+    // Run reports feed the session page's view; a stranger's is refused.
+    let view_path = format!("/v1/lobbies/{id}/view");
+    let view = |body: Vec<u8>| -> SessionView { serde_json::from_slice(&body).expect("view") };
+    let (status, body) = send(&fixture.app, Method::GET, &view_path, Vec::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view(body).phase, SessionPhase::Sealed);
+    let running = |party: &Identity, peer: u16| RunReport {
+        lobby_id: id,
+        party: party.public(),
+        state: RunState::Running,
+        links: vec![LinkStatus {
+            peer,
+            path: LinkPath::Relayed,
+            rtt_ms: Some(2.5),
+        }],
+    };
+    let runs = format!("/v1/lobbies/{id}/runs");
+    let report = running(&bob, 0).sign(&bob);
+    let (status, _) = send(&fixture.app, Method::PUT, &runs, json(&report)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let stranger = Identity::generate();
+    let forged = running(&stranger, 0).sign(&stranger);
+    let (status, _) = send(&fixture.app, Method::PUT, &runs, json(&forged)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, body) = send(&fixture.app, Method::GET, &view_path, Vec::new()).await;
+    let shown = view(body);
+    assert_eq!(shown.phase, SessionPhase::Running);
+    assert_eq!(shown.parties[1].run, Some(RunState::Running));
+    assert_eq!(shown.parties[0].run, None);
+    assert_eq!(
+        (
+            shown.links.len(),
+            shown.links[0].parties,
+            shown.links[0].path
+        ),
+        (1, [0, 1], LinkPath::Relayed)
+    );
 
     let (status, program) = send(
         &fixture.app,

@@ -1,17 +1,20 @@
 //! Reading an invite from where the user put it: the argument itself, stdin (`-`), a file,
 //! or `MPCNET_INVITE` (command lines are visible to every local user; files and variables are not).
+//! A creator link (the web page's link for the session's creator) reads as its invite plus the
+//! creator's key.
 
 use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use mpcnet_proto::{Invite, InviteError};
+use mpcnet_proto::{CreatorLink, Identity, Invite, InviteError};
 
 use crate::BadInput;
 use crate::cli::InviteArg;
 
-/// The invite `arg` designates.
-pub fn read_invite(arg: &InviteArg) -> anyhow::Result<Invite> {
+/// The invite `arg` designates; for a creator link (made by the lobby's web page) also the
+/// creator's key it carries, which this party then acts with.
+pub fn read_invite(arg: &InviteArg) -> anyhow::Result<(Invite, Option<Identity>)> {
     let Some(given) = arg.invite.as_deref() else {
         return Err(BadInput(
             "no invite: give it as an argument, `-` to read stdin, a file path, or MPCNET_INVITE"
@@ -31,6 +34,11 @@ pub fn read_invite(arg: &InviteArg) -> anyhow::Result<Invite> {
         std::fs::read_to_string(given)
             .map_err(|e| BadInput(format!("reading the invite from {given}: {e}")))?
     };
-    text.parse::<Invite>()
-        .map_err(|error: InviteError| anyhow::Error::new(error))
+    if let Ok(link) = text.parse::<CreatorLink>() {
+        return Ok((link.invite, Some(link.creator_key)));
+    }
+    let invite = text
+        .parse::<Invite>()
+        .map_err(|error: InviteError| anyhow::Error::new(error))?;
+    Ok((invite, None))
 }

@@ -110,6 +110,24 @@ fn open_home(dir: PathBuf) -> anyhow::Result<Home> {
     Ok(Home::open(dir)?)
 }
 
+/// The identity a party acts with for `invite`: the creator's key of a creator link, else the
+/// home's identity.
+fn party_identity(
+    home: &Home,
+    creator_key: Option<mpcnet_proto::Identity>,
+) -> anyhow::Result<mpcnet_proto::Identity> {
+    match creator_key {
+        Some(key) => {
+            eprintln!(
+                "mpcnet: acting as the session's creator {} (the key in the creator link)",
+                key.public().fingerprint()
+            );
+            Ok(key)
+        }
+        None => identity(home),
+    }
+}
+
 /// The home's identity, saying so on stderr when it was just created.
 fn identity(home: &Home) -> anyhow::Result<mpcnet_proto::Identity> {
     let (identity, created) = home.identity()?;
@@ -174,8 +192,8 @@ async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
 }
 
 async fn join(home: &Home, args: JoinArgs) -> anyhow::Result<()> {
-    let invite = invite_input::read_invite(&args.invite)?;
-    let identity = identity(home)?;
+    let (invite, creator_key) = invite_input::read_invite(&args.invite)?;
+    let identity = party_identity(home, creator_key)?;
     let name = party_name(args.name);
     let report = session::join(
         home,
@@ -205,8 +223,8 @@ async fn join(home: &Home, args: JoinArgs) -> anyhow::Result<()> {
 }
 
 async fn status(home: &Home, args: StatusArgs) -> anyhow::Result<()> {
-    let invite = invite_input::read_invite(&args.invite)?;
-    let identity = identity(home)?;
+    let (invite, creator_key) = invite_input::read_invite(&args.invite)?;
+    let identity = party_identity(home, creator_key)?;
     let report = session::status(home, &identity, &invite, args.program.as_deref())
         .await
         .context("checking the session")?;

@@ -17,8 +17,8 @@ use crate::BadInput;
 use crate::cli::RunArgs;
 
 pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let invite = crate::invite_input::read_invite(&args.invite)?;
-    let identity = crate::identity(home)?;
+    let (invite, creator_key) = crate::invite_input::read_invite(&args.invite)?;
+    let identity = crate::party_identity(home, creator_key)?;
     let python = launcher::find_python(args.python.as_deref())?;
     let mpyc_version = launcher::check_mpyc(&python).await?;
     let say = |line: &str| eprintln!("mpcnet: {line}");

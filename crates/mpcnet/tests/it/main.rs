@@ -3,3 +3,4 @@
 mod lobby;
 mod run;
 mod support;
+mod web;

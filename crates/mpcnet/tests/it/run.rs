@@ -2,40 +2,9 @@
 //! example program and get its known answer, direct-only and relay-only; a stranger's key is
 //! refused; missing parties and a missing MPyC are named.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::*;
-
-/// Where the example programs are.
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name)
-}
-
-/// The names of the three parties; alice creates.
-const PARTIES: [&str; 3] = ["alice", "bob", "carol"];
-/// The most any one run of three parties may take.
-const RUN_LIMIT: Duration = Duration::from_secs(120);
-
-/// `mpcnet run` for party `name` on loopback, with `extra` flags.
-fn run_command(root: &Path, invite: &str, name: &str, extra: &[&str]) -> std::process::Command {
-    let mut args = vec![
-        "run",
-        invite,
-        "--yes",
-        "--name",
-        name,
-        "--bind",
-        "127.0.0.1:0",
-    ];
-    if !extra.contains(&"--timeout") {
-        args.extend(["--timeout", "60s"]);
-    }
-    args.extend(extra);
-    mpcnet_command(&root.join(name), &args)
-}
 
 /// Runs a session of three for `program`, every party with `extra` flags.
 fn run_three(program: &str, public_args: &[&str], extra: &[&str]) -> Vec<Finished> {
@@ -47,24 +16,6 @@ fn run_three(program: &str, public_args: &[&str], extra: &[&str]) -> Vec<Finishe
         .map(|name| run_command(root.path(), &invite, name, extra))
         .collect();
     run_all(commands, RUN_LIMIT)
-}
-
-/// Asserts every party exited 0 and printed `expected` in its program output.
-fn assert_all_answer(finished: &[Finished], expected: &str) {
-    for (name, party) in PARTIES.iter().zip(finished) {
-        assert_eq!(
-            party.code,
-            Some(0),
-            "{name} failed:\n{}\n{}",
-            party.stdout,
-            party.stderr
-        );
-        assert!(
-            party.stdout.contains(expected),
-            "{name} printed no {expected:?}:\n{}",
-            party.stdout
-        );
-    }
 }
 
 #[test]
@@ -282,7 +233,7 @@ async fn a_strangers_connection_is_refused_and_the_session_goes_on() {
             .expect("announcements");
         if let Some(signed) = announced.first() {
             break signed
-                .verify_self_signed(&invite.lobby_id())
+                .verify_statement(&invite.lobby_id())
                 .expect("valid announcement");
         }
         assert!(

@@ -306,3 +306,51 @@ pub fn mpcnet_command(home: &Path, args: &[&str]) -> Command {
         .env_remove("MPCNET_INVITE");
     command
 }
+
+/// Where the example programs are.
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+/// The names of the three parties; alice creates.
+pub const PARTIES: [&str; 3] = ["alice", "bob", "carol"];
+/// The most any one run of three parties may take.
+pub const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// `mpcnet run` for party `name` on loopback, with `extra` flags.
+pub fn run_command(root: &Path, invite: &str, name: &str, extra: &[&str]) -> std::process::Command {
+    let mut args = vec![
+        "run",
+        invite,
+        "--yes",
+        "--name",
+        name,
+        "--bind",
+        "127.0.0.1:0",
+    ];
+    if !extra.contains(&"--timeout") {
+        args.extend(["--timeout", "60s"]);
+    }
+    args.extend(extra);
+    mpcnet_command(&root.join(name), &args)
+}
+
+/// Asserts every party exited 0 and printed `expected` in its program output.
+pub fn assert_all_answer(finished: &[Finished], expected: &str) {
+    for (name, party) in PARTIES.iter().zip(finished) {
+        assert_eq!(
+            party.code,
+            Some(0),
+            "{name} failed:\n{}\n{}",
+            party.stdout,
+            party.stderr
+        );
+        assert!(
+            party.stdout.contains(expected),
+            "{name} printed no {expected:?}:\n{}",
+            party.stdout
+        );
+    }
+}

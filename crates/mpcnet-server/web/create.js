@@ -1,0 +1,63 @@
+// The create page: the browser makes the session's keys, signs the offer and the creator's
+// join, and uploads them with the program. The join secret and the creator's key never leave
+// the browser: they go into the URL fragment of the next page, which is never sent.
+
+import { apiError, fill } from "./page.js";
+import {
+  base64url, fromBase64url, hex, joinKeyOf, keyFromSeed, lobbyIdOf, PURPOSE, randomBytes,
+  sessionLinks, sha256, signedJoin, signJson,
+} from "./protocol.js";
+
+const form = document.getElementById("create-form");
+const say = (text) => fill("create-status", text);
+
+/** Public arguments as typed: split on spaces, quotes keep spaces ("a b" or 'a b'). */
+function splitArguments(text) {
+  return Array.from(text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g), (m) => m[1] ?? m[2] ?? m[3]);
+}
+
+async function createSession(event) {
+  event.preventDefault();
+  const data = new FormData(form);
+  const file = data.get("program");
+  if (!(file instanceof File) || file.size === 0) return say("Choose the program file.");
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  say("Creating the session…");
+  try {
+    const info = await (await fetch("/v1/info")).json();
+    const pin = info.certificate ? await sha256(fromBase64url(info.certificate)) : null;
+    const program = new Uint8Array(await file.arrayBuffer());
+    const secret = randomBytes(32);
+    const joinKey = await joinKeyOf(secret);
+    const creator = await keyFromSeed(randomBytes(32));
+    const lobbyId = await lobbyIdOf(joinKey.publicKey);
+    const parties = Number(data.get("parties"));
+    const offer = {
+      lobby_id: lobbyId,
+      name: String(data.get("name")).trim() || file.name,
+      parties,
+      creator: hex(creator.publicKey),
+      join_key: hex(joinKey.publicKey),
+      program: { file_name: file.name, sha256: hex(await sha256(program)), size: program.length },
+      args: splitArguments(String(data.get("args"))),
+      relay_url: new URL("/", location.origin).href,
+    };
+    const signedOffer = await signJson(offer, creator, PURPOSE.offer);
+    const creatorName = String(data.get("party-name")).trim();
+    const creatorJoin = await signedJoin(creator, creatorName, joinKey, lobbyId, signedOffer.payload);
+    const response = await fetch("/v1/lobbies", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ offer: signedOffer.signed, creator_join: creatorJoin, program: base64url(program) }),
+    });
+    if (!response.ok) throw new Error(await apiError(response));
+    const { creatorLink } = await sessionLinks(location.origin, lobbyId, creator, secret, pin);
+    location.assign(`/s/${lobbyId}/share#${creatorLink.split("#")[1]}`);
+  } catch (error) {
+    say(`Could not create the session: ${error.message}`);
+    button.disabled = false;
+  }
+}
+
+form.addEventListener("submit", createSession);

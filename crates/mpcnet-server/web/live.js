@@ -1,0 +1,80 @@
+// Following a session as it changes: the server pushes a view on every change (Server-Sent
+// Events), and this renders it. No polling: the browser holds one event stream open.
+
+import { el, fill } from "./page.js";
+
+const PHASE_TEXT = {
+  open: "waiting for parties",
+  full: "full: waiting for the creator's seal",
+  sealed: "sealed",
+  running: "running",
+  finished: "finished",
+  failed: "failed",
+};
+
+/** Calls `onView(view)` with the session now and after every change; `onGone(reason)` at the end. */
+export function followSession(lobbyId, onView, onGone) {
+  const events = new EventSource(`/v1/lobbies/${lobbyId}/events`);
+  events.addEventListener("view", (event) => onView(JSON.parse(event.data)));
+  events.addEventListener("gone", (event) => {
+    events.close();
+    onGone(event.data);
+  });
+  events.addEventListener("error", () => {
+    if (events.readyState === EventSource.CLOSED) onGone("the server closed the live updates; reload the page");
+  });
+}
+
+/** Shows the phase in the element `id` (text and a data attribute for styling and tests). */
+export function showPhase(id, view) {
+  const badge = document.getElementById(id);
+  badge.textContent = PHASE_TEXT[view.phase] ?? view.phase;
+  badge.dataset.phase = view.phase;
+}
+
+function runText(run) {
+  if (!run) return "not started";
+  switch (run.kind) {
+    case "finished":
+      return run.exit_code === 0 ? "finished" : `finished with exit code ${run.exit_code}`;
+    case "failed":
+      return `failed: ${run.reason}`;
+    default:
+      return run.kind;
+  }
+}
+
+/** Renders the parties: one row per seat, joined or not. */
+export function showParties(id, view) {
+  const rows = [];
+  for (let seat = 0; seat < view.parties_expected; seat += 1) {
+    const party = view.parties[seat];
+    if (!party) {
+      rows.push(el("tr", { "data-seat": seat, class: "missing" }, el("td", {}, String(seat)), el("td", { colspan: "4" }, "not joined yet")));
+      continue;
+    }
+    rows.push(
+      el("tr", { "data-seat": seat, "data-run": party.run?.kind ?? "none" },
+        el("td", {}, String(party.index)),
+        el("td", { class: "party-name" }, party.name, party.creator ? el("span", { class: "tag" }, "creator") : ""),
+        el("td", {}, el("code", {}, party.fingerprint)),
+        el("td", {}, runText(party.run)),
+      ),
+    );
+  }
+  fill(id, ...rows);
+}
+
+/** Renders the links between parties, as their agents report them. */
+export function showLinks(id, view) {
+  const name = (index) => view.parties[index]?.name ?? `party ${index}`;
+  const rows = view.links.map((link) =>
+    el("tr", { "data-link": link.parties.join("-"), "data-path": link.path },
+      el("td", {}, `${link.parties[0]} ${name(link.parties[0])}`),
+      el("td", {}, `${link.parties[1]} ${name(link.parties[1])}`),
+      el("td", {}, link.path),
+      el("td", {}, link.rtt_ms == null ? "–" : `${link.rtt_ms.toFixed(1)} ms`),
+    ));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: "4" }, "no links reported yet")));
+  fill(id, ...rows);
+}

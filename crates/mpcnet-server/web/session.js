@@ -1,0 +1,63 @@
+// The live session page: who joined, fingerprints, seal, program, and once running each
+// party's state and each link's path and RTT, pushed by the server as they change. Opened
+// from an invite (or the creator link), it also shows the command that joins from a terminal.
+
+import { copyButton, el, fill, lobbyIdOfPage } from "./page.js";
+import { isInviteFragment, linksFromCreatorFragment, runCommand } from "./protocol.js";
+import { followSession, showLinks, showParties, showPhase } from "./live.js";
+
+async function showCommand(lobbyId) {
+  const fragment = location.hash.slice(1);
+  const creatorLinks = await linksFromCreatorFragment(location.origin, lobbyId, fragment);
+  if (creatorLinks) {
+    fill("command-intro", "You created this session. On the machine where your party runs:");
+    fill("run-command", runCommand(creatorLinks.creatorLink));
+  } else if (isInviteFragment(fragment)) {
+    fill("command-intro", "To join from a terminal (mpcnet joins, waits for the others, then runs the program):");
+    fill("run-command", runCommand(location.href));
+  } else {
+    document.getElementById("command").hidden = true;
+    return;
+  }
+  copyButton("copy-run-command", "run-command");
+}
+
+/** What this page has seen happen, in order, with the time it saw it. */
+const seen = new Set();
+
+function noteMilestones(view) {
+  const milestones = [];
+  if (view.parties.length === view.parties_expected) milestones.push(["full", "every party joined"]);
+  if (view.session_fingerprint) milestones.push(["sealed", `sealed, fingerprint ${view.session_fingerprint}`]);
+  if (view.parties.some((party) => party.run)) milestones.push(["running", "the parties started their runs"]);
+  if (view.phase === "finished") milestones.push(["finished", "every party finished"]);
+  if (view.phase === "failed") milestones.push(["failed", "a party's run failed"]);
+  for (const [key, text] of milestones) {
+    if (seen.has(key)) continue;
+    seen.add(key);
+    document.getElementById("timeline").append(
+      el("li", { "data-milestone": key }, el("time", {}, new Date().toLocaleTimeString()), ` ${text}`));
+  }
+}
+
+function showView(view) {
+  noteMilestones(view);
+  document.title = `${view.name} · mpcnet`;
+  fill("session-name", view.name);
+  showPhase("phase", view);
+  fill("fingerprint", view.session_fingerprint ?? "not sealed yet");
+  fill("program",
+    el("code", {}, view.program.file_name), ` (${view.program.size} bytes), SHA-256 `, el("code", {}, view.program.sha256));
+  fill("args", view.args.length ? view.args.join(" ") : "(none)");
+  fill("joined", `${view.parties.length} of ${view.parties_expected}`);
+  fill("expires", new Date(view.expires_at * 1000).toLocaleString());
+  showParties("parties", view);
+  showLinks("links", view);
+}
+
+const lobbyId = lobbyIdOfPage();
+showCommand(lobbyId).catch((error) => fill("command-intro", `Cannot read this link: ${error.message}`));
+followSession(lobbyId, showView, (reason) => {
+  fill("gone", `This session is gone: ${reason}`);
+  document.getElementById("gone").hidden = false;
+});

@@ -1,0 +1,392 @@
+//! The lobby's web pages in headless Chromium (Debian's `chromium`, driven through
+//! `chromedriver`): a session is created in the page, its QR code is read back, three parties
+//! run it from terminals with `mpcnet run`, and the live page follows it to the end.
+//!
+//! Needs /usr/bin/chromium and /usr/bin/chromedriver (`.ci/run` installs them); without them
+//! the tests say so and pass, unless `MPCNET_REQUIRE_BROWSER=1` (set by CI) makes that a failure.
+//! `MPCNET_SCREENSHOTS=DIR` saves a screenshot of each page there (how `docs/` was made).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use mpcnet_proto::Invite;
+
+use crate::support::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// A session name that would be markup if a page used it as HTML.
+const HTML_NAME: &str = "<b>pay</b> <img src=x> survey";
+/// How long the page may take to show a step.
+const PAGE_LIMIT: Duration = Duration::from_secs(20);
+
+/// Whether the browser is here; without it the caller skips (or fails, if CI requires it).
+fn browser_present() -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        assert!(
+            std::env::var("MPCNET_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "MPCNET_REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
+        );
+        eprintln!(
+            "skipped: no {CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+        );
+    }
+    present
+}
+
+/// Headless Chromium under chromedriver, with a fresh profile; [`Browser::close`] ends both.
+struct Browser {
+    client: Client,
+    driver: Child,
+    driver_port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let driver_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let waited = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", driver_port))
+            .await
+            .is_err()
+        {
+            assert!(waited.elapsed() < PAGE_LIMIT, "chromedriver never listened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        // The flags keep Chromium off the network except for the pages it is sent to; the
+        // server's certificate is self-signed (the terminals pin it; the browser is told to accept it).
+        let capabilities = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--ignore-certificate-errors",
+                    "--window-size=1200,1000",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object")
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .expect("a WebDriver session");
+        Self {
+            client,
+            driver,
+            driver_port,
+            _profile: profile,
+        }
+    }
+
+    /// Ends the WebDriver session (and so Chromium); dropping the browser then stops chromedriver.
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+
+    async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(PAGE_LIMIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("no {css} on the page: {error}"))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.expect("element text")
+    }
+
+    /// Waits until the text of `css` satisfies `done`; returns it.
+    async fn wait_text(&self, css: &str, limit: Duration, done: impl Fn(&str) -> bool) -> String {
+        let waited = std::time::Instant::now();
+        loop {
+            let text = self.text(css).await;
+            if done(&text) {
+                return text;
+            }
+            assert!(waited.elapsed() < limit, "{css} still shows {text:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The value of attribute `name` of every element matching `css`.
+    async fn attributes(&self, css: &str, name: &str) -> Vec<String> {
+        let mut values = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await.expect("find") {
+            values.push(element.attr(name).await.expect("attr").unwrap_or_default());
+        }
+        values
+    }
+
+    /// Saves a screenshot of the page as `name` in `MPCNET_SCREENSHOTS`, if set.
+    async fn keep_screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("MPCNET_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(PathBuf::from(dir).join(name), png).expect("screenshot saved");
+    }
+}
+
+impl Drop for Browser {
+    /// Stops chromedriver, even when a test failed half-way. Killing it alone would leave
+    /// Chromium running: its `/shutdown` first ends the browsers it started.
+    fn drop(&mut self) {
+        use std::io::{Read as _, Write as _};
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.driver_port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+            let request = "GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
+        let waited = std::time::Instant::now();
+        while matches!(self.driver.try_wait(), Ok(None))
+            && waited.elapsed() < Duration::from_secs(3)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Decodes the one QR code in a PNG screenshot.
+fn read_qr(png: &[u8]) -> String {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().expect("PNG header");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("PNG size")];
+    let frame = reader.next_frame(&mut pixels).expect("PNG frame");
+    let channels = frame.color_type.samples();
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        let at = (y * width + x) * channels;
+        let rgb = &pixels[at..at + channels.min(3)];
+        (rgb.iter().map(|&v| u32::from(v)).sum::<u32>() / rgb.len() as u32) as u8
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the screenshot");
+    grids[0].decode().expect("the QR code decodes").1
+}
+
+/// The server's origin (its address without the pin).
+fn origin(server: &Server) -> String {
+    server.address.split('#').next().expect("origin").to_owned()
+}
+
+/// Whether `needle` occurs in any file under `dir`, raw, as hex or as base64url.
+fn secret_in_files(dir: &Path, needle: &[u8]) -> bool {
+    let forms = [
+        needle.to_vec(),
+        data_encoding::HEXLOWER.encode(needle).into_bytes(),
+        data_encoding::BASE64URL_NOPAD.encode(needle).into_bytes(),
+    ];
+    std::fs::read_dir(dir).expect("dir").any(|entry| {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            return secret_in_files(&path, needle);
+        }
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        forms.iter().any(|form| {
+            bytes
+                .windows(form.len())
+                .any(|window| window == form.as_slice())
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it() {
+    if !browser_present() {
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let origin = origin(&server);
+    let program = root.path().join("secret_mean.py");
+    std::fs::copy(example("secret_mean.py"), &program).expect("program");
+    let browser = Browser::start().await;
+
+    // The create page: the browser makes the keys, signs and uploads.
+    browser
+        .client
+        .goto(&format!("{origin}/"))
+        .await
+        .expect("create page");
+    browser
+        .find("input[name=name]")
+        .await
+        .send_keys(HTML_NAME)
+        .await
+        .expect("name");
+    let parties = browser.find("input[name=parties]").await;
+    parties.clear().await.expect("clear");
+    parties.send_keys("3").await.expect("parties");
+    let file = program.to_str().expect("utf-8 path");
+    browser
+        .find("input[name=program]")
+        .await
+        .send_keys(file)
+        .await
+        .expect("program");
+    let creator_name = browser.find("input[name=party-name]").await;
+    creator_name.clear().await.expect("clear");
+    creator_name.send_keys("alice").await.expect("creator name");
+    browser.keep_screenshot("web-create.png").await;
+    browser
+        .find("button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("submit");
+
+    // The invite page: link, QR code, the creator's own command.
+    let invite_text = browser
+        .wait_text("#invite-link", PAGE_LIMIT, |t| !t.is_empty())
+        .await;
+    let url = browser.client.current_url().await.expect("url");
+    assert!(url.path().ends_with("/share"), "{url}");
+    assert!(
+        url.fragment().is_some_and(|f| f.starts_with("mpcnet1o.")),
+        "{url}"
+    );
+    let invite: Invite = invite_text
+        .parse()
+        .expect("the page's invite parses and checks");
+    assert!(
+        invite_text.starts_with(&format!("{origin}/s/")),
+        "{invite_text}"
+    );
+    let qr = browser
+        .find("#qr svg")
+        .await
+        .screenshot()
+        .await
+        .expect("QR screenshot");
+    assert_eq!(read_qr(&qr), invite_text, "the QR code holds the invite");
+    let invite_command = browser.text("#invite-command").await;
+    assert_eq!(invite_command, format!("mpcnet run '{invite_text}'"));
+    let creator_command = browser.text("#creator-command").await;
+    let creator_link = creator_command
+        .strip_prefix("mpcnet run '")
+        .and_then(|rest| rest.strip_suffix('\''))
+        .expect("the creator's command")
+        .to_owned();
+    let link: mpcnet_proto::CreatorLink = creator_link.parse().expect("creator link parses");
+    assert_eq!(link.invite, invite);
+    // The session name is text, not markup.
+    browser
+        .wait_text("#session-name", PAGE_LIMIT, |t| t == HTML_NAME)
+        .await;
+    assert!(
+        browser
+            .client
+            .find_all(Locator::Css("#session-name *"))
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    browser
+        .wait_text("#joined", PAGE_LIMIT, |t| t.starts_with("1 of 3"))
+        .await;
+    browser.keep_screenshot("web-invite.png").await;
+
+    // The live page, opened from the invite as a party would, shows the command to join.
+    browser
+        .client
+        .goto(&invite_text)
+        .await
+        .expect("session page");
+    let run_command_shown = browser
+        .wait_text("#run-command", PAGE_LIMIT, |t| !t.is_empty())
+        .await;
+    assert_eq!(run_command_shown, invite_command);
+    browser
+        .wait_text("#phase", PAGE_LIMIT, |t| t == "waiting for parties")
+        .await;
+
+    // Three terminals: the creator with its link, bob and carol with the invite.
+    let commands = vec![
+        run_command(root.path(), &creator_link, "alice", &[]),
+        run_command(root.path(), &invite_text, "bob", &[]),
+        run_command(root.path(), &invite_text, "carol", &[]),
+    ];
+    let finished = tokio::task::spawn_blocking(move || run_all(commands, RUN_LIMIT))
+        .await
+        .expect("runs");
+    assert_all_answer(&finished, "RESULT sum=60 mean=20 parties=3");
+    browser
+        .wait_text("#phase", PAGE_LIMIT, |t| t == "finished")
+        .await;
+    let milestones = browser.attributes("#timeline li", "data-milestone").await;
+    assert_eq!(milestones, ["full", "sealed", "running", "finished"]);
+    let fingerprint = browser.text("#fingerprint").await;
+    assert!(
+        finished[1]
+            .stderr
+            .contains(&format!("fingerprint {fingerprint} ")),
+        "the page's fingerprint {fingerprint} is the one bob was told:\n{}",
+        finished[1].stderr
+    );
+    assert_eq!(
+        browser.attributes("#parties tr", "data-run").await,
+        ["finished", "finished", "finished"]
+    );
+    let mut pairs = browser.attributes("#links tr", "data-link").await;
+    pairs.sort();
+    assert_eq!(pairs, ["0-1", "0-2", "1-2"], "one link per pair");
+    for path in browser.attributes("#links tr", "data-path").await {
+        assert!(path == "direct" || path == "relayed", "{path}");
+    }
+    for row in browser
+        .client
+        .find_all(Locator::Css("#links tr"))
+        .await
+        .expect("rows")
+    {
+        let rtt = row
+            .find(Locator::Css("td:last-child"))
+            .await
+            .expect("rtt cell");
+        assert!(rtt.text().await.expect("text").ends_with(" ms"));
+    }
+    assert_eq!(browser.text("#session-name").await, HTML_NAME);
+    assert!(
+        browser
+            .client
+            .find_all(Locator::Css("#parties b, #session-name *"))
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    browser.keep_screenshot("web-session.png").await;
+    browser.close().await;
+
+    // The join secret reached no request body the server kept, and no file it wrote.
+    assert!(!secret_in_files(
+        &root.path().join("server"),
+        &invite.secret.to_bytes()
+    ));
+}
