@@ -259,3 +259,75 @@ pub fn runs_path(id: &LobbyId) -> String {
 pub fn program_path(id: &LobbyId) -> String {
     format!("{LOBBIES_PATH}/{id}/program")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::join::JoinSecret;
+    use crate::label::Label;
+    use crate::lobby::Lobby;
+    use crate::offer::tests::signed_offer;
+    use crate::{Identity, PublicKey};
+
+    /// A sealed lobby of three and its parties' keys.
+    fn sealed_three() -> (Lobby, Vec<PublicKey>) {
+        let secret = JoinSecret::generate();
+        let keys: Vec<Identity> = (0..3).map(|_| Identity::generate()).collect();
+        let offer = signed_offer(&keys[0], &secret, 3, b"x=1");
+        let join = |key: &Identity| {
+            let name = Label::new("name", "p").expect("label");
+            SignedJoin::new(key, name, &secret, &offer)
+        };
+        let mut lobby = Lobby::create(offer.clone(), join(&keys[0])).expect("created");
+        for key in &keys[1..] {
+            lobby.admit(join(key)).expect("admitted");
+        }
+        let manifest = lobby.snapshot().seal(&keys[0]);
+        lobby.seal(manifest).expect("sealed");
+        (lobby, keys.iter().map(Identity::public).collect())
+    }
+
+    fn report(lobby: &Lobby, party: PublicKey, state: RunState, peers: &[u16]) -> RunReport {
+        RunReport {
+            lobby_id: lobby.verified().offer.lobby_id,
+            party,
+            state,
+            links: peers
+                .iter()
+                .map(|&peer| LinkStatus {
+                    peer,
+                    path: LinkPath::Direct,
+                    rtt_ms: Some(0.3),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_phase_follows_the_runs_and_each_pair_is_one_link() {
+        let (lobby, keys) = sealed_three();
+        let view = |reports: &[RunReport]| SessionView::new(lobby.verified(), reports, 0);
+        assert_eq!(view(&[]).phase, SessionPhase::Sealed);
+        let finished = |i: usize, code| {
+            let peers: Vec<u16> = (0..3).filter(|&p| usize::from(p) != i).collect();
+            report(
+                &lobby,
+                keys[i],
+                RunState::Finished { exit_code: code },
+                &peers,
+            )
+        };
+        let two = [finished(0, 0), finished(1, 0)];
+        assert_eq!(view(&two).phase, SessionPhase::Running);
+        let all = [finished(0, 0), finished(1, 0), finished(2, 0)];
+        let shown = view(&all);
+        assert_eq!(shown.phase, SessionPhase::Finished);
+        let pairs: Vec<[u16; 2]> = shown.links.iter().map(|link| link.parties).collect();
+        assert_eq!(pairs, [[0, 1], [0, 2], [1, 2]]);
+        let one_failed = [finished(0, 0), finished(1, 1), finished(2, 0)];
+        assert_eq!(view(&one_failed).phase, SessionPhase::Failed);
+        // A link to a seat that does not exist, or to oneself, is not shown.
+        let odd = [report(&lobby, keys[0], RunState::Running, &[0, 9])];
+        assert!(view(&odd).links.is_empty());
+    }
+}

@@ -7,8 +7,7 @@ use std::time::Duration;
 use axum::body::Body;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
-use mpcnet_proto::api::{ApiErrorBody, CreateLobby, ServerInfo};
-use mpcnet_proto::api::{SessionPhase, SessionView};
+use mpcnet_proto::api::{ApiErrorBody, CreateLobby, ServerInfo, SessionPhase, SessionView};
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::run_report::{LinkPath, LinkStatus, RunState};
 use mpcnet_proto::{
@@ -464,5 +463,90 @@ async fn lobbies_beyond_the_cap_are_refused_until_some_expire() {
     assert_eq!(
         (status, error.code.as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, "server_full")
+    );
+}
+
+#[tokio::test]
+async fn pages_are_built_in_and_locked_down_and_the_event_stream_pushes_changes() {
+    let fixture = fixture();
+    let id = fixture.secret.lobby_id();
+    let page = |path: &str| {
+        let request = Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .expect("request");
+        fixture.app.clone().oneshot(request)
+    };
+    let created = page("/").await.expect("infallible");
+    assert_eq!(created.status(), StatusCode::OK);
+    let policy = created.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii");
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    assert!(!policy.contains("unsafe"), "{policy}");
+    assert_eq!(created.headers()["x-content-type-options"], "nosniff");
+    let script = page("/assets/create.js").await.expect("infallible");
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    for missing in [
+        "/assets/../Cargo.toml",
+        "/assets/nothing.js",
+        &format!("/s/{id}"),
+    ] {
+        let answer = page(missing).await.expect("infallible");
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{missing}");
+    }
+
+    let request = create_request(&fixture, 2, b"x=1");
+    let (status, _) = send(&fixture.app, Method::POST, "/v1/lobbies", json(&request)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        page(&format!("/s/{id}/share"))
+            .await
+            .expect("infallible")
+            .status(),
+        StatusCode::OK
+    );
+    let events = page(&format!("/v1/lobbies/{id}/events"))
+        .await
+        .expect("infallible");
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut body = events.into_body();
+    let mut next_view = async || -> SessionView {
+        let mut text = String::new();
+        while !text.contains("\n\n") {
+            let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+                .await
+                .expect("an event within 10 s")
+                .expect("open stream")
+                .expect("frame");
+            if let Ok(data) = frame.into_data() {
+                text.push_str(std::str::from_utf8(&data).expect("utf-8"));
+            }
+        }
+        let data = text
+            .lines()
+            .find_map(|line| line.strip_prefix("data: "))
+            .unwrap_or_else(|| panic!("an event with data: {text:?}"));
+        serde_json::from_str(data).expect("a session view")
+    };
+    let first = next_view().await;
+    assert_eq!((first.phase, first.parties.len()), (SessionPhase::Open, 1));
+    let bob = Identity::generate();
+    let join = SignedJoin::new(&bob, label("bob"), &fixture.secret, &request.offer);
+    let (status, _) = send(
+        &fixture.app,
+        Method::POST,
+        &format!("/v1/lobbies/{id}/joins"),
+        json(&join),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let second = next_view().await;
+    assert_eq!(
+        (second.phase, second.parties[1].name.as_str()),
+        (SessionPhase::Full, "bob")
     );
 }

@@ -143,7 +143,12 @@ export async function sessionLinks(origin, lobbyId, creator, secret, pin) {
 /** The links of the session whose creator link has `fragment` (the part after #), or null. */
 export async function linksFromCreatorFragment(origin, lobbyId, fragment) {
   if (!fragment.startsWith(CREATOR_LINK_PREFIX)) return null;
-  const bytes = fromBase64url(fragment.slice(CREATOR_LINK_PREFIX.length));
+  let bytes;
+  try {
+    bytes = fromBase64url(fragment.slice(CREATOR_LINK_PREFIX.length));
+  } catch {
+    return null;
+  }
   const pinned = bytes[64] === 1;
   if (bytes.length !== 65 + (pinned ? 32 : 0) + 4) return null;
   const body = bytes.slice(0, bytes.length - 4);

@@ -36,7 +36,8 @@ pub async fn run(args: ServeArgs, home: &Path) -> anyhow::Result<()> {
         quic = ?server.quic_addr,
         metrics = ?server.metrics_addr,
         data = %data_dir.display(),
-        "serving lobbies and relay; give parties the --server value printed on stdout"
+        web = %server.address.origin(),
+        "serving lobbies, relay and web pages; give parties the --server value printed on stdout"
     );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -78,7 +78,7 @@ impl Browser {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--ignore-certificate-errors",
-                    "--window-size=1200,1000",
+                    "--window-size=1200,1400",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             },
@@ -382,6 +382,19 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
             .is_empty()
     );
     browser.keep_screenshot("web-session.png").await;
+
+    // A damaged creator link, or a session the server does not have, gets a clear page.
+    let damaged = creator_link.replace("#mpcnet1o.", "#mpcnet1o.AAAA");
+    let share = damaged.replacen("#", "/share#", 1);
+    browser.client.goto(&share).await.expect("share page");
+    browser
+        .wait_text("#share-error", PAGE_LIMIT, |t| {
+            t.contains("not a creator link")
+        })
+        .await;
+    let unknown = format!("{origin}/s/{}", "a".repeat(26));
+    browser.client.goto(&unknown).await.expect("unknown page");
+    assert_eq!(browser.text("h1").await, "No such session");
     browser.close().await;
 
     // The join secret reached no request body the server kept, and no file it wrote.
