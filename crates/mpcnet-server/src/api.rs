@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +28,7 @@ use mpcnet_proto::{
 use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
+use crate::quota::{ClientAddress, CreatorQuota};
 use crate::store::{Store, StoreError, StoredStatement};
 use tokio::sync::{Semaphore, watch};
 
@@ -40,6 +41,8 @@ pub struct ApiConfig {
     pub max_program_bytes: usize,
     /// The most lobbies alive at once; creating more is refused until some expire.
     pub max_lobbies: u64,
+    /// The most live lobbies one client address may have created.
+    pub max_lobbies_per_address: usize,
     /// What `GET /v1/info` reports.
     pub info: ServerInfo,
 }
@@ -54,6 +57,8 @@ pub struct ApiState {
     changes: Arc<watch::Sender<u64>>,
     /// Slots for live session pages (event streams held open).
     live_pages: Arc<Semaphore>,
+    /// Live lobbies per creating address.
+    creator_quota: Arc<CreatorQuota>,
 }
 
 /// The most session pages that may follow events at once.
@@ -66,6 +71,7 @@ impl ApiState {
         Self {
             store,
             metrics,
+            creator_quota: Arc::new(CreatorQuota::new(config.max_lobbies_per_address)),
             config: Arc::new(config),
             changes: Arc::new(watch::Sender::new(0)),
             live_pages: Arc::new(Semaphore::new(MAX_LIVE_PAGES)),
@@ -279,6 +285,7 @@ async fn info(State(state): State<ApiState>) -> Json<ServerInfo> {
 
 async fn create_lobby(
     State(state): State<ApiState>,
+    client: Option<Extension<ClientAddress>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<LobbyCreated>), ApiError> {
     let request: CreateLobby = parse_json(body)?;
@@ -304,15 +311,32 @@ async fn create_lobby(
     let created = now();
     let expires_at = created.saturating_add(state.config.lobby_ttl.as_secs());
     let lobby_id = offer.lobby_id;
+    let client = client.map(|Extension(ClientAddress(address))| address);
+    if let Some(address) = client
+        && !state.creator_quota.reserve(address, created, expires_at)
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_lobbies",
+            format!(
+                "this address holds as many live sessions as one address may ({}); create more once some expire",
+                state.config.max_lobbies_per_address
+            ),
+        ));
+    }
     let store = state.store.clone();
     let max_lobbies = state.config.max_lobbies;
-    blocking(move || {
+    let stored = blocking(move || {
         if store.live_lobbies(created)? >= max_lobbies {
             return Err(StoreError::Full);
         }
         store.insert(&lobby, &request.program, created, expires_at)
     })
-    .await?;
+    .await;
+    if let (Err(_), Some(address)) = (&stored, client) {
+        state.creator_quota.release(address, expires_at);
+    }
+    stored?;
     state.changed();
     state.metrics.lobbies_created.inc();
     state.metrics.lobbies_live.inc();

@@ -25,6 +25,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
+use crate::quota::ClientAddress;
+
 /// How long a client may take for its TLS handshake, and then for its request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one API request may take, its body included.
@@ -133,7 +135,7 @@ pub async fn serve(
             let relay = RelayServiceWithNotify::new(relay, Arc::new(Notify::new()));
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let (relay, api) = (relay.clone(), api.clone());
-                async move { Ok::<_, Infallible>(route(request, &relay, api).await) }
+                async move { Ok::<_, Infallible>(route(request, peer, &relay, api).await) }
             });
             let served = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -149,11 +151,13 @@ pub async fn serve(
 }
 
 async fn route(
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
+    peer: std::net::SocketAddr,
     relay: &RelayServiceWithNotify,
     api: Router,
 ) -> http::Response<Body> {
     if request.uri().path() != iroh_relay::http::RELAY_PATH {
+        request.extensions_mut().insert(ClientAddress(peer.ip()));
         return match tokio::time::timeout(API_REQUEST_TIMEOUT, api.oneshot(request)).await {
             Ok(Ok(response)) => response,
             Ok(Err(infallible)) => match infallible {},

@@ -11,6 +11,7 @@ mod https;
 pub use https::ConnectionLimits;
 pub mod metrics;
 mod pages;
+pub mod quota;
 mod relay;
 pub mod store;
 pub mod tls;
@@ -55,6 +56,8 @@ pub struct ServeConfig {
     pub address_discovery: bool,
     /// The most lobbies alive at once.
     pub max_lobbies: u64,
+    /// The most live lobbies one client address may have created.
+    pub max_lobbies_per_address: usize,
     /// The most connections the HTTPS listener holds, in all and from one address.
     pub connection_limits: ConnectionLimits,
 }
@@ -157,6 +160,7 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
             lobby_ttl: config.lobby_ttl,
             max_program_bytes: config.max_program_bytes,
             max_lobbies: config.max_lobbies,
+            max_lobbies_per_address: config.max_lobbies_per_address,
             info: ServerInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 relay_quic_port: quic_addr.map(|addr| addr.port()),

@@ -16,6 +16,7 @@ use mpcnet_proto::{
 };
 use mpcnet_server::api::{ApiConfig, ApiState, router};
 use mpcnet_server::metrics::Metrics;
+use mpcnet_server::quota::ClientAddress;
 use mpcnet_server::store::Store;
 use tower::ServiceExt as _;
 
@@ -53,6 +54,7 @@ fn fixture() -> Fixture {
             lobby_ttl: Duration::from_secs(3600),
             max_program_bytes: MAX_PROGRAM_BYTES,
             max_lobbies: 2,
+            max_lobbies_per_address: 1,
             info: ServerInfo {
                 version: "test".into(),
                 relay_quic_port: None,
@@ -549,4 +551,27 @@ async fn pages_are_built_in_and_locked_down_and_the_event_stream_pushes_changes(
         (second.phase, second.parties[1].name.as_str()),
         (SessionPhase::Full, "bob")
     );
+}
+
+#[tokio::test]
+async fn one_address_may_hold_only_so_many_live_lobbies() {
+    let fixture = fixture();
+    let create_from = |address: &str, request: &CreateLobby| {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/lobbies")
+            .body(Body::from(json(request)))
+            .expect("request");
+        let address = address.parse().expect("address");
+        request.extensions_mut().insert(ClientAddress(address));
+        fixture.app.clone().oneshot(request)
+    };
+    let first = create_request(&fixture, 2, b"x=1");
+    let answer = create_from("10.0.0.1", &first).await.expect("infallible");
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    let second = create_request(&fixture_with_other_secret(&fixture), 2, b"x=1");
+    let answer = create_from("10.0.0.1", &second).await.expect("infallible");
+    assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+    let answer = create_from("10.0.0.2", &second).await.expect("infallible");
+    assert_eq!(answer.status(), StatusCode::CREATED, "another address may");
 }

@@ -25,6 +25,7 @@ async fn start_server(data_dir: &std::path::Path) -> RunningServer {
         max_program_bytes: 1 << 20,
         address_discovery: true,
         max_lobbies: 100,
+        max_lobbies_per_address: 100,
         connection_limits: mpcnet_server::ConnectionLimits {
             total: 64,
             per_ip: 16,

@@ -108,6 +108,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MPCNET_MAX_LOBBIES", default_value_t = 10_000)]
     pub max_lobbies: u64,
 
+    /// The most live lobbies one IP address may create; more are refused (429) until some expire.
+    #[arg(long, env = "MPCNET_MAX_LOBBIES_PER_IP", default_value_t = 20)]
+    pub max_lobbies_per_ip: usize,
+
     /// The most connections held at once (API and relay together).
     #[arg(long, env = "MPCNET_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,

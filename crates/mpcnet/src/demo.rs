@@ -64,6 +64,7 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
         max_program_bytes: 1 << 20,
         address_discovery: true,
         max_lobbies: 1,
+        max_lobbies_per_address: 1,
         connection_limits: mpcnet_server::ConnectionLimits {
             total: 256,
             per_ip: 64,

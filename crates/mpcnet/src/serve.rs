@@ -20,6 +20,7 @@ pub async fn run(args: ServeArgs, home: &Path) -> anyhow::Result<()> {
         max_program_bytes: args.max_program_bytes,
         address_discovery: !args.no_address_discovery,
         max_lobbies: args.max_lobbies,
+        max_lobbies_per_address: args.max_lobbies_per_ip,
         connection_limits: mpcnet_server::ConnectionLimits {
             total: args.max_connections,
             per_ip: args.max_connections_per_ip,

@@ -348,6 +348,19 @@ fn an_expired_lobby_is_gone() {
 }
 
 #[test]
+fn one_address_creates_only_so_many_live_lobbies() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        &root.path().join("server"),
+        "127.0.0.1:0",
+        &["--max-lobbies-per-ip", "1"],
+    );
+    succeed(create_lobby(&server.address, root.path(), "2"));
+    let again = create_lobby(&server.address, root.path(), "2");
+    assert_fails(&again, 1, "as many live sessions as one address may (1)");
+}
+
+#[test]
 fn shell_completions_are_printed() {
     let root = tempfile::tempdir().expect("tempdir");
     let script = succeed(mpcnet(root.path(), &["completions", "bash"]));

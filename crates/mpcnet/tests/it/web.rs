@@ -113,6 +113,13 @@ impl Browser {
             .unwrap_or_else(|error| panic!("no {css} on the page: {error}"))
     }
 
+    /// Replaces what the input `css` holds by `value` (for a file input: chooses that file).
+    async fn type_into(&self, css: &str, value: &str) {
+        let input = self.find(css).await;
+        input.clear().await.expect("input cleared");
+        input.send_keys(value).await.expect("typed");
+    }
+
     async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("element text")
     }
@@ -235,25 +242,17 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
         .goto(&format!("{origin}/"))
         .await
         .expect("create page");
-    browser
-        .find("input[name=name]")
-        .await
-        .send_keys(HTML_NAME)
-        .await
-        .expect("name");
-    let parties = browser.find("input[name=parties]").await;
-    parties.clear().await.expect("clear");
-    parties.send_keys("3").await.expect("parties");
-    let file = program.to_str().expect("utf-8 path");
-    browser
-        .find("input[name=program]")
-        .await
-        .send_keys(file)
-        .await
-        .expect("program");
-    let creator_name = browser.find("input[name=party-name]").await;
-    creator_name.clear().await.expect("clear");
-    creator_name.send_keys("alice").await.expect("creator name");
+    let program = program.to_str().expect("utf-8 path");
+    for (field, value) in [
+        ("name", HTML_NAME),
+        ("parties", "3"),
+        ("program", program),
+        ("party-name", "alice"),
+    ] {
+        browser
+            .type_into(&format!("input[name={field}]"), value)
+            .await;
+    }
     browser.keep_screenshot("web-create.png").await;
     browser
         .find("button[type=submit]")
