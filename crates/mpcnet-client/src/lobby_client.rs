@@ -126,6 +126,12 @@ impl LobbyClient {
             .map(drop)
     }
 
+    /// The latest run report of each party that sent one (unverified).
+    pub async fn run_reports(&self, lobby: &LobbyId) -> Result<Vec<SignedRunReport>, ClientError> {
+        self.call_json(Method::GET, &api::runs_path(lobby), None::<&()>)
+            .await
+    }
+
     pub async fn announcements(
         &self,
         lobby: &LobbyId,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use mpcnet_proto::api::CreateLobby;
 use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
+use mpcnet_proto::run_report::RunState;
 use mpcnet_proto::{
     Identity, Invite, JoinSecret, Label, LobbyOffer, ServerAddress, Sha256Digest, SignedJoin,
     SignedOffer, VerifyError,
@@ -166,6 +167,14 @@ pub async fn status(
     let (verified, sealed_now) = check(&client, identity, invite).await?;
     let program_path = fetch_program(home, &client, &verified, local_program).await?;
     let mut report = SessionReport::new(invite, &verified, identity, program_path, sealed_now);
+    let runs = verified.members_statements(&client.run_reports(&invite.lobby_id()).await?);
+    for party in &mut report.parties {
+        let key = party.key.parse::<mpcnet_proto::PublicKey>()?;
+        party.run = runs
+            .iter()
+            .find(|run| run.party == key)
+            .map(|run| run.state.clone());
+    }
     report.run = read_run_status(&home.run_status_file(&invite.lobby_id()));
     Ok(report)
 }
@@ -344,6 +353,8 @@ pub struct PartyReport {
     pub fingerprint: String,
     pub did: String,
     pub creator: bool,
+    /// The party's run as it last reported it to the lobby (signed by its key); `null` if none.
+    pub run: Option<RunState>,
 }
 
 /// The program in a [`SessionReport`].
@@ -388,6 +399,7 @@ impl SessionReport {
                     fingerprint: party.key.fingerprint().to_string(),
                     did: party.key.did_key(),
                     creator: party.key == offer.creator,
+                    run: None,
                 })
                 .collect(),
             you: verified.party(&identity.public()).map(|party| party.index),

@@ -11,6 +11,7 @@
 //! | `PUT /v1/lobbies/{id}/endpoints` | [`SignedAnnouncement`](crate::announcement::SignedAnnouncement) (by a member of the sealed lobby) | 204 |
 //! | `GET /v1/lobbies/{id}/endpoints` | | the latest announcement of each party that made one |
 //! | `PUT /v1/lobbies/{id}/runs` | [`SignedRunReport`](crate::run_report::SignedRunReport) (by a member) | 204 |
+//! | `GET /v1/lobbies/{id}/runs` | | the latest run report of each party that made one |
 //! | `GET /v1/lobbies/{id}/view` | | [`SessionView`]: what the session page shows |
 //! | `GET /v1/lobbies/{id}/events` | | `text/event-stream` of [`SessionView`]s, one per change |
 //!

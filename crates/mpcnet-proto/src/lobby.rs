@@ -60,6 +60,15 @@ impl VerifiedLobby {
         self.parties.len() == usize::from(self.offer.parties)
     }
 
+    /// The statements among `signed` that verify and are by parties of this lobby.
+    pub fn members_statements<T: PartyStatement>(&self, signed: &[Signed<T>]) -> Vec<T> {
+        signed
+            .iter()
+            .filter_map(|signed| signed.verify_statement(&self.offer.lobby_id).ok())
+            .filter(|statement| self.party(statement.party()).is_some())
+            .collect()
+    }
+
     /// The party with `key`, if it has joined.
     pub fn party(&self, key: &PublicKey) -> Option<&Party> {
         self.parties.iter().find(|party| party.key == *key)

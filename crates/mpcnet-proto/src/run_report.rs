@@ -28,6 +28,18 @@ pub enum RunState {
     Failed { reason: String },
 }
 
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Linking => f.write_str("linking"),
+            Self::Running => f.write_str("running"),
+            Self::Finished { exit_code: 0 } => f.write_str("finished"),
+            Self::Finished { exit_code } => write!(f, "finished with exit code {exit_code}"),
+            Self::Failed { reason } => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
 /// How a link is routed, without its addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -101,7 +101,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/v1/lobbies/{id}/runs",
-            axum::routing::put(put_statement::<RunReport>),
+            get(statements::<RunReport>).put(put_statement::<RunReport>),
         )
         .route("/v1/lobbies/{id}/view", get(session_view))
         .route("/v1/lobbies/{id}/events", get(session_events))

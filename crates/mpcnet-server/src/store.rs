@@ -218,10 +218,9 @@ impl Store {
             params![id.to_string()],
             |row| row.get(0),
         )?;
-        let reports: Vec<RunReport> = load_statements::<RunReport>(&connection, id)?
-            .iter()
-            .filter_map(|signed| lobby.check_statement(signed).ok())
-            .collect();
+        let reports = lobby
+            .verified()
+            .members_statements(&load_statements::<RunReport>(&connection, id)?);
         Ok(SessionView::new(
             lobby.verified(),
             &reports,

@@ -90,11 +90,14 @@ pub fn session(report: &SessionReport) -> String {
         if report.you == Some(party.index) {
             notes.push("you");
         }
-        let notes = if notes.is_empty() {
+        let mut notes = if notes.is_empty() {
             String::new()
         } else {
             format!("  ({})", notes.join(", "))
         };
+        if let Some(run) = &party.run {
+            let _ = write!(notes, "  run {run}");
+        }
         let _ = writeln!(
             text,
             "  {:>2}  {:<width$}  {}{notes}",

@@ -462,4 +462,25 @@ fn a_failing_party_stops_the_others() {
         assert_fails_with(party, "failed (");
         assert!(!party.stderr.contains("lost party"), "{}", party.stderr);
     }
+    // Every party told the lobby how its run ended, and `status` shows it, signed by each.
+    let status = status_json(&root.path().join("alice"), &invite);
+    let runs: Vec<&serde_json::Value> = status["parties"]
+        .as_array()
+        .expect("parties")
+        .iter()
+        .map(|party| &party["run"])
+        .collect();
+    assert_eq!(runs[1]["kind"], "finished", "{status}");
+    assert_eq!(runs[1]["exit_code"], 3, "{status}");
+    for other in [runs[0], runs[2]] {
+        assert_eq!(other["kind"], "failed", "{status}");
+        assert!(
+            other["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("failed (")),
+            "{status}"
+        );
+    }
+    let shown = succeed(mpcnet(&root.path().join("bob"), &["status", &invite]));
+    assert!(shown.contains("run finished with exit code 3"), "{shown}");
 }
