@@ -106,6 +106,12 @@ impl Home {
         self.dir.join(SESSIONS_DIR).join(lobby.to_string())
     }
 
+    /// Where the verified program `file_name` of `lobby` is kept: in a folder of its own, so
+    /// no program name meets the session's other files.
+    pub fn program_path(&self, lobby: &LobbyId, file_name: &str) -> PathBuf {
+        self.session_dir(lobby).join(PROGRAM_DIR).join(file_name)
+    }
+
     /// Stores a verified program of `lobby` as `file_name`, returning its path.
     pub fn save_program(
         &self,
@@ -113,14 +119,13 @@ impl Home {
         file_name: &str,
         contents: &[u8],
     ) -> Result<PathBuf, HomeError> {
-        // In a folder of its own, so no program name meets the session's other files.
-        let dir = self.session_dir(lobby).join(PROGRAM_DIR);
+        let path = self.program_path(lobby, file_name);
+        let dir = path.parent().expect("a program path has a folder");
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(&dir)
-            .map_err(io_error(&dir))?;
-        let path = dir.join(file_name);
+            .create(dir)
+            .map_err(io_error(dir))?;
         std::fs::write(&path, contents).map_err(io_error(&path))?;
         Ok(path)
     }

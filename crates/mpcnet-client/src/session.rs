@@ -259,7 +259,8 @@ async fn check(
     Ok((verified, sealed_now))
 }
 
-/// The program, checked against the signed hash; fetched copies are saved in the home.
+/// The program, checked against the signed hash. Fetched copies are saved in the home; a saved
+/// copy that still matches the hash is used again instead of fetching it again.
 async fn fetch_program(
     home: &Home,
     client: &LobbyClient,
@@ -267,6 +268,7 @@ async fn fetch_program(
     local_program: Option<&Path>,
 ) -> Result<PathBuf, SessionError> {
     let expected = &verified.offer.program;
+    let lobby_id = &verified.offer.lobby_id;
     let (contents, origin) = match local_program {
         Some(path) => (
             std::fs::read(path).map_err(|source| SessionError::ReadProgram {
@@ -275,10 +277,18 @@ async fn fetch_program(
             })?,
             path.display().to_string(),
         ),
-        None => (
-            client.program(&verified.offer.lobby_id).await?,
-            "fetched from the server".to_string(),
-        ),
+        None => {
+            let saved = home.program_path(lobby_id, expected.file_name.as_str());
+            if std::fs::read(&saved).is_ok_and(|contents| {
+                ProgramInfo::describe(expected.file_name.clone(), &contents) == *expected
+            }) {
+                return Ok(saved);
+            }
+            (
+                client.program(lobby_id).await?,
+                "fetched from the server".to_string(),
+            )
+        }
     };
     let actual = ProgramInfo::describe(expected.file_name.clone(), &contents);
     if actual != *expected {

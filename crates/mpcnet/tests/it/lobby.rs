@@ -137,13 +137,6 @@ fn tampering_with_the_server_database_makes_every_party_refuse() {
             )
             .expect("update");
         }),
-        ("the program", |db| {
-            db.execute(
-                "UPDATE lobbies SET program = CAST('import os; os.system(\"evil\")' AS BLOB)",
-                [],
-            )
-            .expect("update");
-        }),
         ("the public program arguments", |db| {
             let offer: String = db
                 .query_row("SELECT offer FROM lobbies", [], |row| row.get(0))
@@ -170,6 +163,35 @@ fn tampering_with_the_server_database_makes_every_party_refuse() {
             assert_fails(&output, 1, "VERIFICATION FAILED");
         }
     }
+}
+
+#[test]
+fn a_program_swapped_on_the_server_is_refused_and_changes_no_verified_copy() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let invite = three_party_session(&server, root.path());
+    let before = status_json(&root.path().join("alice"), &invite);
+    server
+        .database()
+        .execute(
+            "UPDATE lobbies SET program = CAST('import os; os.system(\"evil\")' AS BLOB)",
+            [],
+        )
+        .expect("update");
+    // The parties run the copy they verified, which is still the creator's program.
+    for party in ["alice", "bob", "carol"] {
+        let status = status_json(&root.path().join(party), &invite);
+        let path = status["program"]["path"].as_str().expect("path");
+        let program = std::fs::read_to_string(path).expect("verified copy");
+        assert_eq!(program, "print('mean')\n", "{party}");
+    }
+    assert_eq!(
+        before["program"],
+        status_json(&root.path().join("alice"), &invite)["program"]
+    );
+    // Whoever fetches it now refuses it.
+    let output = mpcnet(&root.path().join("dave"), &["status", &invite]);
+    assert_fails(&output, 1, "VERIFICATION FAILED: the program");
 }
 
 #[test]
