@@ -23,7 +23,7 @@ use crate::finish;
 use crate::launcher::{self, Launch, LauncherError};
 use crate::link::{LinkReport, Peer, PeerLink, Route};
 use crate::mesh::{self, MeshError};
-use crate::report::{RunReporter, failure_reason};
+use crate::report::{RunReporter, RunUpdates, failure_reason};
 
 /// How often addresses are exchanged through the lobby while linking.
 const ADDRESS_EXCHANGE_PERIOD: Duration = Duration::from_millis(100);
@@ -115,12 +115,12 @@ pub async fn run(
     interrupt: impl Future<Output = ()>,
     progress: Progress,
 ) -> Result<RunOutcome, RunError> {
-    let reporter = RunReporter::new(plan.lobby.clone(), plan.lobby_id, plan.identity.clone());
-    reporter.update(RunState::Linking, &[]).await;
+    let reporter = RunReporter::start(plan.lobby.clone(), plan.lobby_id, plan.identity.clone());
     let endpoint = endpoint::bind(&plan.identity, &plan.relay, plan.policy, plan.bind).await;
     let result = match endpoint {
         Ok(endpoint) => {
-            let result = run_linked(&plan, &endpoint, interrupt, &progress, &reporter).await;
+            let updates = reporter.updates();
+            let result = run_linked(&plan, &endpoint, interrupt, &progress, updates).await;
             endpoint.close().await;
             result
         }
@@ -146,7 +146,7 @@ async fn run_linked(
     endpoint: &Endpoint,
     interrupt: impl Future<Output = ()>,
     progress: &Progress,
-    reporter: &RunReporter,
+    reporter: &RunUpdates,
 ) -> Result<RunOutcome, RunError> {
     tokio::pin!(interrupt);
     let deadline = Instant::now() + plan.link_timeout;
@@ -403,7 +403,7 @@ fn watch_links(
     status_file: Option<PathBuf>,
     me: u16,
     progress: Progress,
-    reporter: RunReporter,
+    reporter: RunUpdates,
 ) -> AbortOnDrop {
     let links = links.to_vec();
     AbortOnDrop(tokio::spawn(async move {
@@ -423,7 +423,7 @@ fn watch_links(
                 }
             }
             let reports: Vec<LinkReport> = links.iter().map(PeerLink::report).collect();
-            reporter.update(RunState::Running, &reports).await;
+            reporter.update(RunState::Running, &reports);
             write_status(status_file.as_ref(), me, "running", reports);
         }
     }))

@@ -179,10 +179,10 @@ pub async fn status(
     Ok(report)
 }
 
-/// The status a run of this session on this machine left (see [`RunReport`]), if any.
-fn read_run_status(path: &Path) -> Option<RunReport> {
+/// The status a run of this session on this machine left (see [`LocalRunStatus`]), if any.
+fn read_run_status(path: &Path) -> Option<LocalRunStatus> {
     let text = std::fs::read_to_string(path).ok()?;
-    let mut run: RunReport = serde_json::from_str(&text).ok()?;
+    let mut run: LocalRunStatus = serde_json::from_str(&text).ok()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
@@ -335,12 +335,12 @@ pub struct SessionReport {
     pub args: Vec<String>,
     pub relay_url: String,
     /// The latest run of this session on this machine: `null` if none.
-    pub run: Option<RunReport>,
+    pub run: Option<LocalRunStatus>,
 }
 
 /// What a run (`mpcnet run`) reports about itself, refreshed every second while it lasts.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct RunReport {
+pub struct LocalRunStatus {
     /// `running`, `finished`, or `stopped` (no update for a while: the run was killed).
     pub state: String,
     /// The `mpcnet run` process.

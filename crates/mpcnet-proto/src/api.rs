@@ -292,6 +292,7 @@ mod tests {
         RunReport {
             lobby_id: lobby.verified().offer.lobby_id,
             party,
+            at_unix_ms: 1,
             state,
             links: peers
                 .iter()

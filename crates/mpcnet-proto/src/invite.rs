@@ -20,7 +20,6 @@ use crate::join::{JoinSecret, LobbyId};
 use crate::lobby::TrustAnchors;
 
 const INVITE_VERSION_PREFIX: &str = "mpcnet1.";
-const CREATOR_LINK_VERSION_PREFIX: &str = "mpcnet1o.";
 const LOBBY_PATH_PREFIX: &str = "/s/";
 const PIN_FRAGMENT_PREFIX: &str = "sha256=";
 const CHECKSUM_LEN: usize = 4;
@@ -206,9 +205,15 @@ impl Invite {
         }
     }
 
+    /// The invite's secret part: the creator's public key, the join secret, the pin, a checksum.
     fn secret_part(&self) -> Vec<u8> {
+        self.secret_part_with_key(&self.creator.to_bytes())
+    }
+
+    /// The secret part with `key` in the creator key's place (a creator link's secret key).
+    fn secret_part_with_key(&self, key: &[u8; KEY_LEN]) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(FIXED_LEN + 32 + CHECKSUM_LEN);
-        bytes.extend_from_slice(&self.creator.to_bytes());
+        bytes.extend_from_slice(key);
         bytes.extend_from_slice(&self.secret.to_bytes());
         match self.server.pin {
             Some(pin) => {
@@ -289,11 +294,16 @@ pub struct CreatorLink {
     pub creator_key: Identity,
 }
 
+impl CreatorLink {
+    /// What starts a creator link's fragment.
+    pub const FRAGMENT_PREFIX: &str = "mpcnet1o.";
+}
+
 impl FromStr for CreatorLink {
     type Err = InviteError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (origin, lobby_id, bytes) = parse_link(text, CREATOR_LINK_VERSION_PREFIX)?;
+        let (origin, lobby_id, bytes) = parse_link(text, CreatorLink::FRAGMENT_PREFIX)?;
         let (seed, secret, pin) = decode_secret_part(&bytes)?;
         let creator_key = Identity::from_secret_bytes(&seed);
         let invite = Invite::assemble(&origin, creator_key.public(), secret, pin, lobby_id)?;
@@ -306,16 +316,13 @@ impl FromStr for CreatorLink {
 
 impl fmt::Display for CreatorLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut bytes = self.invite.secret_part();
-        bytes[..KEY_LEN].copy_from_slice(&self.creator_key.to_secret_bytes());
-        let body_len = bytes.len() - CHECKSUM_LEN;
-        let checksum = Sha256Digest::of(&bytes[..body_len]);
-        bytes[body_len..].copy_from_slice(&checksum.0[..CHECKSUM_LEN]);
+        let bytes = (self.invite).secret_part_with_key(&self.creator_key.to_secret_bytes());
         let origin = self.invite.server.origin.as_str().trim_end_matches('/');
         write!(
             f,
-            "{origin}{LOBBY_PATH_PREFIX}{}#{CREATOR_LINK_VERSION_PREFIX}{}",
+            "{origin}{LOBBY_PATH_PREFIX}{}#{}{}",
             self.invite.lobby_id(),
+            Self::FRAGMENT_PREFIX,
             data_encoding::BASE64URL_NOPAD.encode(&bytes)
         )
     }

@@ -75,6 +75,9 @@ pub struct LinkStatus {
 pub struct RunReport {
     pub lobby_id: LobbyId,
     pub party: PublicKey,
+    /// When the party made the report (its clock, Unix milliseconds): each report of a run
+    /// is later than the one before, so an old report replayed is refused.
+    pub at_unix_ms: u64,
     pub state: RunState,
     pub links: Vec<LinkStatus>,
 }
@@ -100,6 +103,10 @@ impl PartyStatement for RunReport {
         &self.party
     }
 
+    fn supersedes(&self, kept: &Self) -> bool {
+        self.at_unix_ms > kept.at_unix_ms
+    }
+
     fn check(&self) -> Result<(), VerifyError> {
         if self.links.len() >= usize::from(MAX_PARTIES) {
             return Err(VerifyError::Inconsistent(
@@ -123,6 +130,7 @@ mod tests {
         RunReport {
             lobby_id,
             party: party.public(),
+            at_unix_ms: 1,
             state,
             links: vec![LinkStatus {
                 peer: 1,

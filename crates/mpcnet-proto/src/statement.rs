@@ -20,6 +20,11 @@ pub trait PartyStatement: Serialize + DeserializeOwned {
 
     /// Bounds and consistency of the content itself.
     fn check(&self) -> Result<(), VerifyError>;
+
+    /// Whether this statement may replace `kept`, the party's statement the lobby holds.
+    fn supersedes(&self, _kept: &Self) -> bool {
+        true
+    }
 }
 
 impl<T: PartyStatement> Signed<T> {

@@ -26,11 +26,11 @@ use mpcnet_proto::{
     SignedManifest, VerifyError,
 };
 use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 use crate::metrics::Metrics;
-use crate::quota::{ClientAddress, CreatorQuota};
+use crate::quota::{ClientAddress, CreatorQuota, OpenGuard, OpenPerAddress};
 use crate::store::{Store, StoreError, StoredStatement};
-use tokio::sync::{Semaphore, watch};
 
 /// Settings of the API.
 #[derive(Debug, Clone)]
@@ -53,16 +53,22 @@ pub struct ApiState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ApiConfig>,
-    /// Bumped after every stored change, so live pages recompute their view.
-    changes: Arc<watch::Sender<u64>>,
-    /// Slots for live session pages (event streams held open).
+    /// Names the lobby of every stored change (`None`: any lobby), so its live pages recompute.
+    changes: broadcast::Sender<Option<LobbyId>>,
+    /// Slots for live session pages (event streams held open), in all and per client address.
     live_pages: Arc<Semaphore>,
+    live_pages_per_address: Arc<OpenPerAddress>,
     /// Live lobbies per creating address.
     creator_quota: Arc<CreatorQuota>,
 }
 
-/// The most session pages that may follow events at once.
+/// The largest statement a party may send (addresses, a run report): a few kilobytes at most.
+const STATEMENT_BODY_LIMIT: usize = 16 * 1024;
+/// The most session pages that may follow events at once, in all and from one address.
 const MAX_LIVE_PAGES: usize = 256;
+const MAX_LIVE_PAGES_PER_ADDRESS: usize = 16;
+/// Changes a slow live page may fall behind by before it just recomputes its view.
+const CHANGE_BACKLOG: usize = 1024;
 /// A live page's view is recomputed at least this often (it sees the lobby expire).
 const LIVE_PAGE_REFRESH: Duration = Duration::from_secs(30);
 
@@ -73,14 +79,16 @@ impl ApiState {
             metrics,
             creator_quota: Arc::new(CreatorQuota::new(config.max_lobbies_per_address)),
             config: Arc::new(config),
-            changes: Arc::new(watch::Sender::new(0)),
+            changes: broadcast::Sender::new(CHANGE_BACKLOG),
             live_pages: Arc::new(Semaphore::new(MAX_LIVE_PAGES)),
+            live_pages_per_address: Arc::default(),
         }
     }
 
-    /// Tells live pages that something was stored.
-    fn changed(&self) {
-        self.changes.send_modify(|generation| *generation += 1);
+    /// Tells the live pages of `lobby` (`None`: of every lobby) that something was stored.
+    fn changed(&self, lobby: Option<LobbyId>) {
+        // No live page is no error.
+        let _ = self.changes.send(lobby);
     }
 }
 
@@ -97,11 +105,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/lobbies/{id}/program", get(program))
         .route(
             "/v1/lobbies/{id}/endpoints",
-            get(statements::<EndpointAnnouncement>).put(put_statement::<EndpointAnnouncement>),
+            get(statements::<EndpointAnnouncement>)
+                .put(put_statement::<EndpointAnnouncement>)
+                .layer(DefaultBodyLimit::max(STATEMENT_BODY_LIMIT)),
         )
         .route(
             "/v1/lobbies/{id}/runs",
-            get(statements::<RunReport>).put(put_statement::<RunReport>),
+            get(statements::<RunReport>)
+                .put(put_statement::<RunReport>)
+                .layer(DefaultBodyLimit::max(STATEMENT_BODY_LIMIT)),
         )
         .route("/v1/lobbies/{id}/view", get(session_view))
         .route("/v1/lobbies/{id}/events", get(session_events))
@@ -185,6 +197,7 @@ impl From<StoreError> for ApiError {
                 "server_full",
                 error.to_string(),
             ),
+            StoreError::Stale => Self::new(StatusCode::CONFLICT, "stale", error.to_string()),
             StoreError::Exists => {
                 Self::new(StatusCode::CONFLICT, "lobby_exists", error.to_string())
             }
@@ -337,7 +350,7 @@ async fn create_lobby(
         state.creator_quota.release(address, expires_at);
     }
     stored?;
-    state.changed();
+    state.changed(Some(lobby_id));
     state.metrics.lobbies_created.inc();
     state.metrics.lobbies_live.inc();
     tracing::info!(lobby = %lobby_id, "lobby created");
@@ -364,23 +377,25 @@ async fn join_lobby(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Joined>), ApiError> {
-    let admitted: Result<Admission, ApiError> = async {
+    let admitted: Result<(LobbyId, Admission), ApiError> = async {
         let id = parse_lobby_id(&id)?;
         let join: SignedJoin = parse_json(body)?;
         let store = state.store.clone();
         let admission = blocking(move || store.admit(&id, join, now())).await?;
         tracing::info!(lobby = %id, index = admission.index, repeated = admission.repeated, "join");
-        Ok(admission)
+        Ok((id, admission))
     }
     .await;
     let outcome = match &admitted {
-        Ok(admission) if admission.repeated => "repeated",
+        Ok((_, admission)) if admission.repeated => "repeated",
         Ok(_) => "admitted",
         Err(_) => "refused",
     };
     Metrics::count(&state.metrics.joins, outcome);
-    let admission = admitted?;
-    state.changed();
+    let (id, admission) = admitted?;
+    if !admission.repeated {
+        state.changed(Some(id));
+    }
     let status = if admission.repeated {
         StatusCode::OK
     } else {
@@ -404,7 +419,7 @@ async fn seal_lobby(
     let manifest: SignedManifest = parse_json(body)?;
     let store = state.store.clone();
     blocking(move || store.seal(&id, manifest, now())).await?;
-    state.changed();
+    state.changed(Some(id));
     state.metrics.lobbies_sealed.inc();
     tracing::info!(lobby = %id, "lobby sealed");
     Ok(StatusCode::NO_CONTENT)
@@ -429,7 +444,7 @@ async fn put_statement<T: StoredStatement>(
     let signed: Signed<T> = parse_json(body)?;
     let store = state.store.clone();
     blocking(move || store.put_statement(&id, &signed, now())).await?;
-    state.changed();
+    state.changed(Some(id));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -449,7 +464,10 @@ async fn view(state: &ApiState, id: LobbyId) -> Result<SessionView, ApiError> {
 
 /// Whether lobby `id` is live (a failing store counts as no).
 pub(crate) async fn lobby_exists(state: &ApiState, id: LobbyId) -> bool {
-    view(state, id).await.is_ok()
+    let store = state.store.clone();
+    blocking(move || store.is_live(&id, now()))
+        .await
+        .unwrap_or(false)
 }
 
 async fn session_view(
@@ -461,62 +479,98 @@ async fn session_view(
 }
 
 /// The session page's live feed: a `view` event with the [`SessionView`] now and after every
-/// change, until the lobby is gone (a last `gone` event with the reason) or the page leaves.
+/// change of this lobby, until the lobby is gone (a last `gone` event with the reason) or the
+/// page leaves (the stream is dropped with its connection).
 async fn session_events(
     State(state): State<ApiState>,
+    client: Option<Extension<ClientAddress>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_lobby_id(&id)?;
-    view(&state, id).await?;
-    let slot = state.live_pages.clone().try_acquire_owned().map_err(|_| {
+    let busy = |why: &str| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_busy",
-            "too many live session pages; reload later",
+            format!("{why}; reload later"),
         )
-    })?;
-    let (events, receiver) = tokio::sync::mpsc::channel::<Event>(4);
-    tokio::spawn(async move {
-        let _slot = slot;
-        let mut changes = state.changes.subscribe();
-        let mut shown = String::new();
-        loop {
-            let event = match view(&state, id).await {
-                Ok(view) => {
-                    let json = serde_json::to_string(&view).expect("plain data serializes");
-                    if json == shown {
-                        None
-                    } else {
-                        shown.clone_from(&json);
-                        Some(Event::default().event("view").data(json))
-                    }
-                }
-                Err(error) => {
-                    let _ = events
-                        .send(Event::default().event("gone").data(error.message))
-                        .await;
-                    return;
-                }
-            };
-            if let Some(event) = event
-                && events.send(event).await.is_err()
-            {
-                return;
-            }
-            tokio::select! {
-                _ = changes.changed() => {}
-                () = tokio::time::sleep(LIVE_PAGE_REFRESH) => {}
-                () = events.closed() => return,
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let event = receiver.recv().await?;
-        Some((Ok::<_, Infallible>(event), receiver))
-    });
+    };
+    let slot = (state.live_pages.clone().try_acquire_owned())
+        .map_err(|_| busy("too many live session pages on this server"))?;
+    let address_slot = match client {
+        Some(Extension(ClientAddress(address))) => Some(
+            (state.live_pages_per_address)
+                .enter(address, MAX_LIVE_PAGES_PER_ADDRESS)
+                .ok_or_else(|| busy("too many live session pages from this address"))?,
+        ),
+        None => None,
+    };
+    let feed = LiveFeed {
+        changes: state.changes.subscribe(),
+        state,
+        id,
+        shown: None,
+        ended: false,
+        _slots: (slot, address_slot),
+    };
+    let stream = futures_util::stream::unfold(feed, LiveFeed::next_event);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// One live page's feed of one lobby; holds the page's slots while it lasts.
+struct LiveFeed {
+    state: ApiState,
+    id: LobbyId,
+    changes: broadcast::Receiver<Option<LobbyId>>,
+    /// The view the page has, as sent.
+    shown: Option<String>,
+    ended: bool,
+    _slots: (OwnedSemaphorePermit, Option<OpenGuard>),
+}
+
+impl LiveFeed {
+    /// The next event the page should get, and the feed after it; `None` once the lobby is gone.
+    async fn next_event(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            if self.shown.is_some() {
+                self.wait_for_change().await;
+            }
+            match view(&self.state, self.id).await {
+                Ok(view) => {
+                    let json = serde_json::to_string(&view).expect("plain data serializes");
+                    if self.shown.as_ref() != Some(&json) {
+                        self.shown = Some(json.clone());
+                        return Some((Ok(Event::default().event("view").data(json)), self));
+                    }
+                }
+                Err(error) => {
+                    self.ended = true;
+                    let gone = Event::default().event("gone").data(error.message);
+                    return Some((Ok(gone), self));
+                }
+            }
+        }
+    }
+
+    /// Returns when this lobby may have changed: a change to it, to every lobby (expiry), missed
+    /// changes, or [`LIVE_PAGE_REFRESH`] without news.
+    async fn wait_for_change(&mut self) {
+        let refresh = tokio::time::sleep(LIVE_PAGE_REFRESH);
+        tokio::pin!(refresh);
+        loop {
+            tokio::select! {
+                received = self.changes.recv() => match received {
+                    Ok(Some(lobby)) if lobby != self.id => continue,
+                    _ => return,
+                },
+                () = &mut refresh => return,
+            }
+        }
+    }
 }
 
 /// Removes expired lobbies every `period`, forever.
@@ -538,7 +592,7 @@ pub async fn expire_lobbies(state: ApiState, period: Duration) {
                     .lobbies_live
                     .set(i64::try_from(live).unwrap_or(i64::MAX));
                 if expired > 0 {
-                    state.changed();
+                    state.changed(None);
                     tracing::info!(expired, live, "expired lobbies removed");
                 }
             }

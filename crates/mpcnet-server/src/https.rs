@@ -6,10 +6,8 @@
 //! once), time limits on the TLS handshake and request headers, and on each API request as a
 //! whole (a slow body included). Relay connections are long-lived by design and have no total time.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -25,7 +23,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::quota::ClientAddress;
+use crate::quota::{ClientAddress, OpenPerAddress};
 
 /// How long a client may take for its TLS handshake, and then for its request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,52 +37,6 @@ pub struct ConnectionLimits {
     pub per_ip: usize,
 }
 
-/// Connections open per client address.
-#[derive(Debug, Default)]
-struct PerIp(Mutex<HashMap<IpAddr, usize>>);
-
-impl PerIp {
-    /// Counts a new connection from `ip`, unless it has `limit` already.
-    fn enter(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<PerIpGuard> {
-        let mut open = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = open.entry(ip).or_default();
-        if *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(PerIpGuard {
-            counts: self.clone(),
-            ip,
-        })
-    }
-}
-
-/// Uncounts its connection when dropped.
-#[derive(Debug)]
-struct PerIpGuard {
-    counts: Arc<PerIp>,
-    ip: IpAddr,
-}
-
-impl Drop for PerIpGuard {
-    fn drop(&mut self) {
-        let mut open = self
-            .counts
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// Accepts connections on `listener` until this future is dropped, which also ends every connection.
 pub async fn serve(
     listener: TcpListener,
@@ -95,7 +47,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let slots = Arc::new(Semaphore::new(limits.total));
-    let per_ip = Arc::new(PerIp::default());
+    let per_ip = Arc::new(OpenPerAddress::default());
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -182,27 +134,4 @@ fn is_transient(error: &std::io::Error) -> bool {
         error.kind(),
         std::io::ErrorKind::InvalidInput | std::io::ErrorKind::NotConnected
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connections_are_counted_per_address_and_released() {
-        let counts = Arc::new(PerIp::default());
-        let ip: IpAddr = "192.0.2.7".parse().expect("ip");
-        let first = counts.enter(ip, 2).expect("first");
-        let _second = counts.enter(ip, 2).expect("second");
-        assert!(counts.enter(ip, 2).is_none(), "a third is refused");
-        assert!(
-            counts.enter("192.0.2.8".parse().expect("ip"), 2).is_some(),
-            "other addresses are not"
-        );
-        drop(first);
-        assert!(
-            counts.enter(ip, 2).is_some(),
-            "a closed connection frees its place"
-        );
-    }
 }

@@ -13,7 +13,7 @@ use crate::api::ApiState;
 
 /// Where the browser may load anything from: this server only, and no inline script or style.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self'; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+     connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// One file of the pages, built in.
 struct Asset {

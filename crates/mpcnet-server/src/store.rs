@@ -57,6 +57,8 @@ pub enum StoreError {
     Exists,
     #[error("the server holds as many lobbies as it may; try again later")]
     Full,
+    #[error("the party sent a later statement than this one already")]
+    Stale,
     #[error(transparent)]
     Lobby(#[from] LobbyError),
     #[error("stored lobby {id} is damaged: {why}")]
@@ -128,6 +130,19 @@ impl Store {
         load_snapshot(&self.lock(), id, now)
     }
 
+    /// Whether lobby `id` exists and has not expired.
+    pub fn is_live(&self, id: &LobbyId, now: u64) -> Result<bool, StoreError> {
+        let found = self
+            .lock()
+            .query_row(
+                "SELECT 1 FROM lobbies WHERE id = ?1 AND expires_at > ?2",
+                params![id.to_string(), now as i64],
+                |_| Ok(()),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
     /// The program file of a live lobby.
     pub fn program(&self, id: &LobbyId, now: u64) -> Result<Vec<u8>, StoreError> {
         self.lock()
@@ -186,6 +201,27 @@ impl Store {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         let checked = restore(&transaction, id, now)?.check_statement(signed)?;
+        let kept: Option<String> = transaction
+            .query_row(
+                &format!(
+                    "SELECT record FROM {} WHERE lobby_id = ?1 AND party_key = ?2",
+                    T::TABLE
+                ),
+                params![id.to_string(), checked.party().to_string()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(kept) = kept {
+            let kept: Signed<T> =
+                from_json(&kept).map_err(|why| StoreError::Corrupt { id: *id, why })?;
+            // What is kept was checked when it was stored.
+            if kept
+                .decode_unverified()
+                .is_ok_and(|kept| !checked.supersedes(&kept))
+            {
+                return Err(StoreError::Stale);
+            }
+        }
         transaction.execute(
             &format!(
                 "INSERT INTO {} (lobby_id, party_key, record) VALUES (?1, ?2, ?3)

@@ -184,6 +184,7 @@ async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
     let running = |party: &Identity, peer: u16| RunReport {
         lobby_id: id,
         party: party.public(),
+        at_unix_ms: 2,
         state: RunState::Running,
         links: vec![LinkStatus {
             peer,
@@ -199,6 +200,14 @@ async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
     let forged = running(&stranger, 0).sign(&stranger);
     let (status, _) = send(&fixture.app, Method::PUT, &runs, json(&forged)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // An older report of bob's (or the same one again) does not replace the one kept.
+    let mut older = running(&bob, 0);
+    older.state = RunState::Linking;
+    older.at_unix_ms = 1;
+    for stale in [older.sign(&bob), report.clone()] {
+        let (status, _) = send(&fixture.app, Method::PUT, &runs, json(&stale)).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+    }
     let (_, body) = send(&fixture.app, Method::GET, &view_path, Vec::new()).await;
     let shown = view(body);
     assert_eq!(shown.phase, SessionPhase::Running);
@@ -484,8 +493,11 @@ async fn pages_are_built_in_and_locked_down_and_the_event_stream_pushes_changes(
     let policy = created.headers()["content-security-policy"]
         .to_str()
         .expect("ascii");
+    assert!(policy.starts_with("default-src 'none';"), "{policy}");
     assert!(policy.contains("script-src 'self';"), "{policy}");
-    assert!(!policy.contains("unsafe"), "{policy}");
+    for loophole in ["unsafe", "http", "*", "data:", "blob:"] {
+        assert!(!policy.contains(loophole), "{loophole} in {policy}");
+    }
     assert_eq!(created.headers()["x-content-type-options"], "nosniff");
     let script = page("/assets/create.js").await.expect("infallible");
     assert_eq!(
@@ -511,6 +523,16 @@ async fn pages_are_built_in_and_locked_down_and_the_event_stream_pushes_changes(
             .status(),
         StatusCode::OK
     );
+    // A party's statements are small: a padded one is refused before it is read.
+    let padded = vec![b' '; 20 * 1024];
+    let (status, _) = send(
+        &fixture.app,
+        Method::PUT,
+        &format!("/v1/lobbies/{id}/runs"),
+        padded,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let events = page(&format!("/v1/lobbies/{id}/events"))
         .await
         .expect("infallible");

@@ -11,10 +11,8 @@ import {
 const form = document.getElementById("create-form");
 const say = (text) => fill("create-status", text);
 
-/** Public arguments as typed: split on spaces, quotes keep spaces ("a b" or 'a b'). */
-function splitArguments(text) {
-  return Array.from(text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g), (m) => m[1] ?? m[2] ?? m[3]);
-}
+/** Public arguments as typed: one per line, exactly as given (no shell quoting to guess at). */
+const argumentLines = (text) => text.split(/\r?\n/).filter((line) => line !== "");
 
 async function createSession(event) {
   event.preventDefault();
@@ -40,7 +38,7 @@ async function createSession(event) {
       creator: hex(creator.publicKey),
       join_key: hex(joinKey.publicKey),
       program: { file_name: file.name, sha256: hex(await sha256(program)), size: program.length },
-      args: splitArguments(String(data.get("args"))),
+      args: argumentLines(String(data.get("args"))),
       relay_url: new URL("/", location.origin).href,
     };
     const signedOffer = await signJson(offer, creator, PURPOSE.offer);

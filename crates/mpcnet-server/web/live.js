@@ -50,7 +50,7 @@ export function showParties(id, view) {
   for (let seat = 0; seat < view.parties_expected; seat += 1) {
     const party = view.parties[seat];
     if (!party) {
-      rows.push(el("tr", { "data-seat": seat, class: "missing" }, el("td", {}, String(seat)), el("td", { colspan: "4" }, "not joined yet")));
+      rows.push(el("tr", { "data-seat": seat, class: "missing" }, el("td", {}, String(seat)), el("td", { colspan: "3" }, "not joined yet")));
       continue;
     }
     rows.push(

@@ -4,9 +4,9 @@
 
 const encoder = new TextEncoder();
 
-export const bytesOf = (text) => encoder.encode(text);
+const bytesOf = (text) => encoder.encode(text);
 
-export function concat(...parts) {
+function concat(...parts) {
   const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
   let at = 0;
   for (const part of parts) {
@@ -140,29 +140,52 @@ export async function sessionLinks(origin, lobbyId, creator, secret, pin) {
   };
 }
 
-/** The links of the session whose creator link has `fragment` (the part after #), or null. */
-export async function linksFromCreatorFragment(origin, lobbyId, fragment) {
-  if (!fragment.startsWith(CREATOR_LINK_PREFIX)) return null;
+/**
+ * The parts of a link's fragment after `prefix` if its length, checksum and lobby id (that of
+ * the page's path) all hold: { key, secret, pin }, where key is the creator's public key in an
+ * invite and the creator's secret seed in a creator link (decode_secret_part in invite.rs).
+ */
+async function decodeFragment(fragment, prefix, lobbyId) {
+  if (!fragment.startsWith(prefix)) return null;
   let bytes;
   try {
-    bytes = fromBase64url(fragment.slice(CREATOR_LINK_PREFIX.length));
+    bytes = fromBase64url(fragment.slice(prefix.length));
   } catch {
     return null;
   }
   const pinned = bytes[64] === 1;
-  if (bytes.length !== 65 + (pinned ? 32 : 0) + 4) return null;
+  if (bytes[64] > 1 || bytes.length !== 65 + (pinned ? 32 : 0) + 4) return null;
   const body = bytes.slice(0, bytes.length - 4);
   const checksum = (await sha256(body)).slice(0, 4);
   if (checksum.some((byte, i) => byte !== bytes[body.length + i])) return null;
-  const secret = bytes.slice(32, 64);
+  const secret = body.slice(32, 64);
   if ((await lobbyIdOf((await joinKeyOf(secret)).publicKey)) !== lobbyId) return null;
-  const creator = await keyFromSeed(bytes.slice(0, 32));
-  const links = await sessionLinks(origin, lobbyId, creator, secret, pinned ? bytes.slice(65, 97) : null);
-  return links.creatorLink.endsWith(fragment) ? links : null;
+  return { key: body.slice(0, 32), secret, pin: pinned ? body.slice(65, 97) : null };
 }
 
-/** Whether `fragment` is an invite's (the part after # of a link a party was sent). */
-export const isInviteFragment = (fragment) => fragment.startsWith(INVITE_PREFIX);
+/** The links of the session whose creator link has `fragment` (the part after #), or null. */
+export async function linksFromCreatorFragment(origin, lobbyId, fragment) {
+  const parts = await decodeFragment(fragment, CREATOR_LINK_PREFIX, lobbyId);
+  if (!parts) return null;
+  return sessionLinks(origin, lobbyId, await keyFromSeed(parts.key), parts.secret, parts.pin);
+}
+
+/**
+ * The invite whose fragment is `fragment`, rebuilt from its checked bytes (so it carries
+ * nothing else, whatever the address bar held), or null.
+ */
+export async function inviteFromFragment(origin, lobbyId, fragment) {
+  const parts = await decodeFragment(fragment, INVITE_PREFIX, lobbyId);
+  if (!parts) return null;
+  const encoded = base64url(await secretPart(parts.key, parts.secret, parts.pin));
+  return `${origin}/s/${lobbyId}#${INVITE_PREFIX}${encoded}`;
+}
 
 /** The command a party runs to join (and run) the session of `link`. */
 export const runCommand = (link) => `mpcnet run '${link}'`;
+
+/**
+ * The creator's command: its link in an environment variable rather than an argument, so
+ * other users of the machine cannot read the creator key from the process list.
+ */
+export const creatorCommand = (creatorLink) => `MPCNET_INVITE='${creatorLink}' mpcnet run`;

@@ -3,19 +3,25 @@
 // from an invite (or the creator link), it also shows the command that joins from a terminal.
 
 import { copyButton, el, fill, lobbyIdOfPage } from "./page.js";
-import { isInviteFragment, linksFromCreatorFragment, runCommand } from "./protocol.js";
+import { creatorCommand, inviteFromFragment, linksFromCreatorFragment, runCommand } from "./protocol.js";
 import { followSession, showLinks, showParties, showPhase } from "./live.js";
 
+/** The command this page's link lets its reader run: the creator's, a party's, or none. */
 async function showCommand(lobbyId) {
   const fragment = location.hash.slice(1);
   const creatorLinks = await linksFromCreatorFragment(location.origin, lobbyId, fragment);
+  const invite = await inviteFromFragment(location.origin, lobbyId, fragment);
   if (creatorLinks) {
     fill("command-intro", "You created this session. On the machine where your party runs:");
-    fill("run-command", runCommand(creatorLinks.creatorLink));
-  } else if (isInviteFragment(fragment)) {
+    fill("run-command", creatorCommand(creatorLinks.creatorLink));
+  } else if (invite) {
     fill("command-intro", "To join from a terminal (mpcnet joins, waits for the others, then runs the program):");
-    fill("run-command", runCommand(location.href));
+    fill("run-command", runCommand(invite));
   } else {
+    if (fragment) {
+      fill("gone", "This link's invite is damaged: ask for it again. The session is shown below.");
+      document.getElementById("gone").hidden = false;
+    }
     document.getElementById("command").hidden = true;
     return;
   }
@@ -48,7 +54,7 @@ function showView(view) {
   fill("fingerprint", view.session_fingerprint ?? "not sealed yet");
   fill("program",
     el("code", {}, view.program.file_name), ` (${view.program.size} bytes), SHA-256 `, el("code", {}, view.program.sha256));
-  fill("args", view.args.length ? view.args.join(" ") : "(none)");
+  fill("args", ...(view.args.length ? view.args.map((arg) => el("code", { class: "arg" }, arg)) : ["(none)"]));
   fill("joined", `${view.parties.length} of ${view.parties_expected}`);
   fill("expires", new Date(view.expires_at * 1000).toLocaleString());
   showParties("parties", view);

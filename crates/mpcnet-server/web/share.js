@@ -3,7 +3,7 @@
 // from this page's URL fragment, which the browser never sends.
 
 import { copyButton, el, fill, lobbyIdOfPage } from "./page.js";
-import { linksFromCreatorFragment, runCommand } from "./protocol.js";
+import { creatorCommand, linksFromCreatorFragment, runCommand } from "./protocol.js";
 import { followSession, showPhase } from "./live.js";
 import { encode } from "./vendor/uqr.mjs";
 
@@ -38,7 +38,7 @@ async function main() {
   }
   fill("invite-link", links.invite);
   fill("invite-command", runCommand(links.invite));
-  fill("creator-command", runCommand(links.creatorLink));
+  fill("creator-command", creatorCommand(links.creatorLink));
   drawQr("qr", links.invite);
   copyButton("copy-invite", "invite-link");
   copyButton("copy-invite-command", "invite-command");

@@ -34,11 +34,10 @@ pub fn read_invite(arg: &InviteArg) -> anyhow::Result<(Invite, Option<Identity>)
         std::fs::read_to_string(given)
             .map_err(|e| BadInput(format!("reading the invite from {given}: {e}")))?
     };
-    if let Ok(link) = text.parse::<CreatorLink>() {
+    if text.contains(CreatorLink::FRAGMENT_PREFIX) {
+        let link: CreatorLink = text.parse().map_err(anyhow::Error::new::<InviteError>)?;
         return Ok((link.invite, Some(link.creator_key)));
     }
-    let invite = text
-        .parse::<Invite>()
-        .map_err(|error: InviteError| anyhow::Error::new(error))?;
+    let invite: Invite = text.parse().map_err(anyhow::Error::new::<InviteError>)?;
     Ok((invite, None))
 }

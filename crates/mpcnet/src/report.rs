@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use mpcnet_client::SessionReport;
-use mpcnet_client::session::RunReport;
+use mpcnet_client::session::LocalRunStatus;
 use mpcnet_proto::{Identity, Invite};
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
@@ -111,7 +111,7 @@ pub fn session(report: &SessionReport) -> String {
 }
 
 /// The latest run's links, one line per peer, as `mpcnet status` shows them.
-fn run(run: &RunReport) -> String {
+fn run(run: &LocalRunStatus) -> String {
     let mut text = format!(
         "run      {} (as party {}, updated {:.1} s ago)\n",
         run.state,

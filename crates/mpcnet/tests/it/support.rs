@@ -37,7 +37,7 @@ impl Server {
             .args(extra)
             .env("MPCNET_HOME", data.join("home"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(server_log(data))
             .spawn()
             .expect("mpcnet serve starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -86,6 +86,12 @@ impl Server {
             .expect("busy timeout");
         connection
     }
+}
+
+/// The server's log (stderr), kept in its data folder, which is made if needed.
+fn server_log(data: &Path) -> std::fs::File {
+    std::fs::create_dir_all(data).expect("server data folder");
+    std::fs::File::create(data.join("server.log")).expect("server log")
 }
 
 impl Drop for Server {

@@ -21,6 +21,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// A session name that would be markup if a page used it as HTML.
 const HTML_NAME: &str = "<b>pay</b> <img src=x> survey";
+/// The creator's name, markup too.
+const CREATOR_NAME: &str = "<i>alice</i>";
 /// How long the page may take to show a step.
 const PAGE_LIMIT: Duration = Duration::from_secs(20);
 
@@ -203,17 +205,29 @@ fn origin(server: &Server) -> String {
     server.address.split('#').next().expect("origin").to_owned()
 }
 
-/// Whether `needle` occurs in any file under `dir`, raw, as hex or as base64url.
-fn secret_in_files(dir: &Path, needle: &[u8]) -> bool {
-    let forms = [
-        needle.to_vec(),
-        data_encoding::HEXLOWER.encode(needle).into_bytes(),
-        data_encoding::BASE64URL_NOPAD.encode(needle).into_bytes(),
+/// How `secret` could appear in text: raw, hex, and base64url at each of the three byte
+/// alignments it may have inside a longer encoded string (an invite, say).
+fn written_forms(secret: &[u8]) -> Vec<Vec<u8>> {
+    let mut forms = vec![
+        secret.to_vec(),
+        data_encoding::HEXLOWER.encode(secret).into_bytes(),
     ];
+    for offset in 0..3 {
+        let mut shifted = vec![0; offset];
+        shifted.extend_from_slice(secret);
+        let encoded = data_encoding::BASE64URL_NOPAD.encode(&shifted);
+        // The characters that depend on the secret's bytes alone.
+        forms.push(encoded.as_bytes()[offset.div_ceil(3) * 4..encoded.len() - 4].to_vec());
+    }
+    forms
+}
+
+/// Whether any of `forms` occurs in a file under `dir`.
+fn found_in_files(dir: &Path, forms: &[Vec<u8>]) -> bool {
     std::fs::read_dir(dir).expect("dir").any(|entry| {
         let path = entry.expect("entry").path();
         if path.is_dir() {
-            return secret_in_files(&path, needle);
+            return found_in_files(&path, forms);
         }
         let bytes = std::fs::read(&path).unwrap_or_default();
         forms.iter().any(|form| {
@@ -247,7 +261,7 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
         ("name", HTML_NAME),
         ("parties", "3"),
         ("program", program),
-        ("party-name", "alice"),
+        ("party-name", CREATOR_NAME),
     ] {
         browser
             .type_into(&format!("input[name={field}]"), value)
@@ -289,8 +303,8 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
     assert_eq!(invite_command, format!("mpcnet run '{invite_text}'"));
     let creator_command = browser.text("#creator-command").await;
     let creator_link = creator_command
-        .strip_prefix("mpcnet run '")
-        .and_then(|rest| rest.strip_suffix('\''))
+        .strip_prefix("MPCNET_INVITE='")
+        .and_then(|rest| rest.strip_suffix("' mpcnet run"))
         .expect("the creator's command")
         .to_owned();
     let link: mpcnet_proto::CreatorLink = creator_link.parse().expect("creator link parses");
@@ -327,8 +341,14 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
         .await;
 
     // Three terminals: the creator with its link, bob and carol with the invite.
+    // The creator's command as the page gives it: the link in MPCNET_INVITE.
+    let mut creator_run = mpcnet_command(
+        &root.path().join("alice"),
+        &["run", "--yes", "--bind", "127.0.0.1:0", "--timeout", "60s"],
+    );
+    creator_run.env("MPCNET_INVITE", &creator_link);
     let commands = vec![
-        run_command(root.path(), &creator_link, "alice", &[]),
+        creator_run,
         run_command(root.path(), &invite_text, "bob", &[]),
         run_command(root.path(), &invite_text, "carol", &[]),
     ];
@@ -372,6 +392,16 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
         assert!(rtt.text().await.expect("text").ends_with(" ms"));
     }
     assert_eq!(browser.text("#session-name").await, HTML_NAME);
+    let creator_cell = browser.text("#parties tr:first-child .party-name").await;
+    assert!(creator_cell.starts_with(CREATOR_NAME), "{creator_cell}");
+    assert!(
+        browser
+            .client
+            .find_all(Locator::Css("#parties i"))
+            .await
+            .expect("find")
+            .is_empty()
+    );
     assert!(
         browser
             .client
@@ -391,14 +421,41 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
             t.contains("not a creator link")
         })
         .await;
+    // An invite link edited to carry shell code is refused, not offered as a command to copy.
+    let lobby_path = invite_text.split('#').next().expect("path");
+    let hostile = format!("{lobby_path}#mpcnet1.x'$(touch${{IFS}}/tmp/owned)'");
+    browser.client.goto(&hostile).await.expect("hostile link");
+    browser
+        .wait_text("#gone", PAGE_LIMIT, |t| t.contains("damaged"))
+        .await;
+    assert!(
+        !browser
+            .find("#command")
+            .await
+            .is_displayed()
+            .await
+            .expect("displayed")
+    );
+    assert!(browser.text("#run-command").await.is_empty());
     let unknown = format!("{origin}/s/{}", "a".repeat(26));
     browser.client.goto(&unknown).await.expect("unknown page");
     assert_eq!(browser.text("h1").await, "No such session");
     browser.close().await;
 
-    // The join secret reached no request body the server kept, and no file it wrote.
-    assert!(!secret_in_files(
-        &root.path().join("server"),
-        &invite.secret.to_bytes()
+    // Neither the join secret nor the creator's key reached anything the server kept or
+    // logged (its database, certificate and log are all in its data folder).
+    let server_dir = root.path().join("server");
+    assert!(std::fs::metadata(server_dir.join("server.log")).is_ok_and(|log| log.len() > 0));
+    let creator_seed = link.creator_key.to_secret_bytes();
+    for secret in [invite.secret.to_bytes().as_slice(), creator_seed.as_slice()] {
+        assert!(!found_in_files(&server_dir, &written_forms(secret)));
+    }
+    // The check itself finds a secret where there is one: the invite holds the join secret.
+    let invite_file = root.path().join("invite-copy");
+    std::fs::create_dir(&invite_file).expect("dir");
+    std::fs::write(invite_file.join("invite.txt"), &invite_text).expect("write");
+    assert!(found_in_files(
+        &invite_file,
+        &written_forms(&invite.secret.to_bytes())
     ));
 }
