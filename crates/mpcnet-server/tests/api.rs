@@ -597,3 +597,38 @@ async fn one_address_may_hold_only_so_many_live_lobbies() {
     let answer = create_from("10.0.0.2", &second).await.expect("infallible");
     assert_eq!(answer.status(), StatusCode::CREATED, "another address may");
 }
+
+#[tokio::test]
+async fn live_pages_are_limited_per_address_and_a_closed_one_frees_its_place() {
+    let fixture = fixture();
+    let id = fixture.secret.lobby_id();
+    let request = create_request(&fixture, 2, b"x=1");
+    let (status, _) = send(&fixture.app, Method::POST, "/v1/lobbies", json(&request)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let follow = |address: &str| {
+        let mut request = Request::builder()
+            .uri(format!("/v1/lobbies/{id}/events"))
+            .body(Body::empty())
+            .expect("request");
+        let address = address.parse().expect("address");
+        request.extensions_mut().insert(ClientAddress(address));
+        fixture.app.clone().oneshot(request)
+    };
+    let mut open = Vec::new();
+    for _ in 0..16 {
+        let page = follow("10.0.0.1").await.expect("infallible");
+        assert_eq!(page.status(), StatusCode::OK);
+        open.push(page);
+    }
+    let refused = follow("10.0.0.1").await.expect("infallible");
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let elsewhere = follow("10.0.0.2").await.expect("infallible");
+    assert_eq!(elsewhere.status(), StatusCode::OK);
+    drop(open.pop());
+    let again = follow("10.0.0.1").await.expect("infallible");
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "a closed page freed its place"
+    );
+}

@@ -139,6 +139,15 @@ impl Browser {
         }
     }
 
+    /// How many elements match `css`.
+    async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("find")
+            .len()
+    }
+
     /// The value of attribute `name` of every element matching `css`.
     async fn attributes(&self, css: &str, name: &str) -> Vec<String> {
         let mut values = Vec::new();
@@ -313,13 +322,10 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
     browser
         .wait_text("#session-name", PAGE_LIMIT, |t| t == HTML_NAME)
         .await;
-    assert!(
-        browser
-            .client
-            .find_all(Locator::Css("#session-name *"))
-            .await
-            .expect("find")
-            .is_empty()
+    assert_eq!(
+        browser.count("#session-name *").await,
+        0,
+        "markup in the invite page's name"
     );
     browser
         .wait_text("#joined", PAGE_LIMIT, |t| t.starts_with("1 of 3"))
@@ -394,21 +400,15 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
     assert_eq!(browser.text("#session-name").await, HTML_NAME);
     let creator_cell = browser.text("#parties tr:first-child .party-name").await;
     assert!(creator_cell.starts_with(CREATOR_NAME), "{creator_cell}");
-    assert!(
-        browser
-            .client
-            .find_all(Locator::Css("#parties i"))
-            .await
-            .expect("find")
-            .is_empty()
+    assert_eq!(
+        browser.count("#parties i").await,
+        0,
+        "markup in a party name"
     );
-    assert!(
-        browser
-            .client
-            .find_all(Locator::Css("#parties b, #session-name *"))
-            .await
-            .expect("find")
-            .is_empty()
+    assert_eq!(
+        browser.count("#session-name *").await,
+        0,
+        "markup in the session page's name"
     );
     browser.keep_screenshot("web-session.png").await;
 
