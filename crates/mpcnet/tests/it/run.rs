@@ -427,11 +427,7 @@ fn a_failing_party_stops_the_others() {
     let root = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
     let program = root.path().join("fails_at_one.py");
-    std::fs::write(
-        &program,
-        "from mpyc.runtime import mpc\n\n\nasync def main():\n    await mpc.start()\n    if mpc.pid == 1:\n        raise SystemExit(3)\n    total = await mpc.output(mpc.sum(mpc.input(mpc.SecInt(16)(1))))\n    await mpc.shutdown()\n    print('RESULT', total)\n\n\nmpc.run(main())\n",
-    )
-    .expect("program");
+    std::fs::write(&program, FAILS_AT_PARTY_ONE).expect("program");
     let invite = create_session(&server, root.path(), &program, &[]);
     let commands = PARTIES
         .iter()

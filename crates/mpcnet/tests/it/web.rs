@@ -459,3 +459,53 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
         &written_forms(&invite.secret.to_bytes())
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_which_party_failed_and_how_the_others_stopped() {
+    if !browser_present() {
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let program = root.path().join("fails_at_one.py");
+    std::fs::write(&program, FAILS_AT_PARTY_ONE).expect("program");
+    // Made from the terminal this time: its invite is the session page's link too.
+    let invite = create_session(&server, root.path(), &program, &[]);
+    let browser = Browser::start().await;
+    browser.client.goto(&invite).await.expect("session page");
+    let command = browser
+        .wait_text("#run-command", PAGE_LIMIT, |t| !t.is_empty())
+        .await;
+    assert_eq!(command, format!("mpcnet run '{invite}'"));
+    let commands = PARTIES
+        .iter()
+        .map(|name| run_command(root.path(), &invite, name, &[]))
+        .collect();
+    tokio::task::spawn_blocking(move || run_all(commands, RUN_LIMIT))
+        .await
+        .expect("runs");
+    browser
+        .wait_text("#phase", PAGE_LIMIT, |t| t == "failed")
+        .await;
+    // Party 1's program exited with 3; the other two stopped because of it and said why.
+    browser
+        .wait_text(
+            "#parties tr[data-seat=\"1\"] td:last-child",
+            PAGE_LIMIT,
+            |t| t == "finished with exit code 3",
+        )
+        .await;
+    for seat in [0, 2] {
+        let css = format!("#parties tr[data-seat=\"{seat}\"] td:last-child");
+        browser
+            .wait_text(&css, PAGE_LIMIT, |t| {
+                t.starts_with("failed: ") && t.contains("failed (")
+            })
+            .await;
+    }
+    assert_eq!(
+        browser.attributes("#timeline li", "data-milestone").await,
+        ["full", "sealed", "running", "failed"]
+    );
+    browser.close().await;
+}
