@@ -35,6 +35,8 @@ pub struct ServerInfo {
     /// The server's self-signed certificate (DER, base64url), for clients to trust its relay
     /// after checking it against their pin; `None` for a CA-signed certificate.
     pub certificate: Option<String>,
+    /// The largest program file a lobby accepts, in bytes.
+    pub max_program_bytes: u64,
 }
 
 /// The creator's request to open a lobby.

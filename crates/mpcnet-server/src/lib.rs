@@ -167,6 +167,7 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
                 certificate: certificate
                     .pin
                     .map(|_| data_encoding::BASE64URL_NOPAD.encode(&certificate.chain[0])),
+                max_program_bytes: config.max_program_bytes as u64,
             },
         },
     );

@@ -59,6 +59,7 @@ fn fixture() -> Fixture {
                 version: "test".into(),
                 relay_quic_port: None,
                 certificate: None,
+                max_program_bytes: MAX_PROGRAM_BYTES as u64,
             },
         },
     );

@@ -25,6 +25,9 @@ async function createSession(event) {
   try {
     const info = await (await fetch("/v1/info")).json();
     const pin = info.certificate ? await sha256(fromBase64url(info.certificate)) : null;
+    if (file.size > info.max_program_bytes) {
+      throw new Error(`the program has ${file.size} bytes; this server takes at most ${info.max_program_bytes}`);
+    }
     const program = new Uint8Array(await file.arrayBuffer());
     const secret = randomBytes(32);
     const joinKey = await joinKeyOf(secret);

@@ -469,9 +469,33 @@ async fn the_page_shows_which_party_failed_and_how_the_others_stopped() {
     let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
     let program = root.path().join("fails_at_one.py");
     std::fs::write(&program, FAILS_AT_PARTY_ONE).expect("program");
+    let browser = Browser::start().await;
+
+    // A program larger than the server takes is refused in the page, before any upload.
+    let too_large = root.path().join("too_large.py");
+    std::fs::write(&too_large, vec![b'#'; 8 * 1024 * 1024 + 1]).expect("large file");
+    let origin = origin(&server);
+    browser
+        .client
+        .goto(&format!("{origin}/"))
+        .await
+        .expect("create page");
+    let too_large = too_large.to_str().expect("utf-8 path");
+    browser.type_into("input[name=program]", too_large).await;
+    browser
+        .find("button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("submit");
+    browser
+        .wait_text("#create-status", PAGE_LIMIT, |t| {
+            t.contains("has 8388609 bytes; this server takes at most 8388608")
+        })
+        .await;
+
     // Made from the terminal this time: its invite is the session page's link too.
     let invite = create_session(&server, root.path(), &program, &[]);
-    let browser = Browser::start().await;
     browser.client.goto(&invite).await.expect("session page");
     let command = browser
         .wait_text("#run-command", PAGE_LIMIT, |t| !t.is_empty())
