@@ -42,11 +42,18 @@ pub struct RunUpdates(watch::Sender<Latest>);
 
 impl RunUpdates {
     /// The run is now in `state` with `links`; sent at once if the state or a path changed.
+    /// Once the run's last word is given, nothing replaces it.
     pub fn update(&self, state: RunState, links: &[LinkReport]) {
-        self.0.send_replace(Latest {
-            state,
-            links: link_statuses(links),
-            last: false,
+        self.0.send_if_modified(|latest| {
+            if latest.last {
+                return false;
+            }
+            *latest = Latest {
+                state,
+                links: link_statuses(links),
+                last: false,
+            };
+            true
         });
     }
 }
@@ -131,14 +138,12 @@ async fn send_reports(
             };
             let signed = report.sign(&identity);
             match tokio::time::timeout(SEND_TIMEOUT, lobby.report_run(&lobby_id, &signed)).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) if latest.last => return,
+                // Only a report the lobby took counts as sent: a failed one is tried again.
+                Ok(Ok(())) => sent = Some((latest, Instant::now())),
                 Ok(Err(error)) => tracing::debug!(%error, "reporting the run to the lobby failed"),
                 Err(_) => tracing::debug!("reporting the run to the lobby timed out"),
             }
-            if latest.last {
-                return;
-            }
-            sent = Some((latest, Instant::now()));
         }
         let wait_refresh = tokio::time::sleep(RTT_REFRESH);
         tokio::select! {

@@ -35,7 +35,8 @@ pub struct ServerInfo {
     /// The server's self-signed certificate (DER, base64url), for clients to trust its relay
     /// after checking it against their pin; `None` for a CA-signed certificate.
     pub certificate: Option<String>,
-    /// The largest program file a lobby accepts, in bytes.
+    /// The largest program file a lobby accepts, in bytes (0: not said, by an older server).
+    #[serde(default)]
     pub max_program_bytes: u64,
 }
 

@@ -25,6 +25,9 @@ export function followSession(lobbyId, onView, onGone) {
   });
 }
 
+/** Whether `links` (from a creator link) belong to the creator of the session in `view`. */
+export const isCreatorOf = (links, view) => view.parties[0]?.key === links.creatorKey;
+
 /** Shows the phase in the element `id` (text and a data attribute for styling and tests). */
 export function showPhase(id, view) {
   const badge = document.getElementById(id);

@@ -1,6 +1,9 @@
 // What every page shares: building DOM nodes (text only: user strings are never parsed as
 // HTML), copy buttons, and the server's JSON errors.
 
+// The pages read their link's fragment once: another fragment is another page.
+addEventListener("hashchange", () => location.reload());
+
 /** A new element with text content and attributes; children may be nodes or strings. */
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);

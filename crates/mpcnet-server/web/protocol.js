@@ -131,10 +131,15 @@ async function secretPart(key, secret, pin) {
   return concat(body, (await sha256(body)).slice(0, 4));
 }
 
-/** The invite (for every party) and the creator link (for the creator only) of a session. */
+/**
+ * The invite (for every party) and the creator link (for the creator only) of a session, and
+ * the creator's public key (hex), which the session's party 0 must have: an invite passed off
+ * as a creator link decodes too, to a key that is nobody's.
+ */
 export async function sessionLinks(origin, lobbyId, creator, secret, pin) {
   const base = `${origin}/s/${lobbyId}#`;
   return {
+    creatorKey: hex(creator.publicKey),
     invite: base + INVITE_PREFIX + base64url(await secretPart(creator.publicKey, secret, pin)),
     creatorLink: base + CREATOR_LINK_PREFIX + base64url(await secretPart(creator.seed, secret, pin)),
   };

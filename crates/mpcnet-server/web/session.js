@@ -4,12 +4,12 @@
 
 import { copyButton, el, fill, lobbyIdOfPage } from "./page.js";
 import { creatorCommand, inviteFromFragment, linksFromCreatorFragment, runCommand } from "./protocol.js";
-import { followSession, showLinks, showParties, showPhase } from "./live.js";
+import { followSession, isCreatorOf, showLinks, showParties, showPhase } from "./live.js";
 
 /** The command this page's link lets its reader run: the creator's, a party's, or none. */
 async function showCommand(lobbyId) {
   const fragment = location.hash.slice(1);
-  const creatorLinks = await linksFromCreatorFragment(location.origin, lobbyId, fragment);
+  creatorLinks = await linksFromCreatorFragment(location.origin, lobbyId, fragment);
   const invite = await inviteFromFragment(location.origin, lobbyId, fragment);
   if (creatorLinks) {
     fill("command-intro", "You created this session. On the machine where your party runs:");
@@ -26,6 +26,7 @@ async function showCommand(lobbyId) {
     return;
   }
   copyButton("copy-run-command", "run-command");
+  if (latestView) checkCreatorLink(latestView);
 }
 
 /** What this page has seen happen, in order, with the time it saw it. */
@@ -46,7 +47,22 @@ function noteMilestones(view) {
   }
 }
 
+/** The links of this page's creator link, if it is one: checked against each view. */
+let creatorLinks = null;
+/** The latest view shown, to check a creator link read after it came. */
+let latestView = null;
+
+/** Takes back the creator's command if the session's creator has another key than the link's. */
+function checkCreatorLink(view) {
+  if (!creatorLinks || isCreatorOf(creatorLinks, view)) return;
+  document.getElementById("command").hidden = true;
+  fill("gone", "This link does not hold the key of the session's creator: it is no creator link of this session.");
+  document.getElementById("gone").hidden = false;
+}
+
 function showView(view) {
+  latestView = view;
+  checkCreatorLink(view);
   noteMilestones(view);
   document.title = `${view.name} · mpcnet`;
   fill("session-name", view.name);

@@ -4,7 +4,7 @@
 
 import { copyButton, el, fill, lobbyIdOfPage } from "./page.js";
 import { creatorCommand, linksFromCreatorFragment, runCommand } from "./protocol.js";
-import { followSession, showPhase } from "./live.js";
+import { followSession, isCreatorOf, showPhase } from "./live.js";
 import { encode } from "./vendor/uqr.mjs";
 
 /** Draws `text` as a QR code (SVG, one path of dark modules) into the element `id`. */
@@ -47,6 +47,13 @@ async function main() {
   followSession(
     lobbyId,
     (view) => {
+      if (!isCreatorOf(links, view)) {
+        document.querySelector("main").replaceChildren(
+          el("h1", {}, "Not this session's creator link"),
+          el("p", { class: "error" }, "This link does not hold the key of the session's creator: open the link the create page gave you."),
+        );
+        return;
+      }
       fill("session-name", view.name);
       showPhase("phase", view);
       fill("joined", `${view.parties.length} of ${view.parties_expected} parties joined`);

@@ -421,6 +421,29 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
             t.contains("not a creator link")
         })
         .await;
+    // An invite passed off as a creator link decodes, but holds no creator's key.
+    let forged = invite_text.replacen("#mpcnet1.", "/share#mpcnet1o.", 1);
+    browser.client.goto(&forged).await.expect("forged link");
+    browser
+        .wait_text("h1", PAGE_LIMIT, |t| t == "Not this session's creator link")
+        .await;
+    let forged_live = invite_text.replacen("#mpcnet1.", "#mpcnet1o.", 1);
+    browser
+        .client
+        .goto(&forged_live)
+        .await
+        .expect("forged live link");
+    browser
+        .wait_text("#gone", PAGE_LIMIT, |t| t.contains("no creator link"))
+        .await;
+    assert!(
+        !browser
+            .find("#command")
+            .await
+            .is_displayed()
+            .await
+            .expect("displayed")
+    );
     // An invite link edited to carry shell code is refused, not offered as a command to copy.
     let lobby_path = invite_text.split('#').next().expect("path");
     let hostile = format!("{lobby_path}#mpcnet1.x'$(touch${{IFS}}/tmp/owned)'");
