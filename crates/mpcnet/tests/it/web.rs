@@ -130,7 +130,9 @@ impl Browser {
     async fn wait_text(&self, css: &str, limit: Duration, done: impl Fn(&str) -> bool) -> String {
         let waited = std::time::Instant::now();
         loop {
-            let text = self.text(css).await;
+            // A page that rewrites itself may replace the element between finding and reading
+            // it (a stale element): that is "not yet", look again.
+            let text = self.find(css).await.text().await.unwrap_or_default();
             if done(&text) {
                 return text;
             }
@@ -149,12 +151,23 @@ impl Browser {
     }
 
     /// The value of attribute `name` of every element matching `css`.
+    /// Read again if the page replaced an element meanwhile (a stale element).
     async fn attributes(&self, css: &str, name: &str) -> Vec<String> {
-        let mut values = Vec::new();
-        for element in self.client.find_all(Locator::Css(css)).await.expect("find") {
-            values.push(element.attr(name).await.expect("attr").unwrap_or_default());
+        let waited = std::time::Instant::now();
+        'read: loop {
+            let mut values = Vec::new();
+            for element in self.client.find_all(Locator::Css(css)).await.expect("find") {
+                match element.attr(name).await {
+                    Ok(value) => values.push(value.unwrap_or_default()),
+                    Err(error) => {
+                        assert!(waited.elapsed() < PAGE_LIMIT, "{css}: {error}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue 'read;
+                    }
+                }
+            }
+            return values;
         }
-        values
     }
 
     /// Saves a screenshot of the page as `name` in `MPCNET_SCREENSHOTS`, if set.
