@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mpcnet_proto::RunReport;
 use mpcnet_proto::api::CreateLobby;
 use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
@@ -166,15 +167,9 @@ pub async fn status(
     let client = LobbyClient::new(&invite.server)?;
     let (verified, sealed_now) = check(&client, identity, invite).await?;
     let program_path = fetch_program(home, &client, &verified, local_program).await?;
-    let mut report = SessionReport::new(invite, &verified, identity, program_path, sealed_now);
     let runs = verified.members_statements(&client.run_reports(&invite.lobby_id()).await?);
-    for party in &mut report.parties {
-        let key = party.key.parse::<mpcnet_proto::PublicKey>()?;
-        party.run = runs
-            .iter()
-            .find(|run| run.party == key)
-            .map(|run| run.state.clone());
-    }
+    let mut report =
+        SessionReport::new(invite, &verified, identity, program_path, sealed_now, &runs);
     report.run = read_run_status(&home.run_status_file(&invite.lobby_id()));
     Ok(report)
 }
@@ -210,12 +205,14 @@ pub async fn wait_until_sealed(
         let (verified, sealed_now) = check(&client, identity, invite).await?;
         if verified.sealed.is_some() {
             let program_path = fetch_program(home, &client, &verified, local_program).await?;
+            // What comes next is this party's run: the parties' run reports are not asked for.
             return Ok(SessionReport::new(
                 invite,
                 &verified,
                 identity,
                 program_path,
                 sealed_now,
+                &[],
             ));
         }
         if verified.parties.len() != seen {
@@ -378,12 +375,14 @@ pub struct ProgramReport {
 }
 
 impl SessionReport {
+    /// The report of `verified`, with each party's run as it reported it in `runs` (checked).
     fn new(
         invite: &Invite,
         verified: &VerifiedLobby,
         identity: &Identity,
         program_path: PathBuf,
         sealed_now: bool,
+        runs: &[RunReport],
     ) -> Self {
         let offer = &verified.offer;
         let state = match (&verified.sealed, verified.is_full()) {
@@ -409,7 +408,10 @@ impl SessionReport {
                     fingerprint: party.key.fingerprint().to_string(),
                     did: party.key.did_key(),
                     creator: party.key == offer.creator,
-                    run: None,
+                    run: runs
+                        .iter()
+                        .find(|run| run.party == party.key)
+                        .map(|run| run.state.clone()),
                 })
                 .collect(),
             you: verified.party(&identity.public()).map(|party| party.index),

@@ -205,13 +205,25 @@ impl Invite {
         }
     }
 
-    /// The invite's secret part: the creator's public key, the join secret, the pin, a checksum.
-    fn secret_part(&self) -> Vec<u8> {
-        self.secret_part_with_key(&self.creator.to_bytes())
+    /// Writes this session's link: `version_prefix` and the secret part with `key` in the
+    /// creator key's place (the public key in an invite, the secret key in a creator link).
+    fn write_link(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        version_prefix: &str,
+        key: &[u8; KEY_LEN],
+    ) -> fmt::Result {
+        let origin = self.server.origin.as_str().trim_end_matches('/');
+        write!(
+            f,
+            "{origin}{LOBBY_PATH_PREFIX}{}#{version_prefix}{}",
+            self.lobby_id(),
+            data_encoding::BASE64URL_NOPAD.encode(&self.secret_part(key))
+        )
     }
 
-    /// The secret part with `key` in the creator key's place (a creator link's secret key).
-    fn secret_part_with_key(&self, key: &[u8; KEY_LEN]) -> Vec<u8> {
+    /// `key`, the join secret, the pin and a checksum of them.
+    fn secret_part(&self, key: &[u8; KEY_LEN]) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(FIXED_LEN + 32 + CHECKSUM_LEN);
         bytes.extend_from_slice(key);
         bytes.extend_from_slice(&self.secret.to_bytes());
@@ -230,13 +242,7 @@ impl Invite {
 
 impl fmt::Display for Invite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let origin = self.server.origin.as_str().trim_end_matches('/');
-        write!(
-            f,
-            "{origin}{LOBBY_PATH_PREFIX}{}#{INVITE_VERSION_PREFIX}{}",
-            self.lobby_id(),
-            data_encoding::BASE64URL_NOPAD.encode(&self.secret_part())
-        )
+        self.write_link(f, INVITE_VERSION_PREFIX, &self.creator.to_bytes())
     }
 }
 
@@ -316,15 +322,8 @@ impl FromStr for CreatorLink {
 
 impl fmt::Display for CreatorLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes = (self.invite).secret_part_with_key(&self.creator_key.to_secret_bytes());
-        let origin = self.invite.server.origin.as_str().trim_end_matches('/');
-        write!(
-            f,
-            "{origin}{LOBBY_PATH_PREFIX}{}#{}{}",
-            self.invite.lobby_id(),
-            Self::FRAGMENT_PREFIX,
-            data_encoding::BASE64URL_NOPAD.encode(&bytes)
-        )
+        let key = self.creator_key.to_secret_bytes();
+        self.invite.write_link(f, Self::FRAGMENT_PREFIX, &key)
     }
 }
 

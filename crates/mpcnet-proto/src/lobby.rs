@@ -60,12 +60,23 @@ impl VerifiedLobby {
         self.parties.len() == usize::from(self.offer.parties)
     }
 
-    /// The statements among `signed` that verify and are by parties of this lobby.
+    /// Checks a party's statement about itself (addresses, run report): signed by a member,
+    /// for this lobby.
+    pub fn check_statement<T: PartyStatement>(&self, signed: &Signed<T>) -> Result<T, LobbyError> {
+        let checked = signed.verify_statement(&self.offer.lobby_id)?;
+        if self.party(checked.party()).is_none() {
+            return Err(LobbyError::NotMember(
+                checked.party().fingerprint().to_string(),
+            ));
+        }
+        Ok(checked)
+    }
+
+    /// The statements among `signed` that [`check_statement`](Self::check_statement) accepts.
     pub fn members_statements<T: PartyStatement>(&self, signed: &[Signed<T>]) -> Vec<T> {
         signed
             .iter()
-            .filter_map(|signed| signed.verify_statement(&self.offer.lobby_id).ok())
-            .filter(|statement| self.party(statement.party()).is_some())
+            .filter_map(|signed| self.check_statement(signed).ok())
             .collect()
     }
 
@@ -306,18 +317,6 @@ impl Lobby {
         self.verified = candidate.verify(&self.anchors)?;
         self.snapshot = candidate;
         Ok(())
-    }
-
-    /// Checks a party's statement about itself (addresses, run report): signed by a member,
-    /// for this lobby.
-    pub fn check_statement<T: PartyStatement>(&self, signed: &Signed<T>) -> Result<T, LobbyError> {
-        let checked = signed.verify_statement(&self.anchors.lobby_id)?;
-        if self.verified.party(checked.party()).is_none() {
-            return Err(LobbyError::NotMember(
-                checked.party().fingerprint().to_string(),
-            ));
-        }
-        Ok(checked)
     }
 
     pub fn snapshot(&self) -> &LobbySnapshot {

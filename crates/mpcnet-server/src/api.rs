@@ -444,7 +444,9 @@ async fn put_statement<T: StoredStatement>(
     let signed: Signed<T> = parse_json(body)?;
     let store = state.store.clone();
     blocking(move || store.put_statement(&id, &signed, now())).await?;
-    state.changed(Some(id));
+    if T::SHOWN_ON_PAGE {
+        state.changed(Some(id));
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -200,7 +200,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let checked = restore(&transaction, id, now)?.check_statement(signed)?;
+        let checked = restore(&transaction, id, now)?
+            .verified()
+            .check_statement(signed)?;
         let kept: Option<String> = transaction
             .query_row(
                 &format!(
@@ -321,14 +323,18 @@ fn insert_join(
 /// A party statement and the table that keeps the latest of each party.
 pub trait StoredStatement: PartyStatement + Send + 'static {
     const TABLE: &'static str;
+    /// Whether the session page shows it, so that a new one is news for its live pages.
+    const SHOWN_ON_PAGE: bool;
 }
 
 impl StoredStatement for EndpointAnnouncement {
     const TABLE: &'static str = "endpoints";
+    const SHOWN_ON_PAGE: bool = false;
 }
 
 impl StoredStatement for RunReport {
     const TABLE: &'static str = "run_reports";
+    const SHOWN_ON_PAGE: bool = true;
 }
 
 fn load_statements<T: StoredStatement>(

@@ -141,6 +141,15 @@ impl Browser {
         }
     }
 
+    /// Whether the element `css` is displayed.
+    async fn shown(&self, css: &str) -> bool {
+        self.find(css)
+            .await
+            .is_displayed()
+            .await
+            .expect("displayed")
+    }
+
     /// How many elements match `css`.
     async fn count(&self, css: &str) -> usize {
         self.client
@@ -449,14 +458,7 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
     browser
         .wait_text("#gone", PAGE_LIMIT, |t| t.contains("no creator link"))
         .await;
-    assert!(
-        !browser
-            .find("#command")
-            .await
-            .is_displayed()
-            .await
-            .expect("displayed")
-    );
+    assert!(!browser.shown("#command").await, "a command is offered");
     // An invite link edited to carry shell code is refused, not offered as a command to copy.
     let lobby_path = invite_text.split('#').next().expect("path");
     let hostile = format!("{lobby_path}#mpcnet1.x'$(touch${{IFS}}/tmp/owned)'");
@@ -464,14 +466,7 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
     browser
         .wait_text("#gone", PAGE_LIMIT, |t| t.contains("damaged"))
         .await;
-    assert!(
-        !browser
-            .find("#command")
-            .await
-            .is_displayed()
-            .await
-            .expect("displayed")
-    );
+    assert!(!browser.shown("#command").await, "a command is offered");
     assert!(browser.text("#run-command").await.is_empty());
     let unknown = format!("{origin}/s/{}", "a".repeat(26));
     browser.client.goto(&unknown).await.expect("unknown page");
