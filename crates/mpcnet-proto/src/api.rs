@@ -264,6 +264,26 @@ pub fn program_path(id: &LobbyId) -> String {
     format!("{LOBBIES_PATH}/{id}/program")
 }
 
+/// The query parameter of a relay URL that names the session it serves: the server keeps one
+/// relay per sealed session, so a member can reach only the members of its own session.
+pub const RELAY_SESSION_PARAM: &str = "session";
+
+/// The relay URL a session's parties use: the offer's relay with the session named in it.
+pub fn session_relay_url(relay: &url::Url, id: &LobbyId) -> url::Url {
+    let mut url = relay.clone();
+    url.query_pairs_mut()
+        .clear()
+        .append_pair(RELAY_SESSION_PARAM, &id.to_string());
+    url
+}
+
+/// The session a relay request names (the server's side of [`session_relay_url`]).
+pub fn relay_session(query: Option<&str>) -> Option<LobbyId> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, _)| name == RELAY_SESSION_PARAM)
+        .and_then(|(_, value)| value.parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +354,18 @@ mod tests {
         // A link to a seat that does not exist, or to oneself, is not shown.
         let odd = [report(&lobby, keys[0], RunState::Running, &[0, 9])];
         assert!(view(&odd).links.is_empty());
+    }
+
+    #[test]
+    fn a_session_relay_url_names_its_session_and_nothing_else() {
+        let id = JoinSecret::generate().lobby_id();
+        let base: url::Url = "https://lobby.example:7000/?session=other&x=1"
+            .parse()
+            .expect("url");
+        let url = session_relay_url(&base, &id);
+        assert_eq!(url.query(), Some(format!("session={id}").as_str()));
+        assert_eq!(relay_session(url.query()), Some(id));
+        assert_eq!(relay_session(Some("session=not-an-id")), None);
+        assert_eq!(relay_session(None), None);
     }
 }

@@ -4,6 +4,7 @@
 //! JSON error shape as any other refusal, with a message that says what was wrong.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,27 +23,27 @@ use mpcnet_proto::lobby::Admission;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::signed::Signed;
 use mpcnet_proto::{
-    EndpointAnnouncement, Lobby, LobbyError, LobbyId, LobbySnapshot, RunReport, SignedJoin,
-    SignedManifest, VerifyError,
+    EndpointAnnouncement, Lobby, LobbyError, LobbyId, LobbySnapshot, PublicKey, RunReport,
+    SignedJoin, SignedManifest, VerifyError,
 };
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
+use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::quota::{ClientAddress, CreatorQuota, OpenGuard, OpenPerAddress};
-use crate::store::{Store, StoreError, StoredStatement};
+use crate::quota::{
+    ClientAddress, CreatorQuota, KeyedRate, OpenGuard, OpenPer, OpenPerAddress, counted_as,
+};
+use crate::store::{ProgramBudget, Store, StoreError, StoredStatement};
+use crate::views::SharedViews;
 
 /// Settings of the API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// How long a lobby lives after its creation.
     pub lobby_ttl: Duration,
-    /// The largest program file a lobby accepts.
-    pub max_program_bytes: usize,
-    /// The most lobbies alive at once; creating more is refused until some expire.
-    pub max_lobbies: u64,
-    /// The most live lobbies one client address may have created.
-    pub max_lobbies_per_address: usize,
+    /// Sizes, counts and rates the API holds clients to.
+    pub limits: Limits,
     /// What `GET /v1/info` reports.
     pub info: ServerInfo,
 }
@@ -55,18 +56,31 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     /// Names the lobby of every stored change (`None`: any lobby), so its live pages recompute.
     changes: broadcast::Sender<Option<LobbyId>>,
-    /// Slots for live session pages (event streams held open), in all and per client address.
+    /// Each lobby's session view, made once per change and shared by all its readers.
+    views: Arc<SharedViews>,
+    /// Slots for live session pages (event streams held open): in all, per client address
+    /// and per lobby.
     live_pages: Arc<Semaphore>,
     live_pages_per_address: Arc<OpenPerAddress>,
+    live_pages_per_lobby: Arc<OpenPer<LobbyId>>,
     /// Live lobbies per creating address.
     creator_quota: Arc<CreatorQuota>,
+    /// Requests per client address, and statements per party of a lobby.
+    requests_per_address: Arc<KeyedRate<IpAddr>>,
+    statements_per_party: Arc<KeyedRate<(LobbyId, PublicKey)>>,
+    /// Request body bytes being received at once (a permit per byte).
+    uploads: Arc<Semaphore>,
 }
 
-/// The largest statement a party may send (addresses, a run report): a few kilobytes at most.
+/// The largest statement a party may send (addresses, a run report), or join record: a few
+/// kilobytes at most.
 const STATEMENT_BODY_LIMIT: usize = 16 * 1024;
-/// The most session pages that may follow events at once, in all and from one address.
-const MAX_LIVE_PAGES: usize = 256;
-const MAX_LIVE_PAGES_PER_ADDRESS: usize = 16;
+const JOIN_BODY_LIMIT: usize = 16 * 1024;
+/// The largest manifest: the offer (up to 64 arguments of 1024 characters) and 64 join
+/// records, each nested in base64 once or twice, come to about 300 KiB.
+const MANIFEST_BODY_LIMIT: usize = 512 * 1024;
+/// What a create request carries besides the program (offer and creator's join).
+const CREATE_BODY_OVERHEAD: usize = 512 * 1024;
 /// Changes a slow live page may fall behind by before it just recomputes its view.
 const CHANGE_BACKLOG: usize = 1024;
 /// A live page's view is recomputed at least this often (it sees the lobby expire).
@@ -74,34 +88,60 @@ const LIVE_PAGE_REFRESH: Duration = Duration::from_secs(30);
 
 impl ApiState {
     pub fn new(store: Store, metrics: Arc<Metrics>, config: ApiConfig) -> Self {
+        let limits = config.limits;
         Self {
             store,
             metrics,
-            creator_quota: Arc::new(CreatorQuota::new(config.max_lobbies_per_address)),
+            creator_quota: Arc::new(CreatorQuota::new(limits.max_lobbies_per_creator)),
             config: Arc::new(config),
             changes: broadcast::Sender::new(CHANGE_BACKLOG),
-            live_pages: Arc::new(Semaphore::new(MAX_LIVE_PAGES)),
+            views: Arc::default(),
+            live_pages: Arc::new(Semaphore::new(limits.live_pages)),
             live_pages_per_address: Arc::default(),
+            live_pages_per_lobby: Arc::default(),
+            requests_per_address: Arc::new(KeyedRate::new(limits.requests_per_address)),
+            statements_per_party: Arc::new(KeyedRate::new(limits.statements_per_party)),
+            uploads: Arc::new(Semaphore::new(limits.upload_bytes_in_flight)),
         }
     }
 
-    /// Tells the live pages of `lobby` (`None`: of every lobby) that something was stored.
+    /// Tells the live pages of `lobby` (`None`: of every lobby) that something was stored, and
+    /// forgets its view.
     fn changed(&self, lobby: Option<LobbyId>) {
+        self.views.forget(lobby);
         // No live page is no error.
         let _ = self.changes.send(lobby);
+    }
+
+    /// Forgets the rate state of clients that have been quiet long enough to be full again.
+    pub fn forget_quiet_clients(&self) {
+        self.requests_per_address.forget_quiet();
+        self.statements_per_party.forget_quiet();
     }
 }
 
 /// The lobby API's routes. `/ping` answers the relay clients' latency probe.
 pub fn router(state: ApiState) -> Router {
-    // Base64 grows the program by 4/3; the rest of a request is a few kilobytes.
-    let body_limit = state.config.max_program_bytes / 3 * 4 + 64 * 1024;
+    // Base64 grows the program by 4/3.
+    let create_limit = state.config.limits.max_program_bytes / 3 * 4 + CREATE_BODY_OVERHEAD;
+    let create: axum::routing::MethodRouter<ApiState> = axum::routing::post(create_lobby)
+        .layer::<_, Infallible>(axum::middleware::from_fn_with_state(
+            state.clone(),
+            budget_upload,
+        ))
+        .layer::<_, Infallible>(DefaultBodyLimit::max(create_limit));
     Router::new()
         .route(api::INFO_PATH, get(info))
-        .route(api::LOBBIES_PATH, axum::routing::post(create_lobby))
+        .route(api::LOBBIES_PATH, create)
         .route("/v1/lobbies/{id}", get(lobby_snapshot))
-        .route("/v1/lobbies/{id}/joins", axum::routing::post(join_lobby))
-        .route("/v1/lobbies/{id}/manifest", axum::routing::put(seal_lobby))
+        .route(
+            "/v1/lobbies/{id}/joins",
+            axum::routing::post(join_lobby).layer(DefaultBodyLimit::max(JOIN_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/lobbies/{id}/manifest",
+            axum::routing::put(seal_lobby).layer(DefaultBodyLimit::max(MANIFEST_BODY_LIMIT)),
+        )
         .route("/v1/lobbies/{id}/program", get(program))
         .route(
             "/v1/lobbies/{id}/endpoints",
@@ -132,7 +172,11 @@ pub fn router(state: ApiState) -> Router {
                 "method not allowed on this path",
             )
         })
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(STATEMENT_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_request_rate,
+        ))
         .layer(axum::middleware::map_response(
             crate::pages::security_headers,
         ))
@@ -186,6 +230,57 @@ async fn count_refusals(State(metrics): State<Arc<Metrics>>, response: Response)
     response
 }
 
+/// Refuses a client address that sends requests faster than its rate (429).
+async fn limit_request_rate(
+    State(state): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let address = request.extensions().get::<ClientAddress>().map(|a| a.0);
+    if let Some(address) = address
+        && !state.requests_per_address.allows(counted_as(address))
+    {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "this address sends requests faster than the server answers one address; slow down",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Holds a place for the request's body in the server's budget of upload bytes in flight
+/// until the handler is done; a body that does not fit now is refused (503), one without a
+/// length too (411: the budget is taken before the body is read).
+async fn budget_upload(
+    State(state): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // The exact size is known from Content-Length (hyper) or from the body itself (in tests).
+    let length = axum::body::HttpBody::size_hint(request.body())
+        .exact()
+        .and_then(|length| u32::try_from(length).ok());
+    let Some(length) = length else {
+        return ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "a create request must say its Content-Length",
+        )
+        .into_response();
+    };
+    let Ok(_budget) = state.uploads.clone().try_acquire_many_owned(length) else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_busy",
+            "the server is receiving as many uploads as it may; try again in a moment",
+        )
+        .into_response();
+    };
+    next.run(request).await
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -198,6 +293,21 @@ impl From<StoreError> for ApiError {
                 error.to_string(),
             ),
             StoreError::Stale => Self::new(StatusCode::CONFLICT, "stale", error.to_string()),
+            StoreError::TooFast => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_statements",
+                error.to_string(),
+            ),
+            StoreError::ProgramsFull => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_full",
+                error.to_string(),
+            ),
+            StoreError::ProgramsPerCreator { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_program_bytes",
+                error.to_string(),
+            ),
             StoreError::Exists => {
                 Self::new(StatusCode::CONFLICT, "lobby_exists", error.to_string())
             }
@@ -302,13 +412,14 @@ async fn create_lobby(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<LobbyCreated>), ApiError> {
     let request: CreateLobby = parse_json(body)?;
-    if request.program.len() > state.config.max_program_bytes {
+    let limits = state.config.limits;
+    if request.program.len() > limits.max_program_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             format!(
                 "the program is larger than {} bytes",
-                state.config.max_program_bytes
+                limits.max_program_bytes
             ),
         ));
     }
@@ -333,17 +444,26 @@ async fn create_lobby(
             "too_many_lobbies",
             format!(
                 "this address holds as many live sessions as one address may ({}); create more once some expire",
-                state.config.max_lobbies_per_address
+                limits.max_lobbies_per_creator
             ),
         ));
     }
     let store = state.store.clone();
-    let max_lobbies = state.config.max_lobbies;
+    let budget = ProgramBudget {
+        total: limits.stored_program_bytes,
+        per_creator: limits.stored_program_bytes_per_creator,
+    };
     let stored = blocking(move || {
-        if store.live_lobbies(created)? >= max_lobbies {
+        if store.live_lobbies(created)? >= limits.max_lobbies {
             return Err(StoreError::Full);
         }
-        store.insert(&lobby, &request.program, created, expires_at)
+        store.insert(
+            &lobby,
+            &request.program,
+            client,
+            budget,
+            (created, expires_at),
+        )
     })
     .await;
     if let (Err(_), Some(address)) = (&stored, client) {
@@ -443,7 +563,9 @@ async fn put_statement<T: StoredStatement>(
     let id = parse_lobby_id(&id)?;
     let signed: Signed<T> = parse_json(body)?;
     let store = state.store.clone();
-    blocking(move || store.put_statement(&id, &signed, now())).await?;
+    let rate = state.statements_per_party.clone();
+    blocking(move || store.put_statement(&id, &signed, now(), |party| rate.allows((id, party))))
+        .await?;
     if T::SHOWN_ON_PAGE {
         state.changed(Some(id));
     }
@@ -459,9 +581,18 @@ async fn statements<T: StoredStatement>(
     Ok(Json(blocking(move || store.statements(&id, now())).await?))
 }
 
-async fn view(state: &ApiState, id: LobbyId) -> Result<SessionView, ApiError> {
-    let store = state.store.clone();
-    blocking(move || store.view(&id, now())).await
+/// Lobby `id`'s session view as JSON: made once per change of the lobby, shared by every reader.
+async fn view(state: &ApiState, id: LobbyId) -> Result<Arc<str>, ApiError> {
+    state
+        .views
+        .get(id, async {
+            let store = state.store.clone();
+            let view: SessionView = blocking(move || store.view(&id, now())).await?;
+            state.metrics.views_made.inc();
+            let json = serde_json::to_string(&view).expect("plain data serializes");
+            Ok(Arc::from(json))
+        })
+        .await
 }
 
 /// Whether lobby `id` is live (a failing store counts as no).
@@ -475,9 +606,14 @@ pub(crate) async fn lobby_exists(state: &ApiState, id: LobbyId) -> bool {
 async fn session_view(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<SessionView>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = parse_lobby_id(&id)?;
-    Ok(Json(view(&state, id).await?))
+    let json = view(&state, id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        json.to_string(),
+    )
+        .into_response())
 }
 
 /// The session page's live feed: a `view` event with the [`SessionView`] now and after every
@@ -498,21 +634,25 @@ async fn session_events(
     };
     let slot = (state.live_pages.clone().try_acquire_owned())
         .map_err(|_| busy("too many live session pages on this server"))?;
+    let limits = state.config.limits;
     let address_slot = match client {
         Some(Extension(ClientAddress(address))) => Some(
             (state.live_pages_per_address)
-                .enter(address, MAX_LIVE_PAGES_PER_ADDRESS)
+                .enter_from(address, limits.live_pages_per_address)
                 .ok_or_else(|| busy("too many live session pages from this address"))?,
         ),
         None => None,
     };
+    let lobby_slot = (state.live_pages_per_lobby)
+        .enter(id, limits.live_pages_per_lobby)
+        .ok_or_else(|| busy("too many live pages of this session"))?;
     let feed = LiveFeed {
         changes: state.changes.subscribe(),
         state,
         id,
         shown: None,
         ended: false,
-        _slots: (slot, address_slot),
+        _slots: (slot, address_slot, lobby_slot),
     };
     let stream = futures_util::stream::unfold(feed, LiveFeed::next_event);
     Ok(Sse::new(stream)
@@ -526,9 +666,13 @@ struct LiveFeed {
     id: LobbyId,
     changes: broadcast::Receiver<Option<LobbyId>>,
     /// The view the page has, as sent.
-    shown: Option<String>,
+    shown: Option<Arc<str>>,
     ended: bool,
-    _slots: (OwnedSemaphorePermit, Option<OpenGuard>),
+    _slots: (
+        OwnedSemaphorePermit,
+        Option<OpenGuard<IpAddr>>,
+        OpenGuard<LobbyId>,
+    ),
 }
 
 impl LiveFeed {
@@ -542,11 +686,10 @@ impl LiveFeed {
                 self.wait_for_change().await;
             }
             match view(&self.state, self.id).await {
-                Ok(view) => {
-                    let json = serde_json::to_string(&view).expect("plain data serializes");
+                Ok(json) => {
                     if self.shown.as_ref() != Some(&json) {
                         self.shown = Some(json.clone());
-                        return Some((Ok(Event::default().event("view").data(json)), self));
+                        return Some((Ok(Event::default().event("view").data(&*json)), self));
                     }
                 }
                 Err(error) => {
@@ -580,6 +723,7 @@ pub async fn expire_lobbies(state: ApiState, period: Duration) {
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
+        state.forget_quiet_clients();
         let store = state.store.clone();
         let result = blocking(move || {
             let now = now();

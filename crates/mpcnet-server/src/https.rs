@@ -4,9 +4,12 @@
 //! Bounded against exhaustion: at most [`ConnectionLimits::total`] connections at once (accepting
 //! pauses beyond that), at most [`ConnectionLimits::per_ip`] from one address (more are closed at
 //! once), time limits on the TLS handshake and request headers, and on each API request as a
-//! whole (a slow body included). Relay connections are long-lived by design and have no total time.
+//! whole (a slow body included). Relay connections are long-lived by design: each keeps its
+//! [`ConnectionTicket`] (slot and count) until it closes, and the relay closes it through the
+//! ticket when its handshake takes too long or its session ends (`relay`).
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,16 +17,15 @@ use axum::Router;
 use axum::body::Body;
 use hyper::Request;
 use hyper::body::Incoming;
-use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use iroh_relay::server::http_server::{HyperError, RelayService, RelayServiceWithNotify};
 use iroh_relay::server::streams::MaybeTlsStream;
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::quota::{ClientAddress, OpenPerAddress};
+use crate::quota::{ClientAddress, OpenGuard, OpenPerAddress};
+use crate::relay::SessionRelays;
 
 /// How long a client may take for its TLS handshake, and then for its request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,11 +39,41 @@ pub struct ConnectionLimits {
     pub per_ip: usize,
 }
 
+/// One accepted connection's place in the limits (its listener slot and its address's count),
+/// held for as long as the connection lives, and a second handle on its socket to close it
+/// from outside (an upgraded relay connection is owned by the relay's own task).
+#[derive(Debug)]
+pub struct ConnectionTicket {
+    _slot: OwnedSemaphorePermit,
+    _counted: OpenGuard<IpAddr>,
+    socket: std::net::TcpStream,
+}
+
+impl ConnectionTicket {
+    fn new(
+        tcp: &TcpStream,
+        slot: OwnedSemaphorePermit,
+        counted: OpenGuard<IpAddr>,
+    ) -> std::io::Result<Self> {
+        let socket = std::net::TcpStream::from(std::os::fd::AsFd::as_fd(tcp).try_clone_to_owned()?);
+        Ok(Self {
+            _slot: slot,
+            _counted: counted,
+            socket,
+        })
+    }
+
+    /// Ends the connection, whoever owns it: its reads and writes fail at once.
+    pub fn close(&self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 /// Accepts connections on `listener` until this future is dropped, which also ends every connection.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    relay: RelayService,
+    relays: Arc<SessionRelays>,
     api: Router,
     limits: ConnectionLimits,
 ) -> std::io::Result<()> {
@@ -65,13 +97,19 @@ pub async fn serve(
             }
             Err(error) => return Err(error),
         };
-        let Some(counted) = per_ip.enter(peer.ip(), limits.per_ip) else {
+        let Some(counted) = per_ip.enter_from(peer.ip(), limits.per_ip) else {
             tracing::debug!(%peer, "refused: too many connections from this address");
             continue;
         };
-        let (acceptor, relay, api) = (acceptor.clone(), relay.clone(), api.clone());
+        let ticket = match ConnectionTicket::new(&tcp, slot, counted) {
+            Ok(ticket) => Arc::new(ticket),
+            Err(error) => {
+                tracing::warn!(%peer, %error, "cannot hold the connection; closing it");
+                continue;
+            }
+        };
+        let (acceptor, relays, api) = (acceptor.clone(), relays.clone(), api.clone());
         connections.spawn(async move {
-            let _held = (slot, counted);
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
@@ -84,10 +122,9 @@ pub async fn serve(
                 }
             };
             let io = TokioIo::new(MaybeTlsStream::Tls(tls));
-            let relay = RelayServiceWithNotify::new(relay, Arc::new(Notify::new()));
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let (relay, api) = (relay.clone(), api.clone());
-                async move { Ok::<_, Infallible>(route(request, peer, &relay, api).await) }
+                let (relays, api, ticket) = (relays.clone(), api.clone(), ticket.clone());
+                async move { Ok::<_, Infallible>(route(request, peer, &relays, ticket, api).await) }
             });
             let served = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -105,7 +142,8 @@ pub async fn serve(
 async fn route(
     mut request: Request<Incoming>,
     peer: std::net::SocketAddr,
-    relay: &RelayServiceWithNotify,
+    relays: &Arc<SessionRelays>,
+    ticket: Arc<ConnectionTicket>,
     api: Router,
 ) -> http::Response<Body> {
     if request.uri().path() != iroh_relay::http::RELAY_PATH {
@@ -116,16 +154,7 @@ async fn route(
             Err(_) => crate::api::request_timed_out(),
         };
     }
-    let answer: Result<_, HyperError> = relay.call(request).await;
-    match answer {
-        Ok(response) => response.map(Body::new),
-        Err(error) => {
-            tracing::debug!(%error, "relay request failed");
-            let mut response = http::Response::new(Body::from("relay request failed"));
-            *response.status_mut() = http::StatusCode::BAD_REQUEST;
-            response
-        }
-    }
+    relays.serve(request, ticket).await
 }
 
 /// Errors after which accepting again can succeed (e.g. too many open files for a moment).

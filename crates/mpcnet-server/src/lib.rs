@@ -9,12 +9,15 @@ pub mod api;
 mod https;
 
 pub use https::ConnectionLimits;
+pub use limits::{Limits, Rate, RelayLimits};
+pub mod limits;
 pub mod metrics;
 mod pages;
 pub mod quota;
 mod relay;
 pub mod store;
 pub mod tls;
+mod views;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -29,6 +32,7 @@ use url::Url;
 
 use crate::api::{ApiConfig, ApiState};
 use crate::metrics::Metrics;
+use crate::relay::SessionRelays;
 use crate::store::{Store, StoreError};
 use crate::tls::{CertificateSource, ServerCertificate, TlsError};
 
@@ -50,16 +54,10 @@ pub struct ServeConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// How long a lobby lives.
     pub lobby_ttl: Duration,
-    /// The largest program file accepted.
-    pub max_program_bytes: usize,
     /// Whether to run QUIC address discovery on UDP.
     pub address_discovery: bool,
-    /// The most lobbies alive at once.
-    pub max_lobbies: u64,
-    /// The most live lobbies one client address may have created.
-    pub max_lobbies_per_address: usize,
-    /// The most connections the HTTPS listener holds, in all and from one address.
-    pub connection_limits: ConnectionLimits,
+    /// Every bound the server keeps.
+    pub limits: Limits,
 }
 
 /// Why the server could not start.
@@ -158,29 +156,34 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
         metrics.clone(),
         ApiConfig {
             lobby_ttl: config.lobby_ttl,
-            max_program_bytes: config.max_program_bytes,
-            max_lobbies: config.max_lobbies,
-            max_lobbies_per_address: config.max_lobbies_per_address,
+            limits: config.limits,
             info: ServerInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 relay_quic_port: quic_addr.map(|addr| addr.port()),
                 certificate: certificate
                     .pin
                     .map(|_| data_encoding::BASE64URL_NOPAD.encode(&certificate.chain[0])),
-                max_program_bytes: config.max_program_bytes as u64,
+                max_program_bytes: config.limits.max_program_bytes as u64,
             },
         },
     );
 
     let mut tasks = JoinSet::new();
-    let relay = relay::relay_service(store, metrics.clone());
+    let relays = SessionRelays::new(store, metrics.clone(), config.limits.relay);
     tasks.spawn(https::serve(
         listener,
         tls,
-        relay,
+        relays.clone(),
         api::router(state.clone()),
-        config.connection_limits,
+        config.limits.connections,
     ));
+    tasks.spawn(async move {
+        let mut ticker = tokio::time::interval(relay::SWEEP_PERIOD);
+        loop {
+            ticker.tick().await;
+            relays.sweep().await;
+        }
+    });
     let expiry_period =
         (config.lobby_ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
     tasks.spawn(async move {

@@ -29,6 +29,10 @@ pub struct Metrics {
     pub lobbies_live: Gauge,
     pub joins: Family<OutcomeLabel, Counter>,
     pub relay_admissions: Family<OutcomeLabel, Counter>,
+    pub views_made: Counter,
+    pub relay_clients: Gauge,
+    pub relay_bytes: Counter,
+    pub relay_undelivered: Counter,
     pub api_errors: Family<OutcomeLabel, Counter>,
 }
 
@@ -42,6 +46,10 @@ impl Default for Metrics {
             lobbies_live: Gauge::default(),
             joins: Family::default(),
             relay_admissions: Family::default(),
+            views_made: Counter::default(),
+            relay_clients: Gauge::default(),
+            relay_bytes: Counter::default(),
+            relay_undelivered: Counter::default(),
             api_errors: Family::default(),
             registry: Registry::default(),
         };
@@ -70,6 +78,26 @@ impl Default for Metrics {
             "relay_admissions",
             "Relay connections by outcome (members of a live lobby are admitted)",
             metrics.relay_admissions.clone(),
+        );
+        registry.register(
+            "views_made",
+            "Session views computed (once per change of a lobby that has readers)",
+            metrics.views_made.clone(),
+        );
+        registry.register(
+            "relay_clients",
+            "Relay connections admitted and open",
+            metrics.relay_clients.clone(),
+        );
+        registry.register(
+            "relay_bytes",
+            "Bytes the relays received from their clients",
+            metrics.relay_bytes.clone(),
+        );
+        registry.register(
+            "relay_undelivered",
+            "Relayed datagrams not delivered (no such client in the session, or its queue full)",
+            metrics.relay_undelivered.clone(),
         );
         registry.register(
             "api_errors",

@@ -1,18 +1,21 @@
-//! Limits per client address: connections and live session pages held open at once, and
+//! Limits per client address (and per lobby): connections and live session pages held open at once, and
 //! live lobbies created (so that one address cannot take every lobby of the server's
 //! `max_lobbies`: the web page makes creating one a click). IPv6 addresses count per /64, the
 //! block one subscriber usually holds. Kept in memory: a restart forgets, which only allows more.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::limits::Rate;
 
 /// The client address of a request, as the HTTPS listener saw it.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub IpAddr);
 
 /// The address limits count under: IPv4 as is, IPv6 by its /64 (an IPv4-mapped one as IPv4).
-fn counted_as(address: IpAddr) -> IpAddr {
+pub(crate) fn counted_as(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V4(_) => address,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -28,41 +31,60 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Things (connections, event streams) open per client address.
-#[derive(Debug, Default)]
-pub struct OpenPerAddress(Mutex<HashMap<IpAddr, usize>>);
+/// Things (connections, event streams) open per key: a client address, a lobby.
+#[derive(Debug)]
+pub struct OpenPer<K>(Mutex<HashMap<K, usize>>);
 
-impl OpenPerAddress {
-    /// Counts one more from `address`, unless it has `limit` open already; the guard uncounts it.
-    pub fn enter(self: &Arc<Self>, address: IpAddr, limit: usize) -> Option<OpenGuard> {
-        let address = counted_as(address);
+/// Things open per client address (counted as [`counted_as`] says).
+pub type OpenPerAddress = OpenPer<IpAddr>;
+
+impl<K> Default for OpenPer<K> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
+
+impl<K: Hash + Eq + Copy> OpenPer<K> {
+    /// Counts one more for `key`, unless it has `limit` open already; the guard uncounts it.
+    pub fn enter(self: &Arc<Self>, key: K, limit: usize) -> Option<OpenGuard<K>> {
         let mut open = lock(&self.0);
-        let count = open.entry(address).or_default();
+        let count = open.entry(key).or_default();
         if *count >= limit {
             return None;
         }
         *count += 1;
         Some(OpenGuard {
             counts: self.clone(),
-            address,
+            key,
         })
+    }
+}
+
+impl OpenPerAddress {
+    /// Counts one more from `address`, unless it has `limit` open already.
+    pub fn enter_from(
+        self: &Arc<Self>,
+        address: IpAddr,
+        limit: usize,
+    ) -> Option<OpenGuard<IpAddr>> {
+        self.enter(counted_as(address), limit)
     }
 }
 
 /// Uncounts its connection or stream when dropped.
 #[derive(Debug)]
-pub struct OpenGuard {
-    counts: Arc<OpenPerAddress>,
-    address: IpAddr,
+pub struct OpenGuard<K: Hash + Eq + Copy> {
+    counts: Arc<OpenPer<K>>,
+    key: K,
 }
 
-impl Drop for OpenGuard {
+impl<K: Hash + Eq + Copy> Drop for OpenGuard<K> {
     fn drop(&mut self) {
         let mut open = lock(&self.counts.0);
-        if let Some(count) = open.get_mut(&self.address) {
+        if let Some(count) = open.get_mut(&self.key) {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.address);
+                open.remove(&self.key);
             }
         }
     }
@@ -110,6 +132,28 @@ impl CreatorQuota {
     }
 }
 
+/// A rate limit per key (a client address, a party of a lobby): GCRA from `governor`.
+#[derive(Debug)]
+pub struct KeyedRate<K: Hash + Eq + Clone>(governor::DefaultKeyedRateLimiter<K>);
+
+impl<K: Hash + Eq + Clone> KeyedRate<K> {
+    pub fn new(rate: Rate) -> Self {
+        let quota = governor::Quota::per_second(rate.per_second).allow_burst(rate.burst);
+        Self(governor::RateLimiter::keyed(quota))
+    }
+
+    /// Takes one from `key`'s allowance; false if it has none left now.
+    pub fn allows(&self, key: K) -> bool {
+        self.0.check_key(&key).is_ok()
+    }
+
+    /// Forgets keys whose allowance is full again (they would start afresh anyway).
+    pub fn forget_quiet(&self) {
+        self.0.retain_recent();
+        self.0.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,19 +165,19 @@ mod tests {
     #[test]
     fn open_things_are_counted_per_address_and_released() {
         let counts = Arc::new(OpenPerAddress::default());
-        let first = counts.enter(ip("192.0.2.7"), 2).expect("first");
-        let _second = counts.enter(ip("192.0.2.7"), 2).expect("second");
+        let first = counts.enter_from(ip("192.0.2.7"), 2).expect("first");
+        let _second = counts.enter_from(ip("192.0.2.7"), 2).expect("second");
         assert!(
-            counts.enter(ip("192.0.2.7"), 2).is_none(),
+            counts.enter_from(ip("192.0.2.7"), 2).is_none(),
             "a third is refused"
         );
         assert!(
-            counts.enter(ip("192.0.2.8"), 2).is_some(),
+            counts.enter_from(ip("192.0.2.8"), 2).is_some(),
             "other addresses are not"
         );
         drop(first);
         assert!(
-            counts.enter(ip("192.0.2.7"), 2).is_some(),
+            counts.enter_from(ip("192.0.2.7"), 2).is_some(),
             "a closed one frees its place"
         );
     }
@@ -141,20 +185,30 @@ mod tests {
     #[test]
     fn an_ipv6_subscriber_counts_once_per_64() {
         let counts = Arc::new(OpenPerAddress::default());
-        let _one = counts.enter(ip("2001:db8:1:2::1"), 1).expect("first");
+        let _one = counts.enter_from(ip("2001:db8:1:2::1"), 1).expect("first");
         assert!(
-            counts.enter(ip("2001:db8:1:2:ffff::9"), 1).is_none(),
+            counts.enter_from(ip("2001:db8:1:2:ffff::9"), 1).is_none(),
             "same /64"
         );
         assert!(
-            counts.enter(ip("2001:db8:1:3::1"), 1).is_some(),
+            counts.enter_from(ip("2001:db8:1:3::1"), 1).is_some(),
             "another /64"
         );
-        let _v4 = counts.enter(ip("192.0.2.1"), 1).expect("v4");
+        let _v4 = counts.enter_from(ip("192.0.2.1"), 1).expect("v4");
         assert!(
-            counts.enter(ip("::ffff:192.0.2.1"), 1).is_none(),
+            counts.enter_from(ip("::ffff:192.0.2.1"), 1).is_none(),
             "mapped v4 is v4"
         );
+    }
+
+    #[test]
+    fn a_keyed_rate_allows_its_burst_then_refuses_only_that_key() {
+        let rate = KeyedRate::new(Rate::new(1, 3));
+        for _ in 0..3 {
+            assert!(rate.allows(ip("192.0.2.1")));
+        }
+        assert!(!rate.allows(ip("192.0.2.1")), "the burst is spent");
+        assert!(rate.allows(ip("192.0.2.2")), "another key has its own");
     }
 
     #[test]

@@ -1,74 +1,471 @@
-//! The embedded iroh relay: it forwards end-to-end encrypted packets between lobby members
-//! that cannot reach each other directly, and QUIC address discovery tells each party its
-//! public address. Only keys that joined a live lobby are admitted.
+//! The embedded iroh relay: it forwards end-to-end encrypted packets between the parties of a
+//! session that cannot reach each other directly, and QUIC address discovery tells each party
+//! its public address.
+//!
+//! One relay per sealed, live session (`/relay?session=ID`): a relay forwards only between the
+//! clients it holds, and it holds only that session's parties, so no other path exists between
+//! sessions or from a stranger. Each relay connection keeps its [`ConnectionTicket`] (its
+//! listener slot and per-address count) until it closes; the ticket also closes it: when the
+//! relay handshake takes too long, when the session ends (expired or removed), or when the
+//! relay budget of the session's creator is spent. A client's sending rate is limited by iroh.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::body::Body;
+use hyper::Request;
+use hyper::body::Incoming;
+use iroh_base::EndpointId;
 use iroh_relay::KeyCache;
-use iroh_relay::server::http_server::{Handlers, RelayService};
-use iroh_relay::server::{Access, AccessControl, ClientRequest, QuicConfig, Server, ServerConfig};
-use mpcnet_proto::PublicKey;
+use iroh_relay::server::http_server::{Handlers, RelayService, RelayServiceWithNotify};
+use iroh_relay::server::{
+    Access, AccessControl, ClientRateLimit, ClientRequest, ConnectionId, QuicConfig, Server,
+    ServerConfig,
+};
+use mpcnet_proto::{LobbyId, PublicKey};
+use tokio::sync::Notify;
 
+use crate::https::ConnectionTicket;
+use crate::limits::RelayLimits;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-/// How many client keys the relay keeps parsed.
-const KEY_CACHE_CAPACITY: usize = 1024;
+/// How many client keys a session's relay keeps parsed.
+const KEY_CACHE_CAPACITY: usize = 128;
+/// The request header that names a relay upgrade's ticket; set by the server, never the client's.
+const TICKET_HEADER: &str = "x-mpcnet-relay-ticket";
+/// How often the relays look for ended sessions, spent budgets and stuck handshakes.
+pub const SWEEP_PERIOD: Duration = Duration::from_secs(1);
 
-/// Admits an endpoint to the relay only if its key is a member of a live lobby.
-#[derive(Debug)]
-pub struct MemberAccess {
-    store: Store,
-    metrics: Arc<Metrics>,
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl AccessControl for MemberAccess {
-    async fn on_connect(&self, request: &ClientRequest) -> Access {
-        let endpoint = request.endpoint_id();
-        let store = self.store.clone();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let member = tokio::task::spawn_blocking(move || {
-            let key = PublicKey::from_bytes(endpoint.as_bytes()).ok()?;
-            store.is_member(&key, now).ok()
-        })
-        .await
-        .ok()
-        .flatten();
-        let (access, outcome) = match member {
-            Some(true) => (Access::Allow, "admitted"),
-            Some(false) => (
-                Access::Deny {
-                    reason: Some("not a member of a live mpcnet lobby".into()),
-                },
-                "refused",
-            ),
-            None => (
-                Access::Deny {
-                    reason: Some("membership check failed".into()),
-                },
-                "error",
-            ),
-        };
-        Metrics::count(&self.metrics.relay_admissions, outcome);
-        tracing::debug!(endpoint = %endpoint.fmt_short(), outcome, "relay connection");
-        access
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The relays of every live session that has one.
+#[derive(Debug)]
+pub struct SessionRelays {
+    store: Store,
+    metrics: Arc<Metrics>,
+    limits: RelayLimits,
+    state: Mutex<RelaysState>,
+}
+
+#[derive(Debug, Default)]
+struct RelaysState {
+    sessions: HashMap<LobbyId, SessionRelay>,
+    /// Upgraded connections that have not finished the relay handshake, by ticket number.
+    upgrading: HashMap<u64, Upgrading>,
+    /// Admitted connections, until iroh says they ended.
+    admitted: HashMap<ConnectionId, Admitted>,
+    next_ticket: u64,
+}
+
+#[derive(Debug)]
+struct SessionRelay {
+    service: RelayService,
+    /// iroh's counters of this session's relay alone (bytes received from its clients).
+    traffic: Arc<iroh_relay::server::Metrics>,
+    /// Who created the session (`None` for a lobby made before the address was kept).
+    creator: Option<IpAddr>,
+    /// Traffic already added to the server's own metrics.
+    counted: Traffic,
+    /// The creator's relay budget is spent: the session's clients are closed and refused.
+    spent: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Traffic {
+    bytes: u64,
+    undelivered: u64,
+}
+
+impl SessionRelay {
+    fn traffic(&self) -> Traffic {
+        let received = self.traffic.send_packets_recv.get();
+        let sent = self.traffic.send_packets_sent.get();
+        Traffic {
+            bytes: self.traffic.bytes_recv.get(),
+            undelivered: received.saturating_sub(sent),
+        }
     }
 }
 
-/// The relay's HTTP service, to be mounted at `/relay` of the HTTPS listener.
-pub fn relay_service(store: Store, metrics: Arc<Metrics>) -> RelayService {
-    RelayService::new(
-        Handlers::default(),
-        http::HeaderMap::new(),
-        None,
-        KeyCache::new(KEY_CACHE_CAPACITY),
-        Arc::new(MemberAccess { store, metrics }),
-        Arc::new(iroh_relay::server::Metrics::default()),
-    )
+#[derive(Debug)]
+struct Upgrading {
+    ticket: Arc<ConnectionTicket>,
+    lobby: LobbyId,
+    deadline: tokio::time::Instant,
+}
+
+#[derive(Debug)]
+struct Admitted {
+    ticket: Arc<ConnectionTicket>,
+    lobby: LobbyId,
+}
+
+/// Why a relay request is refused before its upgrade.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    NoSession,
+    NotLive,
+    BudgetSpent,
+    Failed,
+}
+
+impl Refusal {
+    fn response(self) -> http::Response<Body> {
+        let (status, text) = match self {
+            Self::NoSession => (
+                http::StatusCode::BAD_REQUEST,
+                "the relay URL names no session",
+            ),
+            Self::NotLive => (
+                http::StatusCode::NOT_FOUND,
+                "no sealed, live session with this id",
+            ),
+            Self::BudgetSpent => (
+                http::StatusCode::TOO_MANY_REQUESTS,
+                "the relay budget of this session's creator is spent",
+            ),
+            Self::Failed => (
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "the relay could not check the session",
+            ),
+        };
+        let mut response = http::Response::new(Body::from(text));
+        *response.status_mut() = status;
+        response
+    }
+}
+
+impl SessionRelays {
+    pub fn new(store: Store, metrics: Arc<Metrics>, limits: RelayLimits) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            metrics,
+            limits,
+            state: Mutex::default(),
+        })
+    }
+
+    /// Serves a request to `/relay`: the upgrade to the relay of the session it names, which
+    /// then holds `ticket` until the connection ends.
+    pub async fn serve(
+        self: &Arc<Self>,
+        mut request: Request<Incoming>,
+        ticket: Arc<ConnectionTicket>,
+    ) -> http::Response<Body> {
+        let Some(lobby) = mpcnet_proto::api::relay_session(request.uri().query()) else {
+            return Refusal::NoSession.response();
+        };
+        let service = match self.session_service(lobby).await {
+            Ok(service) => service,
+            Err(refusal) => {
+                Metrics::count(&self.metrics.relay_admissions, "refused");
+                return refusal.response();
+            }
+        };
+        let number = {
+            let mut state = lock(&self.state);
+            state.next_ticket += 1;
+            state.next_ticket
+        };
+        let headers = request.headers_mut();
+        headers.remove(TICKET_HEADER);
+        headers.insert(TICKET_HEADER, http::HeaderValue::from(number));
+        let relay = RelayServiceWithNotify::new(service, Arc::new(Notify::new()));
+        let answer = hyper::service::Service::call(&relay, request).await;
+        let response = match answer {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(%error, "relay request failed");
+                return Refusal::Failed.response();
+            }
+        };
+        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            // The handshake starts only once this response is written, so the ticket is there first.
+            let deadline = tokio::time::Instant::now() + self.limits.handshake_timeout;
+            lock(&self.state).upgrading.insert(
+                number,
+                Upgrading {
+                    ticket,
+                    lobby,
+                    deadline,
+                },
+            );
+        }
+        response.map(Body::new)
+    }
+
+    /// The relay of `lobby`, made on first use if the lobby is sealed and live.
+    async fn session_service(self: &Arc<Self>, lobby: LobbyId) -> Result<RelayService, Refusal> {
+        if let Some(session) = lock(&self.state).sessions.get(&lobby) {
+            return if session.spent {
+                Err(Refusal::BudgetSpent)
+            } else {
+                Ok(session.service.clone())
+            };
+        }
+        let store = self.store.clone();
+        let creator = tokio::task::spawn_blocking(move || store.sealed_creator(&lobby, now()))
+            .await
+            .map_err(|_| Refusal::Failed)?
+            .map_err(|_| Refusal::Failed)?
+            .ok_or(Refusal::NotLive)?;
+        let mut state = lock(&self.state);
+        let session = state
+            .sessions
+            .entry(lobby)
+            .or_insert_with(|| self.new_session(lobby, creator));
+        Ok(session.service.clone())
+    }
+
+    fn new_session(self: &Arc<Self>, lobby: LobbyId, creator: Option<IpAddr>) -> SessionRelay {
+        let rate = self.limits.client_rate;
+        let mut rate_limit = ClientRateLimit::new(rate.per_second);
+        rate_limit.max_burst_bytes = Some(rate.burst);
+        let traffic = Arc::new(iroh_relay::server::Metrics::default());
+        let access = SessionAccess {
+            lobby,
+            relays: Arc::downgrade(self),
+        };
+        SessionRelay {
+            service: RelayService::new(
+                Handlers::default(),
+                http::HeaderMap::new(),
+                Some(rate_limit),
+                KeyCache::new(KEY_CACHE_CAPACITY),
+                Arc::new(access),
+                traffic.clone(),
+            ),
+            traffic,
+            creator,
+            counted: Traffic::default(),
+            spent: false,
+        }
+    }
+
+    /// Decides on a client that finished the relay handshake with `lobby`'s relay.
+    async fn admit(&self, lobby: LobbyId, request: &ClientRequest) -> Result<(), &'static str> {
+        let number = request
+            .headers()
+            .get(TICKET_HEADER)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        let upgrading = number
+            .and_then(|number| lock(&self.state).upgrading.remove(&number))
+            .ok_or("the connection's handshake took too long")?;
+        let endpoint = request.endpoint_id();
+        let store = self.store.clone();
+        let member = tokio::task::spawn_blocking(move || {
+            let key = PublicKey::from_bytes(endpoint.as_bytes()).ok()?;
+            store.is_session_member(&lobby, &key, now()).ok()
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or("membership check failed")?;
+        if !member {
+            return Err("not a party of this session");
+        }
+        let mut state = lock(&self.state);
+        let session = state.sessions.get(&lobby).ok_or("the session ended")?;
+        if session.spent {
+            return Err("the relay budget of this session's creator is spent");
+        }
+        let creator = session.creator;
+        if state.clients_of(creator) >= self.limits.keys_per_creator {
+            return Err("the relay clients of this session's creator are at their limit");
+        }
+        state.admitted.insert(
+            request.connection_id(),
+            Admitted {
+                ticket: upgrading.ticket,
+                lobby,
+            },
+        );
+        Ok(())
+    }
+
+    /// Closes stuck handshakes, ends the relays of sessions that are no longer live or whose
+    /// creator spent its budget, and adds the relays' traffic to the metrics.
+    pub async fn sweep(&self) {
+        let live = self.live_sessions().await;
+        let mut state = lock(&self.state);
+        state.close_stuck_handshakes(&self.metrics);
+        if let Some(live) = live {
+            state.end_sessions_not_in(&live);
+        }
+        state.spend_budgets(self.limits.bytes_per_creator);
+        state.count_traffic(&self.metrics);
+        self.metrics
+            .relay_clients
+            .set(i64::try_from(state.admitted.len()).unwrap_or(i64::MAX));
+    }
+
+    /// Which of the sessions with a relay are still sealed and live (`None` if the store failed).
+    async fn live_sessions(&self) -> Option<Vec<LobbyId>> {
+        let ids: Vec<LobbyId> = lock(&self.state).sessions.keys().copied().collect();
+        let store = self.store.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let now = now();
+            ids.into_iter()
+                .filter_map(|id| match store.sealed_creator(&id, now) {
+                    Ok(Some(_)) => Some(Ok(id)),
+                    Ok(None) => None,
+                    Err(error) => Some(Err(error)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+        match checked {
+            Ok(Ok(live)) => Some(live),
+            Ok(Err(error)) => {
+                tracing::error!(%error, "relay sweep: store failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+impl RelaysState {
+    fn clients_of(&self, creator: Option<IpAddr>) -> usize {
+        let Some(creator) = creator else {
+            return 0;
+        };
+        self.admitted
+            .values()
+            .filter(|client| {
+                self.sessions
+                    .get(&client.lobby)
+                    .is_some_and(|session| session.creator == Some(creator))
+            })
+            .count()
+    }
+
+    fn close_stuck_handshakes(&mut self, metrics: &Metrics) {
+        let now = tokio::time::Instant::now();
+        self.upgrading.retain(|_, upgrading| {
+            let stuck = upgrading.deadline <= now;
+            if stuck {
+                upgrading.ticket.close();
+                Metrics::count(&metrics.relay_admissions, "handshake_timeout");
+            }
+            !stuck
+        });
+    }
+
+    /// Closes every connection of sessions not in `live`, and forgets their relays.
+    fn end_sessions_not_in(&mut self, live: &[LobbyId]) {
+        let ended: Vec<LobbyId> = (self.sessions.keys())
+            .filter(|id| !live.contains(id))
+            .copied()
+            .collect();
+        for id in ended {
+            tracing::info!(session = %id, "session ended: its relay clients are closed");
+            self.close_clients_of(id);
+            self.sessions.remove(&id);
+        }
+    }
+
+    fn close_clients_of(&mut self, lobby: LobbyId) {
+        for client in self
+            .admitted
+            .values()
+            .filter(|client| client.lobby == lobby)
+        {
+            client.ticket.close();
+        }
+        for upgrading in self.upgrading.values().filter(|u| u.lobby == lobby) {
+            upgrading.ticket.close();
+        }
+    }
+
+    /// Ends the relays of every creator whose sessions together received more than `budget` bytes.
+    fn spend_budgets(&mut self, budget: u64) {
+        let mut used: HashMap<IpAddr, u64> = HashMap::new();
+        for session in self.sessions.values() {
+            if let Some(creator) = session.creator {
+                *used.entry(creator).or_default() += session.traffic().bytes;
+            }
+        }
+        let spent: Vec<LobbyId> = (self.sessions.iter())
+            .filter(|(_, session)| {
+                !session.spent
+                    && session
+                        .creator
+                        .is_some_and(|creator| used.get(&creator).is_some_and(|&b| b > budget))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in spent {
+            tracing::warn!(session = %id, budget, "relay budget of the session's creator spent");
+            self.close_clients_of(id);
+            if let Some(session) = self.sessions.get_mut(&id) {
+                session.spent = true;
+            }
+        }
+    }
+
+    fn count_traffic(&mut self, metrics: &Metrics) {
+        for session in self.sessions.values_mut() {
+            let now = session.traffic();
+            metrics
+                .relay_bytes
+                .inc_by(now.bytes.saturating_sub(session.counted.bytes));
+            metrics
+                .relay_undelivered
+                .inc_by(now.undelivered.saturating_sub(session.counted.undelivered));
+            session.counted = now;
+        }
+    }
+}
+
+/// Admission to one session's relay: parties of that session only, within its creator's budget.
+#[derive(Debug)]
+struct SessionAccess {
+    lobby: LobbyId,
+    relays: Weak<SessionRelays>,
+}
+
+impl AccessControl for SessionAccess {
+    async fn on_connect(&self, request: &ClientRequest) -> Access {
+        let Some(relays) = self.relays.upgrade() else {
+            return Access::Deny {
+                reason: Some("the server is stopping".into()),
+            };
+        };
+        let decision = relays.admit(self.lobby, request).await;
+        let outcome = if decision.is_ok() {
+            "admitted"
+        } else {
+            "refused"
+        };
+        Metrics::count(&relays.metrics.relay_admissions, outcome);
+        tracing::debug!(endpoint = %request.endpoint_id().fmt_short(), session = %self.lobby, outcome, "relay connection");
+        match decision {
+            Ok(()) => Access::Allow,
+            Err(reason) => Access::Deny {
+                reason: Some(reason.into()),
+            },
+        }
+    }
+
+    fn on_disconnect(&self, _endpoint: EndpointId, connection: ConnectionId) {
+        if let Some(relays) = self.relays.upgrade() {
+            lock(&relays.state).admitted.remove(&connection);
+        }
+    }
 }
 
 /// Starts QUIC address discovery on UDP `address`; the returned server stops when dropped.

@@ -4,6 +4,8 @@
 //! parties verify it themselves); writes go through [`Lobby`], so the server never stores
 //! a step a party would refuse.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -23,7 +25,8 @@ CREATE TABLE IF NOT EXISTS lobbies (
     program     BLOB NOT NULL,
     created_at  INTEGER NOT NULL,   -- Unix seconds
     expires_at  INTEGER NOT NULL,
-    manifest    TEXT                -- JSON SignedManifest, once sealed
+    manifest    TEXT,               -- JSON SignedManifest, once sealed
+    creator_address TEXT            -- who created it (IPv6 by /64), for per-address budgets
 );
 CREATE TABLE IF NOT EXISTS joins (
     lobby_id    TEXT NOT NULL REFERENCES lobbies(id) ON DELETE CASCADE,
@@ -59,6 +62,14 @@ pub enum StoreError {
     Full,
     #[error("the party sent a later statement than this one already")]
     Stale,
+    #[error("this party sends statements faster than it may; slow down")]
+    TooFast,
+    #[error("the server stores as many program bytes as it may; try again later")]
+    ProgramsFull,
+    #[error(
+        "the live sessions of this address hold as many program bytes as one address may ({limit})"
+    )]
+    ProgramsPerCreator { limit: u64 },
     #[error(transparent)]
     Lobby(#[from] LobbyError),
     #[error("stored lobby {id} is damaged: {why}")]
@@ -67,10 +78,13 @@ pub enum StoreError {
     Database(#[from] rusqlite::Error),
 }
 
-/// A handle to the lobby database; clones share one connection.
+/// A handle to the lobby database; clones share one connection and one cache.
 #[derive(Clone, Debug)]
 pub struct Store {
     connection: Arc<Mutex<Connection>>,
+    /// Each live lobby as last verified: a lobby is verified once per change (when restored
+    /// after a start, then by each admit and seal), never once per reader or statement.
+    verified: Arc<Mutex<HashMap<LobbyId, Lobby>>>,
 }
 
 impl Store {
@@ -82,8 +96,10 @@ impl Store {
         connection.pragma_update(None, "foreign_keys", true)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.execute_batch(SCHEMA)?;
+        add_creator_address(&connection)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
+            verified: Arc::default(),
         })
     }
 
@@ -94,21 +110,62 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Stores a new lobby with its program.
+    fn verified_cache(&self) -> std::sync::MutexGuard<'_, HashMap<LobbyId, Lobby>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Lobby `id` as verified, if it is live: from the cache, else restored (and verified) from
+    /// the database. Call with the connection locked, so no change runs in between.
+    fn restore(
+        &self,
+        connection: &Connection,
+        id: &LobbyId,
+        now: u64,
+    ) -> Result<Lobby, StoreError> {
+        let live = connection
+            .query_row(
+                "SELECT 1 FROM lobbies WHERE id = ?1 AND expires_at > ?2",
+                params![id.to_string(), now as i64],
+                |_| Ok(()),
+            )
+            .optional()?;
+        if live.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(lobby) = self.verified_cache().get(id) {
+            return Ok(lobby.clone());
+        }
+        let lobby = restore(connection, id, now)?;
+        self.verified_cache().insert(*id, lobby.clone());
+        Ok(lobby)
+    }
+
+    /// Keeps `lobby` as the verified state of `id` (after a change was committed).
+    fn keep_verified(&self, id: &LobbyId, lobby: Lobby) {
+        self.verified_cache().insert(*id, lobby);
+    }
+
+    /// Stores a new lobby with its program, made by `creator`, within `budget`.
     pub fn insert(
         &self,
         lobby: &Lobby,
         program: &[u8],
-        now: u64,
-        expires_at: u64,
+        creator: Option<IpAddr>,
+        budget: ProgramBudget,
+        (now, expires_at): (u64, u64),
     ) -> Result<(), StoreError> {
         let snapshot = lobby.snapshot();
         let id = lobby.verified().offer.lobby_id;
+        let creator = creator.map(|address| crate::quota::counted_as(address).to_string());
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
+        budget.check(&transaction, creator.as_deref(), program.len() as u64, now)?;
         let inserted = transaction.execute(
-            "INSERT OR IGNORE INTO lobbies (id, offer, program, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id.to_string(), to_json(&snapshot.offer), program, now as i64, expires_at as i64],
+            "INSERT OR IGNORE INTO lobbies (id, offer, program, created_at, expires_at, creator_address)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id.to_string(), to_json(&snapshot.offer), program, now as i64, expires_at as i64, creator],
         )?;
         if inserted == 0 {
             return Err(StoreError::Exists);
@@ -159,7 +216,7 @@ impl Store {
     pub fn admit(&self, id: &LobbyId, join: SignedJoin, now: u64) -> Result<Admission, StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let mut lobby = restore(&transaction, id, now)?;
+        let mut lobby = self.restore(&transaction, id, now)?;
         let admission = lobby.admit(join)?;
         if !admission.repeated {
             let seat = usize::from(admission.index);
@@ -172,6 +229,7 @@ impl Store {
                 &lobby.snapshot().joins[seat],
             )?;
             transaction.commit()?;
+            self.keep_verified(id, lobby);
         }
         Ok(admission)
     }
@@ -180,7 +238,7 @@ impl Store {
     pub fn seal(&self, id: &LobbyId, manifest: SignedManifest, now: u64) -> Result<(), StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let mut lobby = restore(&transaction, id, now)?;
+        let mut lobby = self.restore(&transaction, id, now)?;
         lobby.seal(manifest)?;
         let manifest = lobby.snapshot().manifest.as_ref().map(to_json);
         transaction.execute(
@@ -188,21 +246,28 @@ impl Store {
             params![id.to_string(), manifest],
         )?;
         transaction.commit()?;
+        self.keep_verified(id, lobby);
         Ok(())
     }
 
-    /// Keeps a member's latest statement of kind `T` (announcement or run report).
+    /// Keeps a member's latest statement of kind `T` (announcement or run report), if
+    /// `within_rate` allows one more from its (verified) party.
     pub fn put_statement<T: StoredStatement>(
         &self,
         id: &LobbyId,
         signed: &Signed<T>,
         now: u64,
+        within_rate: impl FnOnce(PublicKey) -> bool,
     ) -> Result<(), StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let checked = restore(&transaction, id, now)?
+        let checked = self
+            .restore(&transaction, id, now)?
             .verified()
             .check_statement(signed)?;
+        if !within_rate(*checked.party()) {
+            return Err(StoreError::TooFast);
+        }
         let kept: Option<String> = transaction
             .query_row(
                 &format!(
@@ -250,7 +315,7 @@ impl Store {
     /// What the session page shows: the lobby, when it expires and its parties' run reports.
     pub fn view(&self, id: &LobbyId, now: u64) -> Result<SessionView, StoreError> {
         let connection = self.lock();
-        let lobby = restore(&connection, id, now)?;
+        let lobby = self.restore(&connection, id, now)?;
         let expires_at: i64 = connection.query_row(
             "SELECT expires_at FROM lobbies WHERE id = ?1",
             params![id.to_string()],
@@ -266,16 +331,40 @@ impl Store {
         ))
     }
 
-    /// Whether `party` is a party of a sealed lobby that is still live: the relay's admission
-    /// rule (agents connect to the relay only once their session is sealed).
-    pub fn is_member(&self, party: &PublicKey, now: u64) -> Result<bool, StoreError> {
+    /// If lobby `id` is sealed and live, who created it (`Some(None)`: not known); `None` if
+    /// it is not. A session's relay serves only such a lobby.
+    pub fn sealed_creator(
+        &self,
+        id: &LobbyId,
+        now: u64,
+    ) -> Result<Option<Option<IpAddr>>, StoreError> {
+        let found: Option<Option<String>> = self
+            .lock()
+            .query_row(
+                "SELECT creator_address FROM lobbies
+                 WHERE id = ?1 AND expires_at > ?2 AND manifest IS NOT NULL",
+                params![id.to_string(), now as i64],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(found.map(|address| address.and_then(|text| text.parse().ok())))
+    }
+
+    /// Whether `party` is a party of lobby `id`, sealed and still live: the admission rule of
+    /// the session's relay (agents connect to it only once their session is sealed).
+    pub fn is_session_member(
+        &self,
+        id: &LobbyId,
+        party: &PublicKey,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         let found = self
             .lock()
             .query_row(
                 "SELECT 1 FROM joins JOIN lobbies ON lobbies.id = joins.lobby_id
-                 WHERE joins.party_key = ?1 AND lobbies.expires_at > ?2
-                   AND lobbies.manifest IS NOT NULL LIMIT 1",
-                params![party.to_string(), now as i64],
+                 WHERE joins.lobby_id = ?1 AND joins.party_key = ?2 AND lobbies.expires_at > ?3
+                   AND lobbies.manifest IS NOT NULL",
+                params![id.to_string(), party.to_string(), now as i64],
                 |_| Ok(()),
             )
             .optional()?;
@@ -284,10 +373,15 @@ impl Store {
 
     /// Deletes expired lobbies; returns how many.
     pub fn delete_expired(&self, now: u64) -> Result<usize, StoreError> {
-        Ok(self.lock().execute(
+        let connection = self.lock();
+        let deleted = connection.execute(
             "DELETE FROM lobbies WHERE expires_at <= ?1",
             params![now as i64],
-        )?)
+        )?;
+        if deleted > 0 {
+            self.verified_cache().clear();
+        }
+        Ok(deleted)
     }
 
     /// How many lobbies are live.
@@ -299,6 +393,58 @@ impl Store {
         )?;
         Ok(count.unsigned_abs())
     }
+}
+
+/// How many program bytes the live lobbies may hold, in all and of one creating address.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgramBudget {
+    pub total: u64,
+    pub per_creator: u64,
+}
+
+impl ProgramBudget {
+    fn check(
+        &self,
+        connection: &Connection,
+        creator: Option<&str>,
+        adding: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let held: i64 = connection.query_row(
+            "SELECT COALESCE(SUM(length(program)), 0) FROM lobbies WHERE expires_at > ?1",
+            params![now as i64],
+            |row| row.get(0),
+        )?;
+        if held.unsigned_abs().saturating_add(adding) > self.total {
+            return Err(StoreError::ProgramsFull);
+        }
+        let Some(creator) = creator else {
+            return Ok(());
+        };
+        let held: i64 = connection.query_row(
+            "SELECT COALESCE(SUM(length(program)), 0) FROM lobbies
+             WHERE expires_at > ?1 AND creator_address = ?2",
+            params![now as i64, creator],
+            |row| row.get(0),
+        )?;
+        if held.unsigned_abs().saturating_add(adding) > self.per_creator {
+            return Err(StoreError::ProgramsPerCreator {
+                limit: self.per_creator,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Adds the `creator_address` column to a database made before it existed.
+fn add_creator_address(connection: &Connection) -> Result<(), StoreError> {
+    let has_it = connection
+        .prepare("SELECT 1 FROM pragma_table_info('lobbies') WHERE name = 'creator_address'")?
+        .exists([])?;
+    if !has_it {
+        connection.execute_batch("ALTER TABLE lobbies ADD COLUMN creator_address TEXT")?;
+    }
+    Ok(())
 }
 
 fn insert_join(
@@ -408,7 +554,13 @@ mod tests {
     fn store_sealed(store: &Store, creator: &Identity, now: u64, expires_at: u64) -> LobbyId {
         let (lobby, secret) = lobby(creator);
         let id = lobby.verified().offer.lobby_id;
-        store.insert(&lobby, b"x", now, expires_at).expect("insert");
+        let budget = ProgramBudget {
+            total: 1 << 20,
+            per_creator: 1 << 20,
+        };
+        store
+            .insert(&lobby, b"x", None, budget, (now, expires_at))
+            .expect("insert");
         let offer = &lobby.snapshot().offer;
         let other = SignedJoin::new(
             &Identity::generate(),
@@ -446,10 +598,14 @@ mod tests {
         let store = Store::open(&dir.path().join("db")).expect("store");
         let (short, long) = (Identity::generate(), Identity::generate());
         let short_id = store_sealed(&store, &short, 100, 200);
-        store_sealed(&store, &long, 100, 10_000);
+        let long_id = store_sealed(&store, &long, 100, 10_000);
 
         assert!(store.snapshot(&short_id, 199).is_ok());
-        assert!(store.is_member(&short.public(), 199).expect("query"));
+        assert!((store.is_session_member(&short_id, &short.public(), 199)).expect("query"));
+        assert!(
+            !(store.is_session_member(&long_id, &short.public(), 199)).expect("query"),
+            "a party of one session is no member of another"
+        );
         assert!(matches!(
             store.snapshot(&short_id, 200),
             Err(StoreError::NotFound)
@@ -458,12 +614,13 @@ mod tests {
             store.program(&short_id, 200),
             Err(StoreError::NotFound)
         ));
-        assert!(!store.is_member(&short.public(), 200).expect("query"));
+        assert!(!(store.is_session_member(&short_id, &short.public(), 200)).expect("query"));
+        assert_eq!(store.sealed_creator(&short_id, 200).expect("query"), None);
 
         assert_eq!(store.live_lobbies(200).expect("count"), 1);
         assert_eq!(store.delete_expired(200).expect("delete"), 1);
         assert_eq!(store.delete_expired(200).expect("delete"), 0);
-        assert!(store.is_member(&long.public(), 200).expect("query"));
+        assert!((store.is_session_member(&long_id, &long.public(), 200)).expect("query"));
         let joins: i64 = store
             .lock()
             .query_row("SELECT COUNT(*) FROM joins", [], |row| row.get(0))

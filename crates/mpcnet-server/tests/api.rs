@@ -14,6 +14,7 @@ use mpcnet_proto::{
     EndpointAnnouncement, Identity, JoinSecret, Label, LobbyOffer, LobbySnapshot, RunReport,
     SignedAnnouncement, SignedJoin, SignedOffer,
 };
+use mpcnet_server::Limits;
 use mpcnet_server::api::{ApiConfig, ApiState, router};
 use mpcnet_server::metrics::Metrics;
 use mpcnet_server::quota::ClientAddress;
@@ -45,6 +46,15 @@ fn label(text: &str) -> Label {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(Limits {
+        max_program_bytes: MAX_PROGRAM_BYTES,
+        max_lobbies: 2,
+        max_lobbies_per_creator: 1,
+        ..Limits::default()
+    })
+}
+
+fn fixture_with(limits: Limits) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = Arc::new(Metrics::default());
     let state = ApiState::new(
@@ -52,14 +62,12 @@ fn fixture() -> Fixture {
         metrics.clone(),
         ApiConfig {
             lobby_ttl: Duration::from_secs(3600),
-            max_program_bytes: MAX_PROGRAM_BYTES,
-            max_lobbies: 2,
-            max_lobbies_per_address: 1,
+            limits,
             info: ServerInfo {
                 version: "test".into(),
                 relay_quic_port: None,
                 certificate: None,
-                max_program_bytes: MAX_PROGRAM_BYTES as u64,
+                max_program_bytes: limits.max_program_bytes as u64,
             },
         },
     );
@@ -278,7 +286,7 @@ async fn malformed_and_refused_requests_get_clear_json_errors() {
             "body over the limit",
             Method::POST,
             "/v1/lobbies".into(),
-            vec![b' '; 200_000],
+            vec![b' '; 1_000_000],
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
         ),

@@ -1,147 +1,516 @@
-//! The embedded relay through a real server and real iroh endpoints: lobby members get a home
-//! relay, strangers are turned away, and the refusal is counted in the metrics.
+//! The embedded relay through a real server and real iroh endpoints: one relay per sealed
+//! session, so only that session's parties get it and reach each other through it; a session
+//! that ends closes its clients; a handshake that never finishes is closed and uncounted; a
+//! client is held to its rate and a creator to its budget. Every refusal is in the metrics.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use iroh::endpoint::{Endpoint, PortmapperConfig, presets};
+use iroh::endpoint::{Connection, Endpoint, PortmapperConfig, presets};
 use iroh::tls::CaTlsConfig;
-use iroh::{RelayMap, RelayMode, RelayUrl, SecretKey};
+use iroh::{EndpointAddr, RelayMap, RelayMode, RelayUrl, SecretKey};
 use mpcnet_client::Home;
 use mpcnet_client::session::{self, SessionPlan};
-use mpcnet_proto::Identity;
-use mpcnet_server::{RunningServer, ServeConfig};
-use rustls::pki_types::CertificateDer;
+use mpcnet_proto::{Identity, LobbyId};
+use mpcnet_server::{Limits, RunningServer, ServeConfig};
 use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-async fn start_server(data_dir: &std::path::Path) -> RunningServer {
-    mpcnet_server::spawn(ServeConfig {
+const ALPN: &[u8] = b"mpcnet-relay-test";
+
+struct Lab {
+    server: RunningServer,
+    dir: tempfile::TempDir,
+}
+
+async fn lab(ttl: Duration, limits: Limits) -> Lab {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = mpcnet_server::spawn(ServeConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: data_dir.into(),
+        data_dir: dir.path().into(),
         certificate_files: None,
         public_names: Vec::new(),
         metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        lobby_ttl: Duration::from_secs(600),
-        max_program_bytes: 1 << 20,
+        lobby_ttl: ttl,
         address_discovery: true,
+        limits,
+    })
+    .await
+    .expect("server starts");
+    Lab { server, dir }
+}
+
+fn test_limits() -> Limits {
+    Limits {
+        max_program_bytes: 1 << 20,
         max_lobbies: 100,
-        max_lobbies_per_address: 100,
-        connection_limits: mpcnet_server::ConnectionLimits {
+        max_lobbies_per_creator: 100,
+        connections: mpcnet_server::ConnectionLimits {
             total: 64,
             per_ip: 16,
         },
-    })
-    .await
-    .expect("server starts")
+        ..Limits::default()
+    }
 }
 
-/// An endpoint that may use only our relay: no direct addresses, no public services.
-async fn relay_only_endpoint(
-    server: &RunningServer,
-    data_dir: &std::path::Path,
-    identity: &Identity,
-) -> Endpoint {
-    let certificate =
-        CertificateDer::from_pem_file(data_dir.join("tls-cert.pem")).expect("certificate");
-    let url: RelayUrl = server.address.origin().as_str().parse().expect("relay url");
-    let quic = server
-        .quic_addr
-        .map(|addr| iroh_relay::RelayQuicConfig::new(addr.port()));
-    let map: RelayMap = iroh_relay::RelayConfig::new(url, quic).into();
-    Endpoint::builder(presets::Minimal)
-        .secret_key(SecretKey::from_bytes(&identity.to_secret_bytes()))
-        .relay_mode(RelayMode::Custom(map))
-        .ca_tls_config(CaTlsConfig::custom_roots([certificate]))
-        .portmapper_config(PortmapperConfig::Disabled)
-        .clear_ip_transports()
-        .bind()
-        .await
-        .expect("endpoint binds")
+impl Lab {
+    /// Makes a lobby of `parties.len()` parties (the first creates it), and seals it unless
+    /// `seal` is false. Returns its id.
+    async fn session(&self, parties: &[&Identity], seal: bool) -> LobbyId {
+        let program = self.dir.path().join("p.py");
+        std::fs::write(&program, "print(1)\n").expect("program");
+        let plan = SessionPlan {
+            server: self.server.address.clone(),
+            parties: u16::try_from(parties.len()).expect("few"),
+            program,
+            name: None,
+            party_name: "p0".into(),
+            args: Vec::new(),
+        };
+        let invite = session::create(parties[0], &plan).await.expect("created");
+        let home = |name: &str| Home::open(self.dir.path().join(name)).expect("home");
+        for (index, party) in parties.iter().enumerate().skip(1) {
+            let name = format!("p{index}-{}", invite.lobby_id());
+            session::join(&home(&name), party, &invite, "p", None, None)
+                .await
+                .expect("joined");
+        }
+        if seal {
+            let name = format!("p0-{}", invite.lobby_id());
+            let sealed = session::status(&home(&name), parties[0], &invite, None)
+                .await
+                .expect("sealed");
+            assert_eq!(sealed.state, "sealed");
+        }
+        invite.lobby_id()
+    }
+
+    fn relay_url(&self, lobby: &LobbyId) -> RelayUrl {
+        mpcnet_proto::api::session_relay_url(self.server.address.origin(), lobby).into()
+    }
+
+    /// An endpoint that may use only `lobby`'s relay: no direct addresses, no public services.
+    async fn endpoint(&self, identity: &Identity, lobby: &LobbyId) -> Endpoint {
+        let quic =
+            (self.server.quic_addr).map(|addr| iroh_relay::RelayQuicConfig::new(addr.port()));
+        let map: RelayMap = iroh_relay::RelayConfig::new(self.relay_url(lobby), quic).into();
+        Endpoint::builder(presets::Minimal)
+            .secret_key(SecretKey::from_bytes(&identity.to_secret_bytes()))
+            .alpns(vec![ALPN.to_vec()])
+            .relay_mode(RelayMode::Custom(map))
+            .ca_tls_config(CaTlsConfig::custom_roots([self.certificate()]))
+            .portmapper_config(PortmapperConfig::Disabled)
+            .clear_ip_transports()
+            .bind()
+            .await
+            .expect("endpoint binds")
+    }
+
+    fn certificate(&self) -> CertificateDer<'static> {
+        CertificateDer::from_pem_file(self.dir.path().join("tls-cert.pem")).expect("certificate")
+    }
+
+    /// Whether an endpoint of `identity` on `lobby`'s relay gets it as home relay within `limit`.
+    async fn reaches_relay(&self, identity: &Identity, lobby: &LobbyId, limit: Duration) -> bool {
+        let endpoint = self.endpoint(identity, lobby).await;
+        let online = tokio::time::timeout(limit, endpoint.online()).await.is_ok();
+        endpoint.close().await;
+        online
+    }
+
+    async fn metrics(&self) -> String {
+        // Plain HTTP, but reqwest still wants a process-wide TLS provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let url = format!(
+            "http://{}/metrics",
+            self.server.metrics_addr.expect("metrics")
+        );
+        let answer = reqwest::get(&url).await.expect("metrics");
+        answer.text().await.expect("text")
+    }
+
+    /// The value of metric line `name` (with its labels), 0 if absent.
+    async fn metric(&self, name: &str) -> u64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find(|line| line.starts_with(&format!("{name} ")))
+            .and_then(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits (at most `limit`) until metric `name` is `wanted`; returns the last value seen.
+    async fn metric_becomes(&self, name: &str, wanted: u64, limit: Duration) -> u64 {
+        let start = Instant::now();
+        loop {
+            let value = self.metric(name).await;
+            if value == wanted || start.elapsed() > limit {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
-/// Whether an endpoint of `identity` gets a home relay within `limit`.
-async fn reaches_relay(
-    server: &RunningServer,
-    dir: &std::path::Path,
-    identity: &Identity,
+/// `from` dials `to` at `to_relay` and `to` accepts; `None` if that fails within `limit`.
+async fn link(
+    from: &Endpoint,
+    to: &Endpoint,
+    to_relay: RelayUrl,
     limit: Duration,
-) -> bool {
-    let endpoint = relay_only_endpoint(server, dir, identity).await;
-    let online = tokio::time::timeout(limit, endpoint.online()).await.is_ok();
-    endpoint.close().await;
-    online
+) -> Option<(Connection, Connection)> {
+    let address = EndpointAddr::new(to.id()).with_relay_url(to_relay);
+    let accept = async {
+        let incoming = to.accept().await?;
+        incoming.await.ok()
+    };
+    let both = async { tokio::join!(from.connect(address, ALPN), accept) };
+    match tokio::time::timeout(limit, both).await {
+        Ok((Ok(dialed), Some(accepted))) => Some((dialed, accepted)),
+        _ => None,
+    }
+}
+
+/// Sends `bytes` from `from` to `to` on one stream; returns how long until all arrived.
+async fn transfer(from: &Connection, to: &Connection, bytes: usize) -> Duration {
+    let start = Instant::now();
+    let send = async {
+        let mut stream = from.open_uni().await.expect("stream");
+        stream.write_all(&vec![7u8; bytes]).await.expect("write");
+        stream.finish().expect("finish");
+    };
+    let receive = async {
+        let mut stream = to.accept_uni().await.expect("stream");
+        stream.read_to_end(bytes + 1).await.expect("read").len()
+    };
+    let ((), received) = tokio::join!(send, receive);
+    assert_eq!(received, bytes);
+    start.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_admits_parties_of_sealed_lobbies_only() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = start_server(dir.path()).await;
-    let program = dir.path().join("mean.py");
-    std::fs::write(&program, "print(1)\n").expect("program");
+    let lab = lab(Duration::from_secs(600), test_limits()).await;
     let (creator, joiner) = (Identity::generate(), Identity::generate());
-    let plan = SessionPlan {
-        server: server.address.clone(),
-        parties: 2,
-        program,
-        name: None,
-        party_name: "alice".into(),
-        args: Vec::new(),
-    };
-    let invite = session::create(&creator, &plan)
-        .await
-        .expect("lobby created");
+    let open = lab.session(&[&creator, &joiner], false).await;
     assert!(
-        !reaches_relay(&server, dir.path(), &creator, Duration::from_secs(3)).await,
+        !lab.reaches_relay(&creator, &open, Duration::from_secs(3))
+            .await,
         "a party of a lobby that is not sealed yet gets no relay"
     );
-
-    let home = |name: &str| Home::open(dir.path().join(name)).expect("home");
-    session::join(&home("bob"), &joiner, &invite, "bob", None, None)
-        .await
-        .expect("joined");
-    let sealed = session::status(&home("alice"), &creator, &invite, None)
-        .await
-        .expect("sealed");
-    assert_eq!(sealed.state, "sealed");
+    let sealed = lab.session(&[&creator, &joiner], true).await;
     assert!(
-        reaches_relay(&server, dir.path(), &creator, Duration::from_secs(10)).await,
-        "a party of a sealed lobby reaches its home relay"
+        lab.reaches_relay(&creator, &sealed, Duration::from_secs(10))
+            .await,
+        "a party of a sealed lobby reaches its session's relay"
+    );
+    let stranger = Identity::generate();
+    assert!(
+        !lab.reaches_relay(&stranger, &sealed, Duration::from_secs(3))
+            .await,
+        "a stranger must not get the session's relay"
     );
     assert!(
-        !reaches_relay(
-            &server,
-            dir.path(),
-            &Identity::generate(),
-            Duration::from_secs(3)
+        lab.metric("mpcnet_relay_admissions_total{outcome=\"admitted\"}")
+            .await
+            >= 1
+    );
+    assert!(
+        lab.metric("mpcnet_relay_admissions_total{outcome=\"refused\"}")
+            .await
+            >= 2
+    );
+    assert_eq!(lab.metric("mpcnet_lobbies_created_total").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_reaches_through_the_relay_only_the_parties_of_its_own_session() {
+    let lab = lab(Duration::from_secs(600), test_limits()).await;
+    let (alice, bob, carol, dave) = (
+        Identity::generate(),
+        Identity::generate(),
+        Identity::generate(),
+        Identity::generate(),
+    );
+    let first = lab.session(&[&alice, &bob], true).await;
+    let second = lab.session(&[&carol, &dave], true).await;
+    let alice_ep = lab.endpoint(&alice, &first).await;
+    alice_ep.online().await;
+
+    let bob_ep = lab.endpoint(&bob, &first).await;
+    assert!(
+        link(
+            &bob_ep,
+            &alice_ep,
+            lab.relay_url(&first),
+            Duration::from_secs(10)
         )
-        .await,
-        "a stranger must not get a home relay"
+        .await
+        .is_some(),
+        "a party of the same session links through the relay"
+    );
+    let undelivered_before = lab.metric("mpcnet_relay_undelivered_total").await;
+
+    let carol_ep = lab.endpoint(&carol, &second).await;
+    carol_ep.online().await;
+    assert!(
+        link(
+            &carol_ep,
+            &alice_ep,
+            lab.relay_url(&second),
+            Duration::from_secs(5)
+        )
+        .await
+        .is_none(),
+        "a party of another session must not reach alice through its own session's relay"
+    );
+    assert!(
+        link(
+            &carol_ep,
+            &alice_ep,
+            lab.relay_url(&first),
+            Duration::from_secs(5)
+        )
+        .await
+        .is_none(),
+        "nor through alice's session's relay, which does not admit her"
+    );
+    let undelivered = lab
+        .metric_becomes(
+            "mpcnet_relay_undelivered_total",
+            u64::MAX,
+            Duration::from_secs(2),
+        )
+        .await;
+    assert!(
+        undelivered > undelivered_before,
+        "carol's datagrams to alice were dropped and counted ({undelivered_before} -> {undelivered})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_clients_of_an_expired_session_are_closed_at_once() {
+    let lab = lab(Duration::from_secs(4), test_limits()).await;
+    let (alice, bob) = (Identity::generate(), Identity::generate());
+    let lobby = lab.session(&[&alice, &bob], true).await;
+    let alice_ep = lab.endpoint(&alice, &lobby).await;
+    let bob_ep = lab.endpoint(&bob, &lobby).await;
+    let (dialed, _accepted) = link(
+        &bob_ep,
+        &alice_ep,
+        lab.relay_url(&lobby),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("linked through the relay");
+    assert_eq!(
+        lab.metric_becomes("mpcnet_relay_clients", 2, Duration::from_secs(3))
+            .await,
+        2,
+        "both parties are relay clients while the session lives"
+    );
+    // The lobby expires 4 s after its creation; the relay checks every second.
+    assert_eq!(
+        lab.metric_becomes("mpcnet_relay_clients", 0, Duration::from_secs(6))
+            .await,
+        0,
+        "the expired session's relay clients are closed"
+    );
+    assert!(
+        !lab.reaches_relay(&alice, &lobby, Duration::from_secs(2))
+            .await,
+        "and not admitted again"
+    );
+    drop(dialed);
+}
+
+type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// Opens a TLS connection to the server and asks for a WebSocket upgrade to `path`; returns the
+/// stream and the status line of the answer (empty if the connection closed first), or `None`
+/// if the server closed the connection before TLS was set up.
+async fn raw_upgrade(lab: &Lab, path: &str) -> Option<(TlsStream, String)> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(lab.certificate()).expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(lab.server.https_addr)
+        .await
+        .expect("tcp");
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = connector.connect(name, tcp).await.ok()?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: iroh-relay-v1\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await.expect("request");
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut answer))
+        .await
+        .map_or(0, |read| read.unwrap_or(0));
+    let status = String::from_utf8_lossy(&answer[..read])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Some((tls, status))
+}
+
+/// Whether the server closes `stream` within `limit` (a read ends or fails).
+async fn closed_within(stream: &mut TlsStream, limit: Duration) -> bool {
+    let mut byte = [0u8; 256];
+    let read = async {
+        loop {
+            match stream.read(&mut byte).await {
+                Ok(0) | Err(_) => return,
+                // The relay's handshake challenge: keep reading.
+                Ok(_) => continue,
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_handshakes_that_never_finish_are_closed_and_keep_their_slot_until_then() {
+    let mut limits = test_limits();
+    limits.connections.per_ip = 4;
+    limits.relay.handshake_timeout = Duration::from_secs(2);
+    let lab = lab(Duration::from_secs(600), limits).await;
+    let (alice, bob) = (Identity::generate(), Identity::generate());
+    let lobby = lab.session(&[&alice, &bob], true).await;
+    let path = format!("/relay?session={lobby}");
+
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        let (stream, status) = raw_upgrade(&lab, &path).await.expect("tls");
+        assert!(status.contains("101"), "upgraded: {status:?}");
+        silent.push(stream);
+    }
+    let fifth = raw_upgrade(&lab, &path).await;
+    assert!(
+        fifth.is_none_or(|(_, status)| status.is_empty()),
+        "four upgraded connections still hold the address's four places"
     );
 
-    // Plain HTTP, but reqwest still wants a process-wide TLS provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let metrics_url = format!("http://{}/metrics", server.metrics_addr.expect("metrics"));
-    let metrics = reqwest::get(&metrics_url)
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let count = |outcome: &str| {
-        metrics
-            .lines()
-            .find(|line| {
-                line.starts_with(&format!(
-                    "mpcnet_relay_admissions_total{{outcome=\"{outcome}\"}}"
-                ))
-            })
-            .and_then(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    assert!(count("admitted") >= 1, "{metrics}");
-    assert!(count("refused") >= 2, "{metrics}");
+    let start = Instant::now();
+    for stream in &mut silent {
+        assert!(
+            closed_within(stream, Duration::from_secs(5)).await,
+            "a relay handshake that never finishes is closed"
+        );
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let (_again, status) = raw_upgrade(&lab, &path).await.expect("tls");
     assert!(
-        metrics.contains("mpcnet_lobbies_created_total 1"),
-        "{metrics}"
+        status.contains("101"),
+        "their places are free again: {status:?}"
     );
+    assert!(
+        lab.metric("mpcnet_relay_admissions_total{outcome=\"handshake_timeout\"}")
+            .await
+            >= 4
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_url_without_a_live_session_is_refused_before_any_upgrade() {
+    let lab = lab(Duration::from_secs(600), test_limits()).await;
+    let (_, status) = raw_upgrade(&lab, "/relay").await.expect("tls");
+    assert!(status.contains("400"), "{status}");
+    let unknown = mpcnet_proto::JoinSecret::generate().lobby_id();
+    let (_, status) = raw_upgrade(&lab, &format!("/relay?session={unknown}"))
+        .await
+        .expect("tls");
+    assert!(status.contains("404"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_client_is_held_to_its_rate() {
+    const BYTES: usize = 3_000_000;
+    let mut limits = test_limits();
+    limits.relay.client_rate = mpcnet_server::Rate::new(1_000_000, 256 * 1024);
+    let limited = lab(Duration::from_secs(600), limits).await;
+    let free = lab(Duration::from_secs(600), test_limits()).await;
+    let mut elapsed = Vec::new();
+    for lab in [&free, &limited] {
+        let (alice, bob) = (Identity::generate(), Identity::generate());
+        let lobby = lab.session(&[&alice, &bob], true).await;
+        let alice_ep = lab.endpoint(&alice, &lobby).await;
+        let bob_ep = lab.endpoint(&bob, &lobby).await;
+        let (dialed, accepted) = link(
+            &bob_ep,
+            &alice_ep,
+            lab.relay_url(&lobby),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("linked");
+        elapsed.push(transfer(&dialed, &accepted, BYTES).await);
+    }
+    // 3 MB at 1 MB/s after a 256 KiB burst: over 2.5 s; without the limit, a fraction of that.
+    assert!(
+        elapsed[1] > Duration::from_millis(2500),
+        "limited: {:?}",
+        elapsed[1]
+    );
+    assert!(
+        elapsed[0] * 3 < elapsed[1],
+        "the limit, not the relay, made it slow: {elapsed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creator_is_held_to_its_relay_budget_of_clients_and_bytes() {
+    let mut limits = test_limits();
+    limits.relay.keys_per_creator = 2;
+    limits.relay.bytes_per_creator = 1_000_000;
+    let lab = lab(Duration::from_secs(600), limits).await;
+    let (alice, bob, carol) = (
+        Identity::generate(),
+        Identity::generate(),
+        Identity::generate(),
+    );
+    let lobby = lab.session(&[&alice, &bob, &carol], true).await;
+    let alice_ep = lab.endpoint(&alice, &lobby).await;
+    let bob_ep = lab.endpoint(&bob, &lobby).await;
+    let (dialed, accepted) = link(
+        &bob_ep,
+        &alice_ep,
+        lab.relay_url(&lobby),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("linked");
+    assert!(
+        !lab.reaches_relay(&carol, &lobby, Duration::from_secs(3))
+            .await,
+        "a third client of the same creator is over its budget of two"
+    );
+    let sent = async {
+        let mut stream = dialed.open_uni().await.expect("stream");
+        // More than the byte budget; the relay ends before it is all through.
+        let _ = stream.write_all(&vec![7u8; 3_000_000]).await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), sent).await;
+    assert_eq!(
+        lab.metric_becomes("mpcnet_relay_clients", 0, Duration::from_secs(5))
+            .await,
+        0,
+        "the spent budget closed the session's relay clients"
+    );
+    assert!(
+        !lab.reaches_relay(&alice, &lobby, Duration::from_secs(2))
+            .await,
+        "and admits none again"
+    );
+    drop(accepted);
 }

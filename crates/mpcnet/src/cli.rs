@@ -120,6 +120,30 @@ pub struct ServeArgs {
     #[arg(long, env = "MPCNET_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: usize,
 
+    /// Program bytes stored over all live lobbies; more are refused (503) until some expire.
+    #[arg(long, env = "MPCNET_MAX_STORED_PROGRAM_BYTES", default_value_t = 1 << 30)]
+    pub max_stored_program_bytes: u64,
+
+    /// Program bytes the live lobbies one IP address created may hold (429 beyond).
+    #[arg(long, env = "MPCNET_MAX_PROGRAM_BYTES_PER_IP", default_value_t = 64 << 20)]
+    pub max_program_bytes_per_ip: u64,
+
+    /// Bytes per second one relay client may send (its excess waits).
+    #[arg(long, env = "MPCNET_RELAY_RATE", default_value_t = 25_000_000)]
+    pub relay_rate: u32,
+
+    /// Bytes one relay client may send at once after a quiet spell.
+    #[arg(long, env = "MPCNET_RELAY_BURST", default_value_t = 16 << 20)]
+    pub relay_burst: u32,
+
+    /// Relay clients connected at once over the sessions one IP address created.
+    #[arg(long, env = "MPCNET_RELAY_CLIENTS_PER_IP", default_value_t = 256)]
+    pub relay_clients_per_ip: usize,
+
+    /// Bytes relayed for the live sessions one IP address created; past it their relay ends.
+    #[arg(long, env = "MPCNET_RELAY_BYTES_PER_IP", default_value_t = 64 << 30)]
+    pub relay_bytes_per_ip: u64,
+
     /// Do not serve QUIC address discovery on UDP.
     #[arg(long, env = "MPCNET_NO_ADDRESS_DISCOVERY")]
     pub no_address_discovery: bool,

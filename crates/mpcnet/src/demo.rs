@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use mpcnet_agent::launcher;
 use mpcnet_client::Home;
 use mpcnet_client::session::{self, SessionPlan};
-use mpcnet_server::ServeConfig;
+use mpcnet_server::{Limits, ServeConfig};
 
 use crate::cli::{DemoArgs, DemoProgram};
 
@@ -61,13 +61,16 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
         public_names: Vec::new(),
         metrics_listen: None,
         lobby_ttl: Duration::from_secs(3600),
-        max_program_bytes: 1 << 20,
         address_discovery: true,
-        max_lobbies: 1,
-        max_lobbies_per_address: 1,
-        connection_limits: mpcnet_server::ConnectionLimits {
-            total: 256,
-            per_ip: 64,
+        limits: Limits {
+            max_program_bytes: 1 << 20,
+            max_lobbies: 1,
+            max_lobbies_per_creator: 1,
+            connections: mpcnet_server::ConnectionLimits {
+                total: 256,
+                per_ip: 64,
+            },
+            ..Limits::default()
         },
     })
     .await

@@ -122,11 +122,12 @@ async fn plan(
         .info()
         .await
         .context("asking the lobby server about its relay")?;
+    let offered: url::Url = report
+        .relay_url
+        .parse()
+        .context("the manifest's relay URL")?;
     let relay = RelayPlan {
-        url: report
-            .relay_url
-            .parse()
-            .context("the manifest's relay URL")?,
+        url: mpcnet_proto::api::session_relay_url(&offered, &invite.lobby_id()).into(),
         quic_port: info.relay_quic_port,
         certificate: lobby.pinned_certificate(&info)?,
     };

@@ -5,26 +5,43 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use mpcnet_server::ServeConfig;
+use mpcnet_server::{Limits, Rate, RelayLimits, ServeConfig};
 
 use crate::cli::ServeArgs;
+
+/// The server's bounds: the defaults, with what the flags set.
+fn limits(args: &ServeArgs) -> Limits {
+    let defaults = Limits::default();
+    Limits {
+        max_program_bytes: args.max_program_bytes,
+        stored_program_bytes: args.max_stored_program_bytes,
+        stored_program_bytes_per_creator: args.max_program_bytes_per_ip,
+        max_lobbies: args.max_lobbies,
+        max_lobbies_per_creator: args.max_lobbies_per_ip,
+        connections: mpcnet_server::ConnectionLimits {
+            total: args.max_connections,
+            per_ip: args.max_connections_per_ip,
+        },
+        relay: RelayLimits {
+            client_rate: Rate::new(args.relay_rate, args.relay_burst),
+            keys_per_creator: args.relay_clients_per_ip,
+            bytes_per_creator: args.relay_bytes_per_ip,
+            ..defaults.relay
+        },
+        ..defaults
+    }
+}
 
 pub async fn run(args: ServeArgs, home: &Path) -> anyhow::Result<()> {
     let config = ServeConfig {
         listen: args.listen,
-        data_dir: args.data.unwrap_or_else(|| home.join("server")),
-        certificate_files: args.tls_cert.zip(args.tls_key),
-        public_names: args.public_names,
+        data_dir: args.data.clone().unwrap_or_else(|| home.join("server")),
+        certificate_files: args.tls_cert.clone().zip(args.tls_key.clone()),
+        public_names: args.public_names.clone(),
         metrics_listen: args.metrics_listen.0,
         lobby_ttl: args.lobby_ttl,
-        max_program_bytes: args.max_program_bytes,
         address_discovery: !args.no_address_discovery,
-        max_lobbies: args.max_lobbies,
-        max_lobbies_per_address: args.max_lobbies_per_ip,
-        connection_limits: mpcnet_server::ConnectionLimits {
-            total: args.max_connections,
-            per_ip: args.max_connections_per_ip,
-        },
+        limits: limits(&args),
     };
     let data_dir = config.data_dir.clone();
     let mut server = mpcnet_server::spawn(config)
