@@ -641,3 +641,270 @@ async fn live_pages_are_limited_per_address_and_a_closed_one_frees_its_place() {
         "a closed page freed its place"
     );
 }
+
+/// Creates the fixture's lobby with `parties` parties, joins them all and seals it; returns
+/// the create request and every party's identity (the creator first).
+async fn sealed_lobby(fixture: &Fixture, parties: u16) -> (CreateLobby, Vec<Identity>) {
+    let id = fixture.secret.lobby_id();
+    let request = create_request(fixture, parties, b"x=1");
+    let (status, _) = send(&fixture.app, Method::POST, "/v1/lobbies", json(&request)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut members = vec![fixture.creator.clone()];
+    for index in 1..parties {
+        let party = Identity::generate();
+        let name = label(&format!("party {index}"));
+        let join = SignedJoin::new(&party, name, &fixture.secret, &request.offer);
+        let path = format!("/v1/lobbies/{id}/joins");
+        let (status, _) = send(&fixture.app, Method::POST, &path, json(&join)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        members.push(party);
+    }
+    let (_, body) = send(
+        &fixture.app,
+        Method::GET,
+        &format!("/v1/lobbies/{id}"),
+        Vec::new(),
+    )
+    .await;
+    let snapshot: LobbySnapshot = serde_json::from_slice(&body).expect("snapshot");
+    let manifest = json(&snapshot.seal(&fixture.creator));
+    let path = format!("/v1/lobbies/{id}/manifest");
+    let (status, _) = send(&fixture.app, Method::PUT, &path, manifest).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    (request, members)
+}
+
+/// Sends a request as if from client `address` (as the HTTPS listener marks it).
+async fn send_from(
+    app: &axum::Router,
+    address: &str,
+    method: Method,
+    path: &str,
+    body: Vec<u8>,
+) -> (StatusCode, String) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::from(body))
+        .expect("request");
+    let address = address.parse().expect("address");
+    request.extensions_mut().insert(ClientAddress(address));
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let code = serde_json::from_slice::<ApiErrorBody>(&bytes).map_or(String::new(), |e| e.code);
+    (status, code)
+}
+
+fn report(id: mpcnet_proto::LobbyId, party: &Identity, at_unix_ms: u64) -> Vec<u8> {
+    let report = RunReport {
+        lobby_id: id,
+        party: party.public(),
+        at_unix_ms,
+        state: RunState::Linking,
+        links: Vec::new(),
+    };
+    json(&report.sign(party))
+}
+
+#[tokio::test]
+async fn a_lobby_is_verified_once_per_change_however_many_read_its_view() {
+    let fixture = fixture_with(Limits::default());
+    let id = fixture.secret.lobby_id();
+    let (_, members) = sealed_lobby(&fixture, 64).await;
+    let view_path = format!("/v1/lobbies/{id}/view");
+    for _ in 0..40 {
+        let (status, _) = send(&fixture.app, Method::GET, &view_path, Vec::new()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(
+        fixture.metrics.views_made.get(),
+        1,
+        "forty readers, one view"
+    );
+    let runs = format!("/v1/lobbies/{id}/runs");
+    let (status, _) = send(&fixture.app, Method::PUT, &runs, report(id, &members[5], 1)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for _ in 0..10 {
+        let (_, body) = send(&fixture.app, Method::GET, &view_path, Vec::new()).await;
+        let view: SessionView = serde_json::from_slice(&body).expect("view");
+        assert_eq!(view.parties.len(), 64);
+    }
+    assert_eq!(
+        fixture.metrics.views_made.get(),
+        2,
+        "a change makes one new view"
+    );
+}
+
+#[tokio::test]
+async fn an_address_sending_requests_too_fast_is_refused_and_others_are_not() {
+    let fixture = fixture_with(Limits {
+        requests_per_address: mpcnet_server::Rate::new(1, 5),
+        ..Limits::default()
+    });
+    for _ in 0..5 {
+        let (status, _) =
+            send_from(&fixture.app, "10.0.0.1", Method::GET, "/v1/info", vec![]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let refused = send_from(&fixture.app, "10.0.0.1", Method::GET, "/v1/info", vec![]).await;
+    assert_eq!(
+        refused,
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_requests".into())
+    );
+    let other = send_from(&fixture.app, "10.0.0.2", Method::GET, "/v1/info", vec![]).await;
+    assert_eq!(other.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_party_sending_statements_too_fast_is_refused_and_others_are_not() {
+    let fixture = fixture_with(Limits {
+        statements_per_party: mpcnet_server::Rate::new(1, 3),
+        ..Limits::default()
+    });
+    let id = fixture.secret.lobby_id();
+    let (_, members) = sealed_lobby(&fixture, 3).await;
+    let runs = format!("/v1/lobbies/{id}/runs");
+    for at in 1..=3 {
+        let (status, _) = send(
+            &fixture.app,
+            Method::PUT,
+            &runs,
+            report(id, &members[1], at),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (status, body) = send(&fixture.app, Method::PUT, &runs, report(id, &members[1], 4)).await;
+    let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
+    assert_eq!(
+        (status, error.code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_statements")
+    );
+    let (status, _) = send(&fixture.app, Method::PUT, &runs, report(id, &members[2], 1)).await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "another party has its own rate"
+    );
+}
+
+#[tokio::test]
+async fn bodies_are_limited_per_route_and_uploads_by_a_budget_in_flight() {
+    let fixture = fixture_with(Limits::default());
+    let id = fixture.secret.lobby_id();
+    let (request, _) = sealed_lobby(&fixture, 2).await;
+    let join = SignedJoin::new(
+        &Identity::generate(),
+        label("pad"),
+        &fixture.secret,
+        &request.offer,
+    );
+    let mut padded = json(&join);
+    padded.extend(std::iter::repeat_n(b' ', 11 << 20));
+    let joins = format!("/v1/lobbies/{id}/joins");
+    let (status, body) = send(&fixture.app, Method::POST, &joins, padded).await;
+    let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
+    assert_eq!(
+        (status, error.code.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        "a join padded to 11 MB"
+    );
+    let manifest = format!("/v1/lobbies/{id}/manifest");
+    let (status, _) = send(&fixture.app, Method::PUT, &manifest, vec![b' '; 600 << 10]).await;
+    assert_eq!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "a manifest over 512 KiB"
+    );
+
+    let tight = fixture_with(Limits {
+        upload_bytes_in_flight: 1000,
+        ..Limits::default()
+    });
+    let create = json(&create_request(&tight, 2, b"x=1"));
+    assert!(create.len() > 1000);
+    let (status, body) = send(&tight.app, Method::POST, "/v1/lobbies", create).await;
+    let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
+    assert_eq!(
+        (status, error.code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "server_busy"),
+        "a body larger than the upload budget left now"
+    );
+}
+
+#[tokio::test]
+async fn stored_program_bytes_are_capped_in_all_and_per_creating_address() {
+    let fixture = fixture_with(Limits {
+        max_program_bytes: 4096,
+        stored_program_bytes: 5000,
+        stored_program_bytes_per_creator: 3000,
+        ..Limits::default()
+    });
+    let program = vec![b'#'; 2000];
+    let create_from = async |address: &str| {
+        let other = fixture_with_other_secret(&fixture);
+        let body = json(&create_request(&other, 2, &program));
+        send_from(&fixture.app, address, Method::POST, "/v1/lobbies", body).await
+    };
+    assert_eq!(create_from("10.0.0.1").await.0, StatusCode::CREATED);
+    assert_eq!(
+        create_from("10.0.0.1").await,
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_program_bytes".into()
+        ),
+        "4000 bytes from one address, 3000 allowed"
+    );
+    assert_eq!(create_from("10.0.0.2").await.0, StatusCode::CREATED);
+    assert_eq!(
+        create_from("10.0.0.3").await,
+        (StatusCode::SERVICE_UNAVAILABLE, "server_full".into()),
+        "6000 bytes in all, 5000 allowed"
+    );
+}
+
+#[tokio::test]
+async fn live_pages_are_limited_per_lobby() {
+    let fixture = fixture_with(Limits {
+        live_pages_per_lobby: 3,
+        ..Limits::default()
+    });
+    let id = fixture.secret.lobby_id();
+    sealed_lobby(&fixture, 2).await;
+    let events = format!("/v1/lobbies/{id}/events");
+    let mut open = Vec::new();
+    for address in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"] {
+        let mut request = Request::builder()
+            .uri(&events)
+            .body(Body::empty())
+            .expect("request");
+        let address = address.parse().expect("address");
+        request.extensions_mut().insert(ClientAddress(address));
+        open.push(
+            fixture
+                .app
+                .clone()
+                .oneshot(request)
+                .await
+                .expect("infallible"),
+        );
+    }
+    let statuses: Vec<StatusCode> = open.iter().map(|page| page.status()).collect();
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::SERVICE_UNAVAILABLE
+        ],
+        "three pages of one lobby, from any addresses"
+    );
+}
