@@ -114,6 +114,7 @@ impl RunningServer {
 
 /// Starts the server described by `config`.
 pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
+    raise_open_file_limit(config.limits.connections.total);
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -213,6 +214,31 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
         tasks,
         _address_discovery: address_discovery,
     })
+}
+
+/// Each connection holds two descriptors (its socket and the ticket's handle on it): raises the
+/// soft limit on open files as far as the hard limit allows, and warns if that is too few.
+fn raise_open_file_limit(connections: usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let needed = (connections as u64).saturating_mul(2).saturating_add(256);
+    let mut limit = getrlimit(Resource::Nofile);
+    let wanted = limit.maximum.map_or(needed, |hard| {
+        hard.min(needed.max(limit.current.unwrap_or(0)))
+    });
+    if limit.current.is_some_and(|soft| soft < wanted) {
+        limit.current = Some(wanted);
+        if let Err(error) = setrlimit(Resource::Nofile, limit.clone()) {
+            tracing::warn!(%error, "cannot raise the limit on open files");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    if now.is_some_and(|soft| soft < needed) {
+        tracing::warn!(
+            open_files = now,
+            needed,
+            "the limit on open files is below what --max-connections needs; lower it or raise the limit"
+        );
+    }
 }
 
 fn certificate_source(config: &ServeConfig) -> CertificateSource {
