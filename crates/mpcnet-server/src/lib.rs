@@ -227,7 +227,7 @@ fn raise_open_file_limit(connections: usize) {
     });
     if limit.current.is_some_and(|soft| soft < wanted) {
         limit.current = Some(wanted);
-        if let Err(error) = setrlimit(Resource::Nofile, limit.clone()) {
+        if let Err(error) = setrlimit(Resource::Nofile, limit) {
             tracing::warn!(%error, "cannot raise the limit on open files");
         }
     }
