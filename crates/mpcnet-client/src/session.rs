@@ -146,10 +146,7 @@ pub async fn join(
     let snapshot = client.snapshot(&invite.lobby_id()).await?;
     snapshot.verify(&invite.anchors())?;
     if approved.is_some_and(|digest| *digest != Sha256Digest::of(snapshot.offer.payload())) {
-        return Err(VerifyError::Inconsistent(
-            "the session's offer changed after you reviewed it".into(),
-        )
-        .into());
+        return Err(VerifyError::OfferChangedSinceReview.into());
     }
     let join = SignedJoin::new(identity, name, &invite.secret, &snapshot.offer);
     client.join(&invite.lobby_id(), &join).await?;

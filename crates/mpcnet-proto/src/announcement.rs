@@ -58,9 +58,9 @@ impl PartyStatement for EndpointAnnouncement {
 
     fn check(&self) -> Result<(), VerifyError> {
         if self.addrs.len() > MAX_ADDRESSES {
-            return Err(VerifyError::Inconsistent(format!(
-                "more than {MAX_ADDRESSES} addresses"
-            )));
+            return Err(VerifyError::TooManyAddresses {
+                count: self.addrs.len(),
+            });
         }
         Ok(())
     }
@@ -82,10 +82,39 @@ mod tests {
         );
         let announcement = signed.verify_statement(&lobby).expect("valid");
         assert_eq!(announcement.party, party.public());
-        assert!(
-            signed
-                .verify_statement(&JoinSecret::generate().lobby_id())
-                .is_err()
+        assert_eq!(
+            signed.verify_statement(&JoinSecret::generate().lobby_id()),
+            Err(VerifyError::StatementForAnotherLobby)
+        );
+    }
+
+    #[test]
+    fn an_announcement_signed_by_another_or_with_too_many_addresses_is_refused() {
+        let party = Identity::generate();
+        let lobby_id = JoinSecret::generate().lobby_id();
+        let crowded = EndpointAnnouncement {
+            lobby_id,
+            party: party.public(),
+            addrs: vec!["127.0.0.1:4000".parse().expect("addr"); MAX_ADDRESSES + 1],
+        };
+        assert_eq!(
+            Signed::state(&crowded, &party).verify_statement(&lobby_id),
+            Err(VerifyError::TooManyAddresses {
+                count: MAX_ADDRESSES + 1
+            })
+        );
+        let mut honest = crowded.clone();
+        honest.addrs.truncate(1);
+        let by_other = Signed::sign(&honest, &Identity::generate(), SigningPurpose::Announcement);
+        assert_eq!(
+            by_other.verify_statement(&lobby_id),
+            Err(VerifyError::BadSignature(SigningPurpose::Announcement))
+        );
+        // An announcement's signature is not a run report's.
+        let as_report = Signed::sign(&honest, &party, SigningPurpose::RunReport);
+        assert_eq!(
+            as_report.verify_statement(&lobby_id),
+            Err(VerifyError::BadSignature(SigningPurpose::Announcement))
         );
     }
 }

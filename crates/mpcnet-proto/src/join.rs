@@ -179,9 +179,7 @@ impl SignedJoin {
             .record
             .open(&claimed.party, SigningPurpose::JoinByParty)?;
         if record.lobby_id != LobbyId::for_join_key(join_key) {
-            return Err(VerifyError::Inconsistent(
-                "join record names another lobby".into(),
-            ));
+            return Err(VerifyError::JoinForAnotherLobby);
         }
         Ok(record)
     }
@@ -226,7 +224,51 @@ mod tests {
         assert_eq!(record.party, party.public());
 
         let other_lobby = JoinSecret::generate().join_key().public();
-        assert!(join.verify(&other_lobby).is_err());
+        assert_eq!(
+            join.verify(&other_lobby),
+            Err(VerifyError::BadSignature(SigningPurpose::JoinProof))
+        );
+    }
+
+    #[test]
+    fn a_join_signed_by_the_wrong_party_or_for_another_lobby_is_refused() {
+        let secret = JoinSecret::generate();
+        let join_key = secret.join_key();
+        let party = Identity::generate();
+        let offer = crate::offer::tests::signed_offer(&Identity::generate(), &secret, 2, b"x");
+        let record = JoinRecord {
+            lobby_id: secret.lobby_id(),
+            party: party.public(),
+            name: Label::new("name", "bob").expect("label"),
+            offer: Sha256Digest::of(offer.payload()),
+        };
+        // Proven with the join key, but signed by someone other than the party it names.
+        let impostor = Signed::sign(&record, &Identity::generate(), SigningPurpose::JoinByParty);
+        let proof = join_key.sign(SigningPurpose::JoinProof, impostor.payload());
+        let forged = SignedJoin {
+            record: impostor,
+            proof,
+        };
+        assert_eq!(
+            forged.verify(&join_key.public()),
+            Err(VerifyError::BadSignature(SigningPurpose::JoinByParty))
+        );
+
+        // Signed by the party and proven with this lobby's join key, but naming another lobby.
+        let elsewhere = JoinRecord {
+            lobby_id: JoinSecret::generate().lobby_id(),
+            ..record
+        };
+        let signed = Signed::sign(&elsewhere, &party, SigningPurpose::JoinByParty);
+        let proof = join_key.sign(SigningPurpose::JoinProof, signed.payload());
+        let misplaced = SignedJoin {
+            record: signed,
+            proof,
+        };
+        assert_eq!(
+            misplaced.verify(&join_key.public()),
+            Err(VerifyError::JoinForAnotherLobby)
+        );
     }
 
     #[test]

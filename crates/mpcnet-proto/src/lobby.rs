@@ -97,10 +97,11 @@ impl LobbySnapshot {
     /// Checks every signature and every rule against `anchors`.
     pub fn verify(&self, anchors: &TrustAnchors) -> Result<VerifiedLobby, VerifyError> {
         let offer = self.offer.verify(&anchors.creator)?;
-        if offer.lobby_id != anchors.lobby_id || offer.join_key != anchors.join_key {
-            return Err(VerifyError::Inconsistent(
-                "the lobby does not match the invite".into(),
-            ));
+        if offer.lobby_id != anchors.lobby_id {
+            return Err(VerifyError::LobbyIdMismatch);
+        }
+        if offer.join_key != anchors.join_key {
+            return Err(VerifyError::JoinKeyMismatch);
         }
         let parties = verify_parties(&self.joins, &offer, &self.offer)?;
         let sealed = match &self.manifest {
@@ -108,21 +109,16 @@ impl LobbySnapshot {
             Some(signed) => {
                 let manifest = signed.open(&anchors.creator, SigningPurpose::Manifest)?;
                 if manifest.offer != self.offer {
-                    return Err(VerifyError::Inconsistent(
-                        "the sealed manifest carries another offer".into(),
-                    ));
+                    return Err(VerifyError::ManifestOfferDiffers);
                 }
                 if manifest.parties != self.joins {
-                    return Err(VerifyError::Inconsistent(
-                        "the server's join list disagrees with the sealed manifest".into(),
-                    ));
+                    return Err(VerifyError::ManifestJoinsDiffer);
                 }
                 if parties.len() != usize::from(offer.parties) {
-                    return Err(VerifyError::Inconsistent(format!(
-                        "the manifest seals {} parties, the offer asks for {}",
-                        parties.len(),
-                        offer.parties
-                    )));
+                    return Err(VerifyError::ManifestNotFull {
+                        sealed: parties.len(),
+                        parties: offer.parties,
+                    });
                 }
                 Some(SealedSession {
                     manifest: signed.clone(),
@@ -167,10 +163,9 @@ fn verify_join(
 ) -> Result<JoinRecord, VerifyError> {
     let record = join.verify(&offer.join_key)?;
     if record.offer != Sha256Digest::of(signed_offer.payload()) {
-        return Err(VerifyError::Inconsistent(format!(
-            "party {} joined under another offer (program or arguments changed)",
-            record.party.fingerprint()
-        )));
+        return Err(VerifyError::JoinedAnotherOffer {
+            party: record.party.fingerprint(),
+        });
     }
     Ok(record)
 }
@@ -181,24 +176,20 @@ fn push_party(
     offer: &LobbyOffer,
 ) -> Result<(), VerifyError> {
     if parties.is_empty() && record.party != offer.creator {
-        return Err(VerifyError::Inconsistent(
-            "party 0 is not the creator".into(),
-        ));
+        return Err(VerifyError::CreatorNotFirst);
     }
     if parties.len() >= usize::from(offer.parties) {
-        return Err(VerifyError::Inconsistent(format!(
-            "more than {} parties",
-            offer.parties
-        )));
+        return Err(VerifyError::TooManyParties {
+            parties: offer.parties,
+        });
     }
     if parties
         .iter()
         .any(|party: &Party| party.key == record.party)
     {
-        return Err(VerifyError::Inconsistent(format!(
-            "party {} joined twice",
-            record.party.fingerprint()
-        )));
+        return Err(VerifyError::DuplicateParty {
+            party: record.party.fingerprint(),
+        });
     }
     let index = u16::try_from(parties.len()).expect("bounded by offer.parties, a u16");
     parties.push(Party {
@@ -260,7 +251,7 @@ impl Lobby {
         };
         let verified = snapshot.verify(&anchors)?;
         if verified.parties.is_empty() {
-            return Err(VerifyError::Inconsistent("the creator has not joined".into()).into());
+            return Err(VerifyError::CreatorMissing.into());
         }
         Ok(Self {
             anchors,
@@ -413,7 +404,9 @@ mod tests {
             SignedJoin::new(&stranger, label("mallory"), &JoinSecret::generate(), &offer);
         assert!(matches!(
             session.lobby.admit(without_secret),
-            Err(LobbyError::Invalid(_))
+            Err(LobbyError::Invalid(VerifyError::BadSignature(
+                SigningPurpose::JoinProof
+            )))
         ));
 
         let again = SignedJoin::new(
@@ -440,7 +433,9 @@ mod tests {
         let by_joiner = session.lobby.snapshot().seal(&session.joiners[0]);
         assert!(matches!(
             session.lobby.seal(by_joiner),
-            Err(LobbyError::Invalid(VerifyError::BadSignature(_)))
+            Err(LobbyError::Invalid(VerifyError::BadSignature(
+                SigningPurpose::Manifest
+            )))
         ));
 
         let creator = Identity::generate();
@@ -470,14 +465,20 @@ mod tests {
         let opened = manifest.decode_unverified().expect("manifest decodes");
         let offer = &snapshot.offer;
 
-        let mut forgeries: Vec<(&str, LobbySnapshot)> = Vec::new();
+        // What each forgery is, the forged snapshot, and the check that must catch it.
+        type Caught = fn(&VerifyError) -> bool;
+        let mut forgeries: Vec<(&str, LobbySnapshot, Caught)> = Vec::new();
         let mut swapped = snapshot.clone();
         swapped.joins[1] = SignedJoin::new(&mallory, label("bob"), secret, offer);
-        forgeries.push(("a party's key swapped in the join list", swapped));
+        forgeries.push(("a party's key swapped in the join list", swapped, |e| {
+            matches!(e, VerifyError::ManifestJoinsDiffer)
+        }));
 
         let mut reordered = snapshot.clone();
         reordered.joins.swap(1, 2);
-        forgeries.push(("parties reordered in the join list", reordered));
+        forgeries.push(("parties reordered in the join list", reordered, |e| {
+            matches!(e, VerifyError::ManifestJoinsDiffer)
+        }));
 
         let mut resealed = snapshot.clone();
         let mut parties = opened.parties.clone();
@@ -488,13 +489,16 @@ mod tests {
             parties,
             &mallory,
         ));
-        forgeries.push(("a manifest sealed by someone else", resealed));
+        forgeries.push(("a manifest sealed by someone else", resealed, |e| {
+            matches!(e, VerifyError::BadSignature(SigningPurpose::Manifest))
+        }));
 
         let mut other_program = snapshot.clone();
         other_program.offer = signed_offer(&mallory, secret, 3, b"import os; os.system('evil')");
         forgeries.push((
             "an offer for another program by someone else",
             other_program,
+            |e| matches!(e, VerifyError::BadSignature(SigningPurpose::Offer)),
         ));
 
         let mut unsealed_extra = snapshot.clone();
@@ -502,21 +506,79 @@ mod tests {
         unsealed_extra
             .joins
             .push(SignedJoin::new(&mallory, label("mallory"), secret, offer));
-        forgeries.push(("a fourth party", unsealed_extra));
+        forgeries.push(("a fourth party", unsealed_extra, |e| {
+            matches!(e, VerifyError::TooManyParties { parties: 3 })
+        }));
+
+        let mut twice = snapshot.clone();
+        twice.manifest = None;
+        twice.joins[2] = twice.joins[1].clone();
+        forgeries.push(("a party seated twice", twice, |e| {
+            matches!(e, VerifyError::DuplicateParty { .. })
+        }));
 
         // The creator (with the server) re-signs another program after the parties joined.
         let evil = signed_offer(&session.creator, secret, 3, b"import os; os.system('evil')");
         let mut swapped_program = snapshot.clone();
         swapped_program.offer = evil.clone();
         swapped_program.manifest = Some(SignedManifest::seal(
-            evil,
+            evil.clone(),
             snapshot.joins.clone(),
             &session.creator,
         ));
         forgeries.push((
             "another program, re-signed by the creator after the joins",
             swapped_program,
+            |e| matches!(e, VerifyError::JoinedAnotherOffer { .. }),
         ));
+
+        // The creator seals another offer than the one the server serves.
+        let mut manifest_of_other_offer = snapshot.clone();
+        manifest_of_other_offer.manifest = Some(SignedManifest::seal(
+            evil,
+            snapshot.joins.clone(),
+            &session.creator,
+        ));
+        forgeries.push((
+            "a manifest over another offer",
+            manifest_of_other_offer,
+            |e| matches!(e, VerifyError::ManifestOfferDiffers),
+        ));
+
+        // A seal over the first two parties only, served with just those two.
+        let mut short = snapshot.clone();
+        short.joins.truncate(2);
+        short.manifest = Some(SignedManifest::seal(
+            offer.clone(),
+            short.joins.clone(),
+            &session.creator,
+        ));
+        forgeries.push(("a manifest sealing too few parties", short, |e| {
+            matches!(
+                e,
+                VerifyError::ManifestNotFull {
+                    sealed: 2,
+                    parties: 3
+                }
+            )
+        }));
+
+        // The same creator's other lobby, served in place of this one.
+        let other_secret = JoinSecret::generate();
+        let other_offer = signed_offer(&session.creator, &other_secret, 3, b"print(1)");
+        let other_lobby = LobbySnapshot {
+            joins: vec![SignedJoin::new(
+                &session.creator,
+                label("alice"),
+                &other_secret,
+                &other_offer,
+            )],
+            offer: other_offer,
+            manifest: None,
+        };
+        forgeries.push(("the creator's other lobby", other_lobby, |e| {
+            matches!(e, VerifyError::LobbyIdMismatch)
+        }));
 
         let mut tampered_bytes = serde_json::to_value(&snapshot).expect("json");
         let payload = tampered_bytes["manifest"]["payload"]
@@ -533,19 +595,100 @@ mod tests {
         forgeries.push((
             "a flipped bit in the stored manifest",
             serde_json::from_value(tampered_bytes).expect("still decodes"),
+            |e| matches!(e, VerifyError::BadSignature(SigningPurpose::Manifest)),
         ));
 
         let mut creator_missing = snapshot.clone();
         creator_missing.manifest = None;
         creator_missing.joins.remove(0);
-        forgeries.push(("the creator dropped", creator_missing));
+        forgeries.push(("the creator dropped", creator_missing, |e| {
+            matches!(e, VerifyError::CreatorNotFirst)
+        }));
 
-        for (what, forged) in forgeries {
-            assert!(forged.verify(&anchors).is_err(), "{what} was accepted");
+        for (what, forged, caught) in forgeries {
+            match forged.verify(&anchors) {
+                Ok(_) => panic!("{what} was accepted"),
+                Err(error) => assert!(
+                    caught(&error),
+                    "{what} was caught by another check: {error:?}"
+                ),
+            }
         }
         assert!(
             snapshot.verify(&anchors).is_ok(),
             "the genuine snapshot must verify"
+        );
+    }
+
+    #[test]
+    fn anchors_whose_join_key_differs_refuse_the_lobby() {
+        let mut session = full_lobby();
+        let snapshot = sealed_snapshot(&mut session);
+        let anchors = TrustAnchors {
+            join_key: JoinSecret::generate().join_key().public(),
+            ..session.invite.anchors()
+        };
+        assert_eq!(
+            snapshot.verify(&anchors).map(|_| ()),
+            Err(VerifyError::JoinKeyMismatch)
+        );
+    }
+
+    #[test]
+    fn the_server_refuses_a_lobby_without_its_creator_or_a_join_under_another_offer() {
+        let session = full_lobby();
+        let offer = session.lobby.snapshot().offer.clone();
+        let empty = LobbySnapshot {
+            offer: offer.clone(),
+            joins: Vec::new(),
+            manifest: None,
+        };
+        assert_eq!(
+            Lobby::restore(empty).map(|_| ()),
+            Err(LobbyError::Invalid(VerifyError::CreatorMissing))
+        );
+
+        let mut lobby = session.lobby.clone();
+        let mut smaller = lobby.verified().offer.clone();
+        smaller.args.clear();
+        let other_offer = SignedOffer::create(&smaller, &session.creator).expect("offer");
+        let stranger = Identity::generate();
+        let join = SignedJoin::new(
+            &stranger,
+            label("dave"),
+            &session.invite.secret,
+            &other_offer,
+        );
+        assert_eq!(
+            lobby.admit(join),
+            Err(LobbyError::Invalid(VerifyError::JoinedAnotherOffer {
+                party: stranger.public().fingerprint()
+            }))
+        );
+    }
+
+    #[test]
+    fn statements_are_checked_against_membership() {
+        let mut session = full_lobby();
+        sealed_snapshot(&mut session);
+        let verified = session.lobby.verified();
+        let lobby_id = verified.offer.lobby_id;
+        let member = &session.joiners[0];
+        let stranger = Identity::generate();
+        let by_member = crate::EndpointAnnouncement::sign(lobby_id, member, Vec::new());
+        assert!(verified.check_statement(&by_member).is_ok());
+        let by_stranger = crate::EndpointAnnouncement::sign(lobby_id, &stranger, Vec::new());
+        assert_eq!(
+            verified.check_statement(&by_stranger).map(|_| ()),
+            Err(LobbyError::NotMember(
+                stranger.public().fingerprint().to_string()
+            ))
+        );
+        let elsewhere = JoinSecret::generate().lobby_id();
+        let misplaced = crate::EndpointAnnouncement::sign(elsewhere, member, Vec::new());
+        assert_eq!(
+            verified.check_statement(&misplaced).map(|_| ()),
+            Err(LobbyError::Invalid(VerifyError::StatementForAnotherLobby))
         );
     }
 }

@@ -62,28 +62,30 @@ pub struct LobbyOffer {
 impl LobbyOffer {
     /// Checks the offer's own consistency: bounds, lobby id, argument text.
     pub fn check(&self) -> Result<(), VerifyError> {
-        let inconsistent = |why: String| Err(VerifyError::Inconsistent(why));
         if !(MIN_PARTIES..=MAX_PARTIES).contains(&self.parties) {
-            return inconsistent(format!(
-                "a session has {MIN_PARTIES} to {MAX_PARTIES} parties, not {}",
-                self.parties
-            ));
+            return Err(VerifyError::PartyCountOutOfRange {
+                parties: self.parties,
+            });
         }
         if self.lobby_id != LobbyId::for_join_key(&self.join_key) {
-            return inconsistent("the lobby id does not belong to the join key".into());
+            return Err(VerifyError::LobbyIdNotFromJoinKey);
         }
         if self.file_name_has_path() {
-            return inconsistent("the program file name contains a directory".into());
+            return Err(VerifyError::ProgramNameHasDirectory);
         }
         if self.args.len() > MAX_ARGS {
-            return inconsistent(format!("more than {MAX_ARGS} program arguments"));
+            return Err(VerifyError::TooManyArgs {
+                count: self.args.len(),
+            });
         }
         for arg in &self.args {
             check_printable("a program argument", arg, MAX_ARG_CHARS)
-                .map_err(|e| VerifyError::Inconsistent(e.to_string()))?;
+                .map_err(VerifyError::UnsafeArg)?;
         }
         if !matches!(self.relay_url.scheme(), "https" | "http") {
-            return inconsistent("the relay URL is not http(s)".into());
+            return Err(VerifyError::RelayNotHttp {
+                scheme: self.relay_url.scheme().to_owned(),
+            });
         }
         Ok(())
     }
@@ -102,9 +104,7 @@ impl SignedOffer {
     pub fn create(offer: &LobbyOffer, creator: &Identity) -> Result<Self, VerifyError> {
         offer.check()?;
         if offer.creator != creator.public() {
-            return Err(VerifyError::Inconsistent(
-                "the offer names another creator".into(),
-            ));
+            return Err(VerifyError::OfferCreatorMismatch);
         }
         Ok(Signed::sign(offer, creator, SigningPurpose::Offer))
     }
@@ -113,9 +113,7 @@ impl SignedOffer {
     pub fn verify(&self, creator: &PublicKey) -> Result<LobbyOffer, VerifyError> {
         let offer = self.open(creator, SigningPurpose::Offer)?;
         if offer.creator != *creator {
-            return Err(VerifyError::Inconsistent(
-                "the offer names another creator".into(),
-            ));
+            return Err(VerifyError::OfferCreatorMismatch);
         }
         offer.check()?;
         Ok(offer)
@@ -151,5 +149,85 @@ pub(crate) mod tests {
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
         };
         SignedOffer::create(&offer, creator).expect("valid offer")
+    }
+
+    /// Each rule of an offer, broken once: the creator's own `create` refuses it, and a party
+    /// refuses it even when the creator signed it anyway.
+    #[test]
+    fn each_broken_rule_of_an_offer_is_named() {
+        let creator = Identity::generate();
+        let secret = JoinSecret::generate();
+        let genuine = signed_offer(&creator, &secret, 3, b"x")
+            .decode_unverified()
+            .expect("decodes");
+        type Break = fn(&mut LobbyOffer);
+        type Caught = fn(&VerifyError) -> bool;
+        let cases: &[(&str, Break, Caught)] = &[
+            (
+                "one party",
+                |o| o.parties = 1,
+                |e| matches!(e, VerifyError::PartyCountOutOfRange { parties: 1 }),
+            ),
+            (
+                "too many parties",
+                |o| o.parties = MAX_PARTIES + 1,
+                |e| matches!(e, VerifyError::PartyCountOutOfRange { .. }),
+            ),
+            (
+                "another lobby's id",
+                |o| o.lobby_id = JoinSecret::generate().lobby_id(),
+                |e| matches!(e, VerifyError::LobbyIdNotFromJoinKey),
+            ),
+            (
+                "a directory in the file name",
+                |o| o.program.file_name = Label::new("name", "../mean.py").expect("label"),
+                |e| matches!(e, VerifyError::ProgramNameHasDirectory),
+            ),
+            (
+                "a file name of ..",
+                |o| o.program.file_name = Label::new("name", "..").expect("label"),
+                |e| matches!(e, VerifyError::ProgramNameHasDirectory),
+            ),
+            (
+                "too many arguments",
+                |o| o.args = vec!["-v".into(); MAX_ARGS + 1],
+                |e| matches!(e, VerifyError::TooManyArgs { count } if *count == MAX_ARGS + 1),
+            ),
+            (
+                "an argument that rewrites the terminal",
+                |o| o.args.push("\u{1b}[2K".into()),
+                |e| matches!(e, VerifyError::UnsafeArg(_)),
+            ),
+            (
+                "an argument too long",
+                |o| o.args.push("a".repeat(MAX_ARG_CHARS + 1)),
+                |e| matches!(e, VerifyError::UnsafeArg(_)),
+            ),
+            (
+                "a relay that is not http(s)",
+                |o| o.relay_url = "file:///etc/passwd".parse().expect("url"),
+                |e| matches!(e, VerifyError::RelayNotHttp { scheme } if scheme == "file"),
+            ),
+            (
+                "another creator named",
+                |o| o.creator = Identity::generate().public(),
+                |e| matches!(e, VerifyError::OfferCreatorMismatch),
+            ),
+        ];
+        for (what, break_rule, caught) in cases {
+            let mut offer = genuine.clone();
+            break_rule(&mut offer);
+            let refused = SignedOffer::create(&offer, &creator).expect_err(what);
+            assert!(caught(&refused), "{what}: create refused with {refused:?}");
+            let signed_anyway = Signed::sign(&offer, &creator, SigningPurpose::Offer);
+            let refused = signed_anyway.verify(&creator.public()).expect_err(what);
+            assert!(caught(&refused), "{what}: verify refused with {refused:?}");
+        }
+        let genuine = Signed::sign(&genuine, &creator, SigningPurpose::Offer);
+        assert!(genuine.verify(&creator.public()).is_ok());
+        assert_eq!(
+            genuine.verify(&Identity::generate().public()),
+            Err(VerifyError::BadSignature(SigningPurpose::Offer))
+        );
     }
 }

@@ -109,13 +109,13 @@ impl PartyStatement for RunReport {
 
     fn check(&self) -> Result<(), VerifyError> {
         if self.links.len() >= usize::from(MAX_PARTIES) {
-            return Err(VerifyError::Inconsistent(
-                "more links than a session has peers".into(),
-            ));
+            return Err(VerifyError::TooManyLinks {
+                count: self.links.len(),
+            });
         }
         if let RunState::Failed { reason } = &self.state {
             check_printable("a failure reason", reason, MAX_REASON_CHARS)
-                .map_err(|e| VerifyError::Inconsistent(e.to_string()))?;
+                .map_err(VerifyError::UnsafeFailureReason)?;
         }
         Ok(())
     }
@@ -148,7 +148,10 @@ mod tests {
         let signed = finished.sign(&party);
         assert_eq!(signed.verify_statement(&lobby), Ok(finished));
         let other = JoinSecret::generate().lobby_id();
-        assert!(signed.verify_statement(&other).is_err());
+        assert_eq!(
+            signed.verify_statement(&other),
+            Err(VerifyError::StatementForAnotherLobby)
+        );
     }
 
     #[test]
@@ -159,10 +162,15 @@ mod tests {
         let bad_reason = report(&party, lobby, RunState::Failed { reason }).sign(&party);
         assert!(matches!(
             bad_reason.verify_statement(&lobby),
-            Err(VerifyError::Inconsistent(_))
+            Err(VerifyError::UnsafeFailureReason(_))
         ));
         let mut crowded = report(&party, lobby, RunState::Running);
         crowded.links = vec![crowded.links[0].clone(); usize::from(MAX_PARTIES)];
-        assert!(crowded.sign(&party).verify_statement(&lobby).is_err());
+        assert_eq!(
+            crowded.sign(&party).verify_statement(&lobby),
+            Err(VerifyError::TooManyLinks {
+                count: usize::from(MAX_PARTIES)
+            })
+        );
     }
 }

@@ -7,19 +7,82 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::announcement::MAX_ADDRESSES;
+use crate::digest::Fingerprint;
 use crate::identity::{Identity, PublicKey, Signature, SigningPurpose};
+use crate::label::LabelError;
+use crate::offer::{MAX_ARGS, MAX_PARTIES, MIN_PARTIES};
 
-/// Why signed data was refused. Every variant means "do not trust this session".
+/// Why signed data was refused. Every variant means "do not trust this session"; each names
+/// the one check that caught it, so callers and tests can tell a forgery from a wrong key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
+    // Keys, signatures and encoding.
     #[error("not a valid Ed25519 public key")]
     InvalidKey,
     #[error("bad {0:?} signature: the data was changed or signed by someone else")]
     BadSignature(SigningPurpose),
     #[error("signed data does not decode: {0}")]
     Malformed(String),
-    #[error("{0}")]
-    Inconsistent(String),
+
+    // The offer on its own.
+    #[error("a session has {MIN_PARTIES} to {MAX_PARTIES} parties, not {parties}")]
+    PartyCountOutOfRange { parties: u16 },
+    #[error("the lobby id does not belong to the join key")]
+    LobbyIdNotFromJoinKey,
+    #[error("the program file name contains a directory")]
+    ProgramNameHasDirectory,
+    #[error("more than {MAX_ARGS} program arguments ({count})")]
+    TooManyArgs { count: usize },
+    #[error(transparent)]
+    UnsafeArg(LabelError),
+    #[error("the relay URL is not http(s) but {scheme:?}")]
+    RelayNotHttp { scheme: String },
+    #[error("the offer names another creator")]
+    OfferCreatorMismatch,
+
+    // The offer against the invite.
+    #[error("the lobby does not match the invite: its lobby id is another")]
+    LobbyIdMismatch,
+    #[error("the lobby does not match the invite: its join key is another")]
+    JoinKeyMismatch,
+
+    // Join records and their order.
+    #[error("join record names another lobby")]
+    JoinForAnotherLobby,
+    #[error("party {party} joined under another offer (program or arguments changed)")]
+    JoinedAnotherOffer { party: Fingerprint },
+    #[error("party 0 is not the creator")]
+    CreatorNotFirst,
+    #[error("the creator has not joined")]
+    CreatorMissing,
+    #[error("more than {parties} parties")]
+    TooManyParties { parties: u16 },
+    #[error("party {party} joined twice")]
+    DuplicateParty { party: Fingerprint },
+
+    // The manifest.
+    #[error("the sealed manifest carries another offer")]
+    ManifestOfferDiffers,
+    #[error("the server's join list disagrees with the sealed manifest")]
+    ManifestJoinsDiffer,
+    #[error("the manifest seals {sealed} parties, the offer asks for {parties}")]
+    ManifestNotFull { sealed: usize, parties: u16 },
+
+    // A party's statements about itself (announcements, run reports).
+    #[error("a statement about another lobby")]
+    StatementForAnotherLobby,
+    #[error("more than {max} addresses ({count})", max = MAX_ADDRESSES)]
+    TooManyAddresses { count: usize },
+    #[error("more links than a session has peers ({count})")]
+    TooManyLinks { count: usize },
+    #[error(transparent)]
+    UnsafeFailureReason(LabelError),
+
+    // What a party reviewed.
+    #[error("the session's offer changed after you reviewed it")]
+    OfferChangedSinceReview,
 }
 
 /// A value of type `T` as the exact JSON bytes its signer signed, plus the signature.

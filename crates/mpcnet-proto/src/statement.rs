@@ -40,9 +40,7 @@ impl<T: PartyStatement> Signed<T> {
         let claimed = self.decode_unverified()?;
         let statement = self.open(claimed.party(), T::PURPOSE)?;
         if statement.lobby_id() != lobby_id {
-            return Err(VerifyError::Inconsistent(
-                "a statement about another lobby".into(),
-            ));
+            return Err(VerifyError::StatementForAnotherLobby);
         }
         statement.check()?;
         Ok(statement)

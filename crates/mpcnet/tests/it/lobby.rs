@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use mpcnet_proto::VerifyError;
+use mpcnet_proto::identity::SigningPurpose;
 use serde_json::Value;
 
 use crate::support::*;
@@ -104,51 +106,68 @@ fn edit_payload(stored: &str, field: Option<&str>, edit: impl FnOnce(&mut Value)
 #[test]
 fn tampering_with_the_server_database_makes_every_party_refuse() {
     type Tamper = fn(&rusqlite::Connection);
-    let cases: &[(&str, Tamper)] = &[
-        ("the sealed manifest", |db| {
-            let manifest: String = db
-                .query_row("SELECT manifest FROM lobbies", [], |row| row.get(0))
-                .expect("manifest");
-            let edited = edit_payload(&manifest, None, |payload| {
-                payload["parties"]
-                    .as_array_mut()
-                    .expect("parties")
-                    .swap(1, 2)
-            });
-            db.execute("UPDATE lobbies SET manifest = ?1", [edited])
-                .expect("update");
-        }),
-        ("a party's key", |db| {
-            let record: String = db
-                .query_row("SELECT record FROM joins WHERE seat = 1", [], |row| {
-                    row.get(0)
-                })
-                .expect("record");
-            let edited = edit_payload(&record, Some("record"), |payload| {
-                payload["party"] =
-                    "2e6fcce36701dc791488e0d0b1745cc1e33a4c1c9fcc41c63bd343dbbe0970e6".into();
-            });
-            db.execute("UPDATE joins SET record = ?1 WHERE seat = 1", [edited])
-                .expect("update");
-        }),
-        ("the order of the parties", |db| {
-            db.execute_batch(
+    // What is tampered with, how, and the check every party must name.
+    let cases: &[(&str, Tamper, VerifyError)] = &[
+        (
+            "the sealed manifest",
+            |db| {
+                let manifest: String = db
+                    .query_row("SELECT manifest FROM lobbies", [], |row| row.get(0))
+                    .expect("manifest");
+                let edited = edit_payload(&manifest, None, |payload| {
+                    payload["parties"]
+                        .as_array_mut()
+                        .expect("parties")
+                        .swap(1, 2)
+                });
+                db.execute("UPDATE lobbies SET manifest = ?1", [edited])
+                    .expect("update");
+            },
+            VerifyError::BadSignature(SigningPurpose::Manifest),
+        ),
+        (
+            "a party's key",
+            |db| {
+                let record: String = db
+                    .query_row("SELECT record FROM joins WHERE seat = 1", [], |row| {
+                        row.get(0)
+                    })
+                    .expect("record");
+                let edited = edit_payload(&record, Some("record"), |payload| {
+                    payload["party"] =
+                        "2e6fcce36701dc791488e0d0b1745cc1e33a4c1c9fcc41c63bd343dbbe0970e6".into();
+                });
+                db.execute("UPDATE joins SET record = ?1 WHERE seat = 1", [edited])
+                    .expect("update");
+            },
+            VerifyError::BadSignature(SigningPurpose::JoinProof),
+        ),
+        (
+            "the order of the parties",
+            |db| {
+                db.execute_batch(
                 "UPDATE joins SET seat = 99 WHERE seat = 1; UPDATE joins SET seat = 1 WHERE seat = 2; UPDATE joins SET seat = 2 WHERE seat = 99;",
             )
             .expect("update");
-        }),
-        ("the public program arguments", |db| {
-            let offer: String = db
-                .query_row("SELECT offer FROM lobbies", [], |row| row.get(0))
-                .expect("offer");
-            let edited = edit_payload(&offer, None, |payload| {
-                payload["args"] = serde_json::json!(["--rounds", "1000"])
-            });
-            db.execute("UPDATE lobbies SET offer = ?1", [edited])
-                .expect("update");
-        }),
+            },
+            VerifyError::ManifestJoinsDiffer,
+        ),
+        (
+            "the public program arguments",
+            |db| {
+                let offer: String = db
+                    .query_row("SELECT offer FROM lobbies", [], |row| row.get(0))
+                    .expect("offer");
+                let edited = edit_payload(&offer, None, |payload| {
+                    payload["args"] = serde_json::json!(["--rounds", "1000"])
+                });
+                db.execute("UPDATE lobbies SET offer = ?1", [edited])
+                    .expect("update");
+            },
+            VerifyError::BadSignature(SigningPurpose::Offer),
+        ),
     ];
-    for (what, tamper) in cases {
+    for (what, tamper, caught_by) in cases {
         let root = tempfile::tempdir().expect("tempdir");
         let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
         let invite = three_party_session(&server, root.path());
@@ -160,7 +179,7 @@ fn tampering_with_the_server_database_makes_every_party_refuse() {
                 !output.status.success(),
                 "{party} accepted tampering with {what}"
             );
-            assert_fails(&output, 1, "VERIFICATION FAILED");
+            assert_fails(&output, 1, &format!("VERIFICATION FAILED: {caught_by}."));
         }
     }
 }
