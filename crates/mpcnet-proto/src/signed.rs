@@ -43,9 +43,9 @@ pub enum VerifyError {
     OfferCreatorMismatch,
 
     // The offer against the invite.
-    #[error("the lobby does not match the invite: its lobby id is another")]
+    #[error("the lobby does not match the invite (another lobby id)")]
     LobbyIdMismatch,
-    #[error("the lobby does not match the invite: its join key is another")]
+    #[error("the lobby does not match the invite (another join key)")]
     JoinKeyMismatch,
 
     // Join records and their order.
