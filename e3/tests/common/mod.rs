@@ -14,7 +14,10 @@ pub fn root() -> bool {
     let why = if e3::netns::require_root().is_err() {
         Some("E3 needs root for network namespaces".to_string())
     } else {
-        let missing: Vec<&str> = LAB_TOOLS.into_iter().filter(|tool| !on_path(tool)).collect();
+        let missing: Vec<&str> = LAB_TOOLS
+            .into_iter()
+            .filter(|tool| !on_path(tool))
+            .collect();
         (!missing.is_empty()).then(|| {
             format!(
                 "E3's lab needs {} (scripts/install-lab-packages.sh installs them)",
