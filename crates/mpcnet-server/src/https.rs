@@ -24,11 +24,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::quota::{ClientAddress, OpenGuard, OpenPerAddress};
+use crate::limits::Rate;
+use crate::quota::{ClientAddress, KeyedRate, OpenGuard, OpenPerAddress, counted_as};
 use crate::relay::SessionRelays;
 
 /// How long a client may take for its TLS handshake, and then for its request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the accept loop forgets the rate state of addresses that went quiet.
+const FORGET_QUIET_PERIOD: Duration = Duration::from_secs(60);
 /// How long one API request may take, its body included.
 const API_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -37,6 +40,9 @@ const API_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ConnectionLimits {
     pub total: usize,
     pub per_ip: usize,
+    /// New connections one address may open, per second and at once: each costs a TLS
+    /// handshake, so a client that reconnects as fast as it is refused is turned away before it.
+    pub new_per_ip: Rate,
 }
 
 /// One accepted connection's place in the limits (its listener slot and its address's count),
@@ -80,6 +86,8 @@ pub async fn serve(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let slots = Arc::new(Semaphore::new(limits.total));
     let per_ip = Arc::new(OpenPerAddress::default());
+    let new_per_ip = KeyedRate::new(limits.new_per_ip);
+    let mut forgotten_at = tokio::time::Instant::now();
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -97,6 +105,14 @@ pub async fn serve(
             }
             Err(error) => return Err(error),
         };
+        if forgotten_at.elapsed() > FORGET_QUIET_PERIOD {
+            new_per_ip.forget_quiet();
+            forgotten_at = tokio::time::Instant::now();
+        }
+        if !new_per_ip.allows(counted_as(peer.ip())) {
+            tracing::debug!(%peer, "refused: this address opens connections too fast");
+            continue;
+        }
         let Some(counted) = per_ip.enter_from(peer.ip(), limits.per_ip) else {
             tracing::debug!(%peer, "refused: too many connections from this address");
             continue;

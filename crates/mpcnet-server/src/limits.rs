@@ -79,9 +79,12 @@ impl Default for Limits {
             upload_bytes_in_flight: 48 << 20,
             max_lobbies: 10_000,
             max_lobbies_per_creator: 20,
+            // An agent opens a few connections; a 64-party session starting behind one NAT a
+            // few hundred at once.
             connections: ConnectionLimits {
                 total: 4096,
                 per_ip: 64,
+                new_per_ip: Rate::new(50, 250),
             },
             // A session page holds one connection; 16 per address, so it takes 256 addresses
             // to hold every slot, and 128 per lobby (a 64-party session watched twice over).

@@ -50,6 +50,7 @@ fn test_limits() -> Limits {
         connections: mpcnet_server::ConnectionLimits {
             total: 64,
             per_ip: 16,
+            new_per_ip: mpcnet_server::Limits::default().connections.new_per_ip,
         },
         ..Limits::default()
     }
@@ -331,21 +332,7 @@ type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 /// stream and the status line of the answer (empty if the connection closed first), or `None`
 /// if the server closed the connection before TLS was set up.
 async fn raw_upgrade(lab: &Lab, path: &str) -> Option<(TlsStream, String)> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(lab.certificate()).expect("root");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(lab.server.https_addr)
-        .await
-        .expect("tcp");
-    let name = ServerName::try_from("localhost").expect("name");
-    let mut tls = connector.connect(name, tcp).await.ok()?;
+    let mut tls = tls_connect(lab, [127, 0, 0, 1]).await?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
@@ -362,6 +349,51 @@ async fn raw_upgrade(lab: &Lab, path: &str) -> Option<(TlsStream, String)> {
         .unwrap_or_default()
         .to_string();
     Some((tls, status))
+}
+
+/// A TLS connection to the server from source address `source`, or `None` if the server closed
+/// it before TLS was set up.
+async fn tls_connect(lab: &Lab, source: [u8; 4]) -> Option<TlsStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(lab.certificate()).expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from((source, 0)))
+        .expect("bind source");
+    let tcp = socket.connect(lab.server.https_addr).await.expect("tcp");
+    let name = ServerName::try_from("localhost").expect("name");
+    connector.connect(name, tcp).await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_opening_connections_too_fast_is_closed_before_tls_and_others_are_not() {
+    let mut limits = test_limits();
+    limits.connections.new_per_ip = mpcnet_server::Rate::new(1, 3);
+    let lab = lab(Duration::from_secs(600), limits).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            tls_connect(&lab, [127, 0, 0, 1])
+                .await
+                .expect("within the burst"),
+        );
+    }
+    assert!(
+        tls_connect(&lab, [127, 0, 0, 1]).await.is_none(),
+        "a fourth connection at once is closed before its TLS handshake"
+    );
+    assert!(
+        tls_connect(&lab, [127, 0, 0, 2]).await.is_some(),
+        "another address has its own rate"
+    );
 }
 
 /// Whether the server closes `stream` within `limit` (a read ends or fails).

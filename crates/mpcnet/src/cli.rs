@@ -120,6 +120,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MPCNET_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: usize,
 
+    /// New connections one IP address may open per second (five times as many at once); more are closed before TLS.
+    #[arg(long, env = "MPCNET_MAX_NEW_CONNECTIONS_PER_IP", default_value_t = 50)]
+    pub max_new_connections_per_ip: u32,
+
     /// Program bytes stored over all live lobbies; more are refused (503) until some expire.
     #[arg(long, env = "MPCNET_MAX_STORED_PROGRAM_BYTES", default_value_t = 1 << 30)]
     pub max_stored_program_bytes: u64,

@@ -69,6 +69,7 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
             connections: mpcnet_server::ConnectionLimits {
                 total: 256,
                 per_ip: 64,
+                new_per_ip: mpcnet_server::Limits::default().connections.new_per_ip,
             },
             ..Limits::default()
         },

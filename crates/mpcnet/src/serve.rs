@@ -21,6 +21,10 @@ fn limits(args: &ServeArgs) -> Limits {
         connections: mpcnet_server::ConnectionLimits {
             total: args.max_connections,
             per_ip: args.max_connections_per_ip,
+            new_per_ip: Rate::new(
+                args.max_new_connections_per_ip,
+                args.max_new_connections_per_ip.saturating_mul(5),
+            ),
         },
         relay: RelayLimits {
             client_rate: Rate::new(args.relay_rate, args.relay_burst),

@@ -85,6 +85,8 @@ fn load_server() -> anyhow::Result<Server> {
         "1000000",
         "--max-connections-per-ip",
         "4096",
+        "--max-new-connections-per-ip",
+        "100000",
         "--max-lobbies",
         "1000000",
     ])
