@@ -183,6 +183,8 @@ async fn run_linked(
         await_direct_paths(&links, progress).await;
     }
     let pumps = TaskTracker::new();
+    // Each link's forward (serving MPyC's connections or delivering the peer's), owned here.
+    let mut forwards = tokio::task::JoinSet::new();
     let own_port = launcher::free_local_port()?;
     let mut addresses = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0)); plan.peers.len() + 1];
     addresses[usize::from(plan.me)] = SocketAddr::from((Ipv4Addr::LOCALHOST, own_port));
@@ -193,13 +195,13 @@ async fn run_linked(
                 .map_err(RunError::Forward)?;
             addresses[usize::from(link.peer.index)] =
                 listener.local_addr().map_err(RunError::Forward)?;
-            tokio::spawn(crate::forward::serve_outgoing(
+            forwards.spawn(crate::forward::serve_outgoing(
                 listener,
                 link.clone(),
                 pumps.clone(),
             ));
         } else {
-            tokio::spawn(crate::forward::deliver_incoming(
+            forwards.spawn(crate::forward::deliver_incoming(
                 link.clone(),
                 own_port,
                 plan.link_timeout,
@@ -207,7 +209,8 @@ async fn run_linked(
             ));
         }
     }
-    let finished = finish::listen(&links);
+    let finish_listener = finish::listen(&links);
+    let finished = finish_listener.finished();
     let watcher = watch_links(
         &links,
         plan.status_file.clone(),

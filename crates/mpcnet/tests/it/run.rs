@@ -268,7 +268,7 @@ async fn a_strangers_connection_is_refused_and_the_session_goes_on() {
         ConnectionError::ApplicationClosed(close) => {
             assert_eq!(
                 close.error_code,
-                mpcnet_agent::mesh::CLOSE_NOT_A_PARTY.into(),
+                mpcnet_agent::wire::CLOSE_NOT_A_PARTY.into(),
                 "{close:?}"
             );
         }
