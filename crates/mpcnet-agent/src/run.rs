@@ -235,13 +235,7 @@ async fn run_linked(
         plan.me,
         plan.peers.len() + 1
     ));
-    let mut child = launch
-        .command()
-        .spawn()
-        .map_err(|source| LauncherError::Spawn {
-            python: plan.python.display().to_string(),
-            source,
-        })?;
+    let mut child = launch.spawn().await?;
     let stopped: Result<std::process::ExitStatus, RunError> = tokio::select! {
         status = child.wait() => Ok(status.map_err(|source| LauncherError::Spawn { python: plan.python.display().to_string(), source })?),
         (peer, reason) = first_lost_link(&links, finished.clone()) => Err(RunError::LostPeer { peer, reason }),
