@@ -1,7 +1,10 @@
-# mpcnet's MPyC bootstrap, run as `python -c <this> PROGRAM ARGS...`.
+# mpcnet's MPyC bootstrap, run as `python -c <this> ARGS_FD PROGRAM -I i -P ...`.
 #
-# mpcnet passes MPyC's -I/-P itself, then the program's arguments (the session's public ones
-# and the party's private ones). MPyC parses all of argv, so those arguments could also change
+# mpcnet passes MPyC's -I/-P on the command line. The program's arguments (the session's
+# public ones and the party's private ones) come as a JSON list over the pipe ARGS_FD, so no
+# other local user sees them in the process list; they are appended to sys.argv here, before
+# MPyC is imported, so MPyC and the program see the same argv as if they had been passed on
+# the command line. MPyC parses all of argv, so those arguments could also change
 # MPyC's own options: who the parties are, the threshold, ports, the security parameter. They
 # are checked here with MPyC's own parser and refused if they touch any of those.
 #
@@ -10,6 +13,7 @@
 # data. mpcnet delivers peer connections over loopback, so this bootstrap installs an event loop
 # policy whose loops default create_server's host to 127.0.0.1, then runs the program unchanged.
 import asyncio
+import json
 import os
 import runpy
 import signal
@@ -26,11 +30,24 @@ if sys.platform.startswith("linux"):
         sys.exit(1)
 
 
-import mpyc  # noqa: F401  (applies MPyC's own event loop policy first, e.g. uvloop)
+def _read_program_args(fd):
+    with os.fdopen(fd, "rb") as pipe:
+        args = json.loads(pipe.read())
+    if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
+        raise ValueError("not a list of strings")
+    return args
+
+
+try:
+    _program_args = _read_program_args(int(sys.argv[1]))
+except (ValueError, OSError) as _error:
+    print(f"mpcnet: cannot read the program arguments: {_error}", file=sys.stderr)
+    sys.exit(2)
+sys.argv = [sys.argv[0]] + sys.argv[2:] + _program_args
+
+import mpyc  # noqa: E402,F401  (applies MPyC's own event loop policy first, e.g. uvloop)
 
 _RESERVED = ("config", "parties", "M", "index", "threshold", "base_port", "ssl", "sec_param")
-_count = int(os.environ.pop("MPCNET_PROGRAM_ARGS", "0"))
-_program_args = sys.argv[len(sys.argv) - _count:] if _count else []
 _parser = mpyc._get_arg_parser()
 _defaults = vars(_parser.parse_known_args([])[0])
 _given = vars(_parser.parse_known_args(_program_args)[0])

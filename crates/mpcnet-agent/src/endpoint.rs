@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 
-use iroh::endpoint::{Endpoint, IdleTimeout, PortmapperConfig, QuicTransportConfig, presets};
+use iroh::endpoint::{
+    Endpoint, IdleTimeout, PortmapperConfig, QuicTransportConfig, VarInt, presets,
+};
 use iroh::tls::CaTlsConfig;
 use iroh::{EndpointAddr, RelayMap, RelayMode, RelayUrl, SecretKey};
 use mpcnet_proto::Identity;
@@ -16,6 +18,28 @@ pub const ALPN: &[u8] = b"mpcnet/1";
 const LINK_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often an idle link pings, so a quiet MPyC phase never looks like a lost peer.
 const LINK_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
+
+// What a peer can make this agent hold. A session member may be hostile: QUIC's defaults (100
+// bidirectional and 100 one-way streams, 1.25 MB per stream, no connection-wide limit) let one
+// peer park ~250 MB here. The limits below are sized for what MPyC needs instead.
+
+/// Bidirectional streams a peer may have open at once. MPyC opens one TCP connection per pair
+/// and session, and a program may run a few sessions in a row (each reconnects); a stream's
+/// slot comes back only once both sides have closed it, so a new session may start while the
+/// last one's stream is still closing. Eight leaves room for that and refuses a flood.
+pub const MAX_MPYC_STREAMS_PER_LINK: u32 = 8;
+/// One-way streams a peer may have open at once: it sends one "finished" message per run.
+pub const MAX_ONE_WAY_STREAMS_PER_LINK: u32 = 2;
+/// Bytes a peer may send on one stream before this agent has read them. On a LAN (1 Gbit/s,
+/// 1 ms RTT) a stream needs ~125 KB in flight to stay busy; 2 MiB keeps one stream at full
+/// speed up to ~16 ms RTT at 1 Gbit/s (or 10 Gbit/s on loopback's microsecond RTTs).
+pub const STREAM_RECEIVE_WINDOW: u32 = 2 * 1024 * 1024;
+/// Bytes a peer may send over all streams of a link before this agent has read them: the most
+/// one peer can make it buffer, whatever the number of streams (two streams at full window).
+pub const LINK_RECEIVE_WINDOW: u32 = 2 * STREAM_RECEIVE_WINDOW;
+/// Bytes this agent keeps sent but unacknowledged for one peer (a peer that grants credit
+/// and never acknowledges makes us hold at most this); as large as the peer's receive window.
+pub const LINK_SEND_WINDOW: u64 = LINK_RECEIVE_WINDOW as u64;
 
 /// Which paths peer links may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -63,6 +87,11 @@ pub async fn bind(
     let transport = QuicTransportConfig::builder()
         .max_idle_timeout(Some(idle))
         .keep_alive_interval(LINK_KEEP_ALIVE)
+        .max_concurrent_bidi_streams(VarInt::from_u32(MAX_MPYC_STREAMS_PER_LINK))
+        .max_concurrent_uni_streams(VarInt::from_u32(MAX_ONE_WAY_STREAMS_PER_LINK))
+        .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW))
+        .receive_window(VarInt::from_u32(LINK_RECEIVE_WINDOW))
+        .send_window(LINK_SEND_WINDOW)
         .build();
     let mut builder = Endpoint::builder(presets::Minimal)
         .secret_key(SecretKey::from_bytes(&identity.to_secret_bytes()))

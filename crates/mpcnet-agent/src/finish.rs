@@ -4,39 +4,96 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use iroh::endpoint::RecvStream;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::link::PeerLink;
+use crate::wire::{FinishedMessage, STOP_REFUSED};
 
 /// How long a party waits for a peer to acknowledge its "finished" message.
 const ACK_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The first byte of a one-way stream that says "my MPyC has exited", followed by its code (i32 LE).
-const FINISHED: u8 = 2;
+/// How long a peer has to send the whole "finished" message once its stream exists (it is
+/// written in one go, so this is generous); a stream silent that long is refused.
+pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
+/// One-way streams read at once per link. QUIC already limits how many a peer may open
+/// (`endpoint::MAX_ONE_WAY_STREAMS_PER_LINK`); this bounds the readers even if that grows.
+const READERS_PER_LINK: usize = 2;
 
 /// What each peer said at the end: its MPyC exit code.
 pub type Finished = watch::Receiver<HashMap<u16, i32>>;
 
-/// Listens on every link for the peer's "finished" message.
-pub fn listen(links: &[PeerLink]) -> Finished {
-    let (sender, receiver) = watch::channel(HashMap::new());
-    for link in links {
-        let (link, sender) = (link.clone(), sender.clone());
-        tokio::spawn(async move {
-            while let Ok(mut stream) = link.connection.accept_uni().await {
-                let mut message = [0u8; 5];
-                if stream.read_exact(&mut message).await.is_ok() && message[0] == FINISHED {
-                    let code = i32::from_le_bytes([message[1], message[2], message[3], message[4]]);
-                    sender.send_modify(|finished| {
-                        finished.insert(link.peer.index, code);
-                    });
-                }
-            }
-            // The link closed: wake the waiters, who also count closed links as done.
-            sender.send_modify(|_| {});
-        });
+/// Listens on every link for the peer's "finished" message while it lives.
+#[derive(Debug)]
+pub struct FinishListener {
+    finished: Finished,
+    _listeners: JoinSet<()>,
+}
+
+impl FinishListener {
+    /// What the peers have said so far, and a way to wait for more.
+    pub fn finished(&self) -> Finished {
+        self.finished.clone()
     }
-    receiver
+}
+
+/// Listens on every link for the peer's "finished" message, until the returned listener drops.
+pub fn listen(links: &[PeerLink]) -> FinishListener {
+    let (sender, finished) = watch::channel(HashMap::new());
+    let mut listeners = JoinSet::new();
+    for link in links {
+        listeners.spawn(listen_on(link.clone(), sender.clone()));
+    }
+    FinishListener {
+        finished,
+        _listeners: listeners,
+    }
+}
+
+/// Reads `link`'s one-way streams, each in a task of its own (a silent stream must not hold
+/// up the real message), at most [`READERS_PER_LINK`] at once, until the link closes.
+async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, i32>>) {
+    let mut readers = JoinSet::new();
+    loop {
+        if readers.len() >= READERS_PER_LINK {
+            readers.join_next().await;
+            continue;
+        }
+        tokio::select! {
+            accepted = link.connection.accept_uni() => match accepted {
+                Ok(stream) => {
+                    readers.spawn(read_finished(stream, link.clone(), sender.clone()));
+                }
+                Err(_) => break,
+            },
+            Some(_) = readers.join_next() => {}
+        }
+    }
+    // The link closed: wake the waiters, who also count closed links as done.
+    sender.send_modify(|_| {});
+}
+
+/// Reads one "finished" message, at most [`MESSAGE_TIMEOUT`], and records it.
+async fn read_finished(
+    mut stream: RecvStream,
+    link: PeerLink,
+    sender: watch::Sender<HashMap<u16, i32>>,
+) {
+    let read = tokio::time::timeout(MESSAGE_TIMEOUT, stream.read_to_end(FinishedMessage::LEN));
+    let message = match read.await {
+        Ok(Ok(bytes)) => FinishedMessage::parse(&bytes).map_err(|error| error.to_string()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!("no message within {MESSAGE_TIMEOUT:?}")),
+    };
+    match message {
+        Ok(FinishedMessage { exit_code }) => sender.send_modify(|finished| {
+            finished.insert(link.peer.index, exit_code);
+        }),
+        Err(why) => {
+            tracing::warn!(peer = %link.peer, %why, "refused a one-way stream");
+            let _ = stream.stop(STOP_REFUSED.into());
+        }
+    }
 }
 
 /// The code a party announces when it stops its run before its MPyC finished (a peer failed or
@@ -46,22 +103,22 @@ pub const ABORTED: i32 = -1;
 /// Tells every peer this party's MPyC exited with `code` (or [`ABORTED`]), and waits (at most
 /// [`ACK_TIMEOUT`]) until each has acknowledged it: closing a link abandons unacknowledged data.
 pub async fn announce(links: &[PeerLink], code: i32) {
-    let mut message = vec![FINISHED];
-    message.extend_from_slice(&code.to_le_bytes());
-    let sends = links.iter().map(|link| {
-        let message = message.clone();
-        async move {
-            let sent = async {
-                let mut stream = link.connection.open_uni().await?;
-                stream.write_all(&message).await?;
-                stream.finish()?;
-                stream.stopped().await?;
-                anyhow::Ok(())
-            };
-            match tokio::time::timeout(ACK_TIMEOUT, sent).await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::debug!(peer = %link.peer, %error, "cannot tell the peer we finished"),
-                Err(_) => tracing::debug!(peer = %link.peer, "the peer did not acknowledge that we finished"),
+    let message = FinishedMessage { exit_code: code }.to_bytes();
+    let sends = links.iter().map(|link| async move {
+        let sent = async {
+            let mut stream = link.connection.open_uni().await?;
+            stream.write_all(&message).await?;
+            stream.finish()?;
+            stream.stopped().await?;
+            anyhow::Ok(())
+        };
+        match tokio::time::timeout(ACK_TIMEOUT, sent).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::debug!(peer = %link.peer, %error, "cannot tell the peer we finished")
+            }
+            Err(_) => {
+                tracing::debug!(peer = %link.peer, "the peer did not acknowledge that we finished")
             }
         }
     });

@@ -5,7 +5,10 @@
 //! Outgoing: MPyC connects to a local forward port of a higher-numbered peer; the connection
 //! is accepted only once the link exists (it does before MPyC starts) and held until the far
 //! side delivers it. Incoming: a stream from a lower-numbered peer is delivered to MPyC's own
-//! listening port, retrying until MPyC listens (parties start at slightly different times).
+//! listening port, retrying until MPyC listens (parties start at slightly different times),
+//! once its header has arrived: at most [`HEADER_TIMEOUT`] after the stream did.
+//!
+//! The bytes on a stream are described in [`crate::wire`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,11 +20,13 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::link::PeerLink;
+use crate::wire::{MPYC_STREAM_OPENING, MpycHeader, RESET_LOCAL_BROKE, STOP_REFUSED};
 
-/// The first byte of a stream that carries one MPyC connection.
-const STREAM_KIND_MPYC: u8 = 1;
-/// Stream reset code: the local MPyC connection broke (as opposed to ending cleanly).
-const RESET_LOCAL_BROKE: u32 = 1;
+/// How long a peer has to send a stream's header once the stream exists. The peer's agent
+/// writes the kind byte as it opens the stream and MPyC sends its id as soon as it connects,
+/// so the header follows within a round trip; a stream still without one holds a stream slot
+/// and a task for nothing, and is refused.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest piece moved in one step.
 const CHUNK: usize = 64 * 1024;
 /// How often delivery retries while MPyC is not listening yet.
@@ -46,7 +51,7 @@ pub async fn serve_outgoing(listener: TcpListener, link: PeerLink, pumps: TaskTr
         pumps.spawn(async move {
             let opened = async {
                 let (mut send, recv) = link.connection.open_bi().await?;
-                send.write_all(&[STREAM_KIND_MPYC]).await?;
+                send.write_all(&MPYC_STREAM_OPENING).await?;
                 anyhow::Ok((send, recv))
             };
             match opened.await {
@@ -72,25 +77,49 @@ pub async fn deliver_incoming(
     while let Ok((send, mut recv)) = link.connection.accept_bi().await {
         let link = link.clone();
         pumps.spawn(async move {
-            let mut header = [0u8; 3];
-            if let Err(error) = recv.read_exact(&mut header).await {
-                tracing::warn!(peer = %link.peer, %error, "dropped a stream without its header");
+            let Some(header) = read_header(&mut recv, &link).await else {
+                let _ = recv.stop(STOP_REFUSED.into());
                 return;
-            }
-            let claimed = u16::from_le_bytes([header[1], header[2]]);
-            if header[0] != STREAM_KIND_MPYC || claimed != link.peer.index {
-                tracing::warn!(peer = %link.peer, kind = header[0], claimed, "refused a stream claiming another party's id");
-                return;
-            }
+            };
             match connect_when_listening(mpyc_port, Instant::now() + patience).await {
                 Ok(mut tcp) => {
-                    if tcp.write_all(&header[1..]).await.is_ok() {
+                    if tcp.write_all(&header.mpyc_bytes()).await.is_ok() {
                         pump(tcp, send, recv, &link).await;
                     }
                 }
-                Err(error) => tracing::warn!(peer = %link.peer, %error, "MPyC never listened on its port"),
+                Err(error) => {
+                    tracing::warn!(peer = %link.peer, %error, "MPyC never listened on its port")
+                }
             }
         });
+    }
+}
+
+/// The stream's header, if it arrives within [`HEADER_TIMEOUT`], is an MPyC header, and names
+/// the link's own peer; `None` (logged) otherwise.
+async fn read_header(recv: &mut RecvStream, link: &PeerLink) -> Option<MpycHeader> {
+    let mut bytes = [0u8; MpycHeader::LEN];
+    match tokio::time::timeout(HEADER_TIMEOUT, recv.read_exact(&mut bytes)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(peer = %link.peer, %error, "dropped a stream without its header");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(peer = %link.peer, "dropped a stream whose header did not come within {HEADER_TIMEOUT:?}");
+            return None;
+        }
+    }
+    match MpycHeader::parse(&bytes) {
+        Ok(header) if header.claimed_party == link.peer.index => Some(header),
+        Ok(header) => {
+            tracing::warn!(peer = %link.peer, claimed = header.claimed_party, "refused a stream claiming another party's id");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(peer = %link.peer, %error, "refused a stream with a malformed header");
+            None
+        }
     }
 }
 

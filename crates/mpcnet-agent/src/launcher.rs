@@ -6,13 +6,26 @@
 //! authenticated links are the only way in from other machines. The bootstrap also refuses
 //! program arguments that would set MPyC's own options (parties, threshold, ports, security
 //! parameter): MPyC reads them from the same command line.
+//!
+//! Program arguments never appear on a command line (every local user can read those): they
+//! reach the bootstrap as JSON over a pipe whose reading end the child inherits, and the
+//! bootstrap appends them to `sys.argv`, so the program sees them exactly as if they had been
+//! passed there. Nor does any `MPCNET_*` variable reach the program (`MPCNET_INVITE` may hold
+//! the creator's secret key).
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd as _, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-/// The bootstrap run as `python -c BOOTSTRAP PROGRAM ARGS...`.
+use rustix::io::FdFlags;
+use tokio::io::AsyncWriteExt as _;
+use tokio::process::{Child, Command};
+
+/// The bootstrap run as `python -c BOOTSTRAP ARGS_FD PROGRAM -I i -P ...`.
 const BOOTSTRAP: &str = include_str!("bootstrap.py");
+/// What names the variables of mpcnet itself, which the program must not inherit.
+const OWN_VARIABLES_PREFIX: &str = "MPCNET_";
 
 /// Why MPyC cannot be started.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +45,8 @@ pub enum LauncherError {
     },
     #[error("no free local port: {0}")]
     NoPort(std::io::Error),
+    #[error("cannot make the pipe for the program arguments: {0}")]
+    ArgumentPipe(std::io::Error),
 }
 
 impl LauncherError {
@@ -104,19 +119,59 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// The command, with stdin, stdout and stderr inherited: the program's output is the run's output.
-    pub fn command(&self) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(&self.python);
-        command.arg("-c").arg(BOOTSTRAP).arg(&self.program);
+    /// Starts MPyC with stdin, stdout and stderr inherited: the program's output is the run's output.
+    pub async fn spawn(&self) -> Result<Child, LauncherError> {
+        self.spawn_with(|_| {}).await
+    }
+
+    /// Starts MPyC after `adjust` has changed its command (e.g. to capture its output), and
+    /// hands it the program arguments over the pipe.
+    pub async fn spawn_with(
+        &self,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Result<Child, LauncherError> {
+        let (reader, writer) = std::io::pipe().map_err(LauncherError::ArgumentPipe)?;
+        // Only the reading end crosses into the child (std makes both close-on-exec). A process
+        // this one starts meanwhile on another thread inherits it too: mpcnet starts none.
+        rustix::io::fcntl_setfd(&reader, FdFlags::empty())
+            .map_err(|errno| LauncherError::ArgumentPipe(errno.into()))?;
+        let mut command = self.command(reader.as_raw_fd());
+        adjust(&mut command);
+        let child = command.spawn().map_err(|source| LauncherError::Spawn {
+            python: self.python.display().to_string(),
+            source,
+        })?;
+        drop(reader);
+        if let Err(error) = send_program_args(writer.into(), &self.args).await {
+            // The bootstrap refuses to run without them: its exit tells the rest.
+            tracing::warn!(%error, "cannot hand the program its arguments");
+        }
+        Ok(child)
+    }
+
+    /// The command line, which holds no program argument, and an environment without mpcnet's
+    /// own variables.
+    fn command(&self, args_fd: RawFd) -> Command {
+        let mut command = Command::new(&self.python);
+        command.arg("-c").arg(BOOTSTRAP).arg(args_fd.to_string());
+        command.arg(&self.program);
         command.arg("-I").arg(self.me.to_string());
         for address in &self.addresses {
             command.arg("-P").arg(address.to_string());
         }
-        command
-            .args(&self.args)
-            .env("MPCNET_PROGRAM_ARGS", self.args.len().to_string())
-            .env("PYTHONUNBUFFERED", "1")
-            .kill_on_drop(true);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with(OWN_VARIABLES_PREFIX) {
+                command.env_remove(name);
+            }
+        }
+        command.env("PYTHONUNBUFFERED", "1").kill_on_drop(true);
         command
     }
+}
+
+/// Writes `args` as a JSON list to the pipe and closes it (the bootstrap reads to its end).
+async fn send_program_args(pipe: OwnedFd, args: &[String]) -> std::io::Result<()> {
+    let json = serde_json::to_vec(args).map_err(std::io::Error::other)?;
+    let mut pipe = tokio::net::unix::pipe::Sender::from_owned_fd(pipe)?;
+    pipe.write_all(&json).await
 }

@@ -7,6 +7,7 @@
 //! - [`launcher`]: Python with `mpyc`, ports, and the MPyC command line.
 //! - [`finish`]: ending together, so no link closes with data in flight.
 //! - [`link`]: a link's route (direct or relayed), RTT and byte counts.
+//! - [`wire`]: the bytes agents send each other (stream headers, codes, "finished").
 //! - [`report`]: signed run reports to the lobby, for the session page.
 //! - [`run`]: all of the above, in order, for one run.
 
@@ -18,6 +19,7 @@ pub mod link;
 pub mod mesh;
 pub mod report;
 pub mod run;
+pub mod wire;
 
 pub use endpoint::{PathPolicy, RelayPlan};
 pub use link::{LinkReport, Peer};

@@ -13,11 +13,7 @@ use tokio::time::Instant;
 
 use crate::endpoint::{ALPN, PathPolicy, RelayPlan, peer_addr};
 use crate::link::{Counters, Peer, PeerLink};
-
-/// QUIC close code for a connection from a key that is not a party of the session.
-pub const CLOSE_NOT_A_PARTY: u32 = 0x4d01;
-/// QUIC close code for a second connection from a party that is already linked.
-pub const CLOSE_ALREADY_LINKED: u32 = 0x4d02;
+use crate::wire::{CLOSE_ALREADY_LINKED, CLOSE_NOT_A_PARTY};
 
 /// How long a dialer waits for the peer's announcement before trying the relay alone.
 const ANNOUNCEMENT_GRACE: Duration = Duration::from_secs(3);

@@ -183,6 +183,8 @@ async fn run_linked(
         await_direct_paths(&links, progress).await;
     }
     let pumps = TaskTracker::new();
+    // Each link's forward (serving MPyC's connections or delivering the peer's), owned here.
+    let mut forwards = tokio::task::JoinSet::new();
     let own_port = launcher::free_local_port()?;
     let mut addresses = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0)); plan.peers.len() + 1];
     addresses[usize::from(plan.me)] = SocketAddr::from((Ipv4Addr::LOCALHOST, own_port));
@@ -193,13 +195,13 @@ async fn run_linked(
                 .map_err(RunError::Forward)?;
             addresses[usize::from(link.peer.index)] =
                 listener.local_addr().map_err(RunError::Forward)?;
-            tokio::spawn(crate::forward::serve_outgoing(
+            forwards.spawn(crate::forward::serve_outgoing(
                 listener,
                 link.clone(),
                 pumps.clone(),
             ));
         } else {
-            tokio::spawn(crate::forward::deliver_incoming(
+            forwards.spawn(crate::forward::deliver_incoming(
                 link.clone(),
                 own_port,
                 plan.link_timeout,
@@ -207,7 +209,8 @@ async fn run_linked(
             ));
         }
     }
-    let finished = finish::listen(&links);
+    let finish_listener = finish::listen(&links);
+    let finished = finish_listener.finished();
     let watcher = watch_links(
         &links,
         plan.status_file.clone(),
@@ -232,13 +235,7 @@ async fn run_linked(
         plan.me,
         plan.peers.len() + 1
     ));
-    let mut child = launch
-        .command()
-        .spawn()
-        .map_err(|source| LauncherError::Spawn {
-            python: plan.python.display().to_string(),
-            source,
-        })?;
+    let mut child = launch.spawn().await?;
     let stopped: Result<std::process::ExitStatus, RunError> = tokio::select! {
         status = child.wait() => Ok(status.map_err(|source| LauncherError::Spawn { python: plan.python.display().to_string(), source })?),
         (peer, reason) = first_lost_link(&links, finished.clone()) => Err(RunError::LostPeer { peer, reason }),
@@ -315,6 +312,7 @@ async fn exchange_addresses(
         })
         .collect();
     let mut announced: Option<Vec<SocketAddr>> = None;
+    let mut stamps = AnnouncementStamps::default();
     let mut ticker = tokio::time::interval(ADDRESS_EXCHANGE_PERIOD);
     loop {
         ticker.tick().await;
@@ -323,7 +321,12 @@ async fn exchange_addresses(
             && !mine.is_empty()
             && announced.as_ref() != Some(&mine)
         {
-            let signed = EndpointAnnouncement::sign(plan.lobby_id, &plan.identity, mine.clone());
+            let signed = EndpointAnnouncement::sign(
+                plan.lobby_id,
+                &plan.identity,
+                stamps.next(),
+                mine.clone(),
+            );
             match plan.lobby.announce(&plan.lobby_id, &signed).await {
                 Ok(()) => announced = Some(mine),
                 Err(error) => tracing::debug!(%error, "announcing addresses failed"),
@@ -347,6 +350,22 @@ async fn exchange_addresses(
             }
             Err(error) => tracing::debug!(%error, "fetching addresses failed"),
         }
+    }
+}
+
+/// Stamps of this agent's announcements: its clock in Unix milliseconds (so a restarted agent's
+/// are newer than its last run's), but always later than the stamp before, so the lobby takes
+/// each as the newest even if the clock steps back.
+#[derive(Debug, Default)]
+struct AnnouncementStamps {
+    last: u64,
+}
+
+impl AnnouncementStamps {
+    fn next(&mut self) -> u64 {
+        let now = u64::try_from(unix_ms()).unwrap_or(u64::MAX);
+        self.last = now.max(self.last.saturating_add(1));
+        self.last
     }
 }
 
@@ -445,9 +464,7 @@ fn write_status(path: Option<&PathBuf>, me: u16, state: &str, links: Vec<LinkRep
         return;
     };
     let status = StatusFile {
-        updated_unix_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis()),
+        updated_unix_ms: unix_ms(),
         pid: std::process::id(),
         me,
         state,
@@ -463,8 +480,37 @@ fn write_status(path: Option<&PathBuf>, me: u16, state: &str, links: Vec<LinkRep
     }
 }
 
+/// This machine's clock in Unix milliseconds (0 before 1970).
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
 /// ", rtt 1.2 ms", or nothing when unknown.
 pub fn format_rtt(rtt: Option<Duration>) -> String {
     rtt.map(|rtt| format!(", rtt {:.1} ms", rtt.as_secs_f64() * 1000.0))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcement_stamps_start_from_the_clock_and_always_grow() {
+        let before = u64::try_from(unix_ms()).expect("ms");
+        let mut stamps = AnnouncementStamps::default();
+        let first = stamps.next();
+        assert!(first >= before);
+        let mut last = first;
+        for _ in 0..1000 {
+            let next = stamps.next();
+            assert!(next > last);
+            last = next;
+        }
+        // A clock stepped back does not make a stamp older.
+        let mut ahead = AnnouncementStamps { last: u64::MAX - 1 };
+        assert_eq!(ahead.next(), u64::MAX);
+    }
 }

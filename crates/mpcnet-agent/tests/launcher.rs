@@ -1,10 +1,15 @@
 //! The MPyC launcher with a real Python and MPyC: under the bootstrap, a listener MPyC opens
 //! without a host binds 127.0.0.1 only; the same program without it binds every interface.
+//! Program arguments reach `sys.argv` but no command line, and they cannot set MPyC's own
+//! options.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
 
 use mpcnet_agent::launcher::{self, Launch};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// Opens a server the way MPyC does (no host) on MPyC's own event loop and prints its addresses.
 const PROBE: &str = r#"
@@ -28,6 +33,10 @@ struct Probe {
 
 impl Probe {
     async fn new() -> Self {
+        Self::with_program(PROBE).await
+    }
+
+    async fn with_program(text: &str) -> Self {
         let explicit = std::env::var_os("MPCNET_PYTHON").map(PathBuf::from);
         let python = launcher::find_python(explicit.as_deref())
             .expect("python3, or MPCNET_PYTHON naming a Python with mpyc");
@@ -36,7 +45,7 @@ impl Probe {
             .expect("a Python with mpyc (scripts/test.sh makes one)");
         let dir = tempfile::tempdir().expect("tempdir");
         let program = dir.path().join("probe.py");
-        std::fs::write(&program, PROBE).expect("probe");
+        std::fs::write(&program, text).expect("probe");
         Self {
             python,
             program,
@@ -54,6 +63,21 @@ impl Probe {
             args: args.iter().map(|arg| arg.to_string()).collect(),
         }
     }
+
+    /// Runs the probe with `args` to its end, its output captured.
+    async fn output(&self, args: &[&str]) -> Output {
+        self.launch(args)
+            .spawn_with(captured)
+            .await
+            .expect("probe starts")
+            .wait_with_output()
+            .await
+            .expect("probe runs")
+    }
+}
+
+fn captured(command: &mut tokio::process::Command) {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
 }
 
 fn bound_addresses(stdout: &[u8]) -> String {
@@ -68,12 +92,7 @@ fn bound_addresses(stdout: &[u8]) -> String {
 #[tokio::test]
 async fn mpyc_listens_on_loopback_only_under_the_bootstrap() {
     let probe = Probe::new().await;
-    let bootstrapped = probe
-        .launch(&[])
-        .command()
-        .output()
-        .await
-        .expect("probe runs");
+    let bootstrapped = probe.output(&[]).await;
     assert!(
         bootstrapped.status.success(),
         "{}",
@@ -108,12 +127,7 @@ async fn program_arguments_cannot_set_mpycs_own_options() {
         &["--ssl"],
         &["-B", "5000"],
     ] {
-        let output = probe
-            .launch(refused)
-            .command()
-            .output()
-            .await
-            .expect("runs");
+        let output = probe.output(refused).await;
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             output.status.code(),
@@ -122,15 +136,79 @@ async fn program_arguments_cannot_set_mpycs_own_options() {
         );
         assert!(stderr.contains("refusing to run"), "{stderr}");
     }
-    let allowed = probe
-        .launch(&["--rounds", "3", "300"])
-        .command()
-        .output()
-        .await
-        .expect("runs");
+    let allowed = probe.output(&["--rounds", "3", "300"]).await;
     assert!(
         allowed.status.success(),
         "{}",
         String::from_utf8_lossy(&allowed.stderr)
     );
+}
+
+/// Prints its argv and its environment's names, then waits until the file its first program
+/// argument names exists (argv: ..., that file, a marker, one more).
+const SHOWS_ITS_ARGV: &str = r#"
+import json, os, sys, time
+from mpyc.runtime import mpc
+
+print("ARGV", json.dumps(sys.argv), flush=True)
+print("ENV", json.dumps(sorted(os.environ)), flush=True)
+deadline = time.monotonic() + 30
+while not os.path.exists(sys.argv[-3]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+"#;
+
+/// What /proc shows every user of the machine about `pid`: its command line; and what the
+/// same user sees: its environment.
+fn proc_text(pid: u32, what: &str) -> String {
+    let bytes = std::fs::read(Path::new("/proc").join(pid.to_string()).join(what))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/{what}: {e}"));
+    String::from_utf8_lossy(&bytes).replace('\0', " ")
+}
+
+#[tokio::test]
+async fn program_arguments_reach_sys_argv_but_no_command_line() {
+    let probe = Probe::with_program(SHOWS_ITS_ARGV).await;
+    let release = probe._dir.path().join("release");
+    let release = release.to_str().expect("utf-8");
+    let marker = format!("private-{}", std::process::id());
+    let mut child = probe
+        .launch(&[release, &marker, "two words"])
+        .spawn_with(captured)
+        .await
+        .expect("probe starts");
+    let pid = child.id().expect("running");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut printed = Vec::new();
+    while printed.len() < 2 {
+        let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+            .await
+            .expect("the probe prints in time")
+            .expect("stdout");
+        match line {
+            Some(line) if line.starts_with("ARGV ") || line.starts_with("ENV ") => {
+                printed.push(line)
+            }
+            Some(_) => {}
+            None => panic!("the probe ended early: {printed:?}"),
+        }
+    }
+    let command_line = proc_text(pid, "cmdline");
+    let environment = proc_text(pid, "environ");
+    std::fs::write(release, "").expect("release");
+    let output = child.wait_with_output().await.expect("probe ends");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let program = probe.program.to_str().expect("utf-8");
+    let argv: Vec<String> =
+        serde_json::from_str(printed[0].trim_start_matches("ARGV ")).expect("argv JSON");
+    // MPyC takes its own options (-I, -P) out of sys.argv as it starts; the rest is the program's.
+    let expected = [program, release, &marker, "two words"];
+    assert_eq!(argv, expected);
+    assert!(!command_line.contains(&marker), "{command_line}");
+    assert!(!environment.contains("MPCNET_"), "{environment}");
+    assert!(!printed[1].contains("MPCNET_"), "{}", printed[1]);
 }

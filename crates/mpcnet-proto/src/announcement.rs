@@ -3,6 +3,8 @@
 //!
 //! Addresses are hints, not trust: peer links authenticate by key whatever address they use.
 //! The signature only stops the server (or anyone) from pointing a party's peers elsewhere.
+//! Each announcement carries a stamp that grows with every announcement of the party, so an
+//! old one replayed (pointing at an address the party left) is refused by the lobby.
 
 use std::net::SocketAddr;
 
@@ -22,6 +24,10 @@ pub const MAX_ADDRESSES: usize = 32;
 pub struct EndpointAnnouncement {
     pub lobby_id: LobbyId,
     pub party: PublicKey,
+    /// Grows with each announcement of the party: its clock in Unix milliseconds when it made
+    /// it, or one more than its previous stamp if that is not later. Starting from the clock,
+    /// a restarted agent's announcements are newer than its earlier run's.
+    pub at_unix_ms: u64,
     pub addrs: Vec<SocketAddr>,
 }
 
@@ -29,16 +35,19 @@ pub struct EndpointAnnouncement {
 pub type SignedAnnouncement = Signed<EndpointAnnouncement>;
 
 impl EndpointAnnouncement {
-    /// `party`'s signed announcement of `addrs` in `lobby_id` (addresses beyond [`MAX_ADDRESSES`] are dropped).
+    /// `party`'s signed announcement of `addrs` in `lobby_id`, stamped `at_unix_ms`
+    /// (addresses beyond [`MAX_ADDRESSES`] are dropped).
     pub fn sign(
         lobby_id: LobbyId,
         party: &Identity,
+        at_unix_ms: u64,
         mut addrs: Vec<SocketAddr>,
     ) -> SignedAnnouncement {
         addrs.truncate(MAX_ADDRESSES);
         let announcement = Self {
             lobby_id,
             party: party.public(),
+            at_unix_ms,
             addrs,
         };
         Signed::state(&announcement, party)
@@ -54,6 +63,11 @@ impl PartyStatement for EndpointAnnouncement {
 
     fn party(&self) -> &PublicKey {
         &self.party
+    }
+
+    /// Only a later announcement replaces the kept one: a replayed older one is stale.
+    fn supersedes(&self, kept: &Self) -> bool {
+        self.at_unix_ms > kept.at_unix_ms
     }
 
     fn check(&self) -> Result<(), VerifyError> {
@@ -78,6 +92,7 @@ mod tests {
         let signed = EndpointAnnouncement::sign(
             lobby,
             &party,
+            1,
             vec!["127.0.0.1:4000".parse().expect("addr")],
         );
         let announcement = signed.verify_statement(&lobby).expect("valid");
@@ -116,5 +131,31 @@ mod tests {
             as_report.verify_statement(&lobby_id),
             Err(VerifyError::BadSignature(SigningPurpose::Announcement))
         );
+    }
+
+    #[test]
+    fn only_a_later_announcement_supersedes_the_kept_one() {
+        let party = Identity::generate();
+        let lobby = JoinSecret::generate().lobby_id();
+        let stamped = |at_unix_ms: u64, port: u16| {
+            EndpointAnnouncement::sign(
+                lobby,
+                &party,
+                at_unix_ms,
+                vec![([127, 0, 0, 1], port).into()],
+            )
+            .verify_statement(&lobby)
+            .expect("valid")
+        };
+        let kept = stamped(1_000, 4000);
+        assert!(
+            stamped(1_001, 4001).supersedes(&kept),
+            "a newer one replaces it"
+        );
+        assert!(
+            !stamped(999, 3999).supersedes(&kept),
+            "an older one is stale"
+        );
+        assert!(!kept.supersedes(&kept), "a replay of the kept one is stale");
     }
 }

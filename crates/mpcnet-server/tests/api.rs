@@ -168,11 +168,11 @@ async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     let announcement =
-        EndpointAnnouncement::sign(id, &bob, vec!["127.0.0.1:4444".parse().expect("addr")]);
+        EndpointAnnouncement::sign(id, &bob, 2, vec!["127.0.0.1:4444".parse().expect("addr")]);
     let endpoints = format!("/v1/lobbies/{id}/endpoints");
     let (status, _) = send(&fixture.app, Method::PUT, &endpoints, json(&announcement)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let stranger = EndpointAnnouncement::sign(id, &Identity::generate(), Vec::new());
+    let stranger = EndpointAnnouncement::sign(id, &Identity::generate(), 2, Vec::new());
     let (status, body) = send(&fixture.app, Method::PUT, &endpoints, json(&stranger)).await;
     let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
     assert_eq!(
@@ -182,7 +182,25 @@ async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
     let (status, body) = send(&fixture.app, Method::GET, &endpoints, Vec::new()).await;
     assert_eq!(status, StatusCode::OK);
     let listed: Vec<SignedAnnouncement> = serde_json::from_slice(&body).expect("announcements");
-    assert_eq!(listed, vec![announcement]);
+    assert_eq!(listed, vec![announcement.clone()]);
+
+    // A newer announcement replaces it; the old one replayed is refused as stale, and the
+    // lobby keeps serving the newer one (no old address shows again).
+    let moved =
+        EndpointAnnouncement::sign(id, &bob, 3, vec!["127.0.0.1:5555".parse().expect("addr")]);
+    let (status, _) = send(&fixture.app, Method::PUT, &endpoints, json(&moved)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for replayed in [&announcement, &moved] {
+        let (status, body) = send(&fixture.app, Method::PUT, &endpoints, json(replayed)).await;
+        let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
+        assert_eq!(
+            (status, error.code.as_str()),
+            (StatusCode::CONFLICT, "stale")
+        );
+    }
+    let (_, body) = send(&fixture.app, Method::GET, &endpoints, Vec::new()).await;
+    let listed: Vec<SignedAnnouncement> = serde_json::from_slice(&body).expect("announcements");
+    assert_eq!(listed, vec![moved]);
 
     // Run reports feed the session page's view; a stranger's is refused.
     let view_path = format!("/v1/lobbies/{id}/view");

@@ -281,7 +281,13 @@ pub struct RunArgs {
     #[arg(long, env = "MPCNET_FINISH_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub finish_timeout: Duration,
 
-    /// Private arguments for this party's program, after the session's public ones.
+    /// Private arguments for this party's program from FILE, one per line, after the session's
+    /// public ones (unlike arguments after `--`, they are not in the process list).
+    #[arg(long, env = "MPCNET_PRIVATE_ARGS_FILE", value_name = "FILE")]
+    pub private_args_file: Option<PathBuf>,
+
+    /// Private arguments for this party's program, after the session's public ones (and the
+    /// file's). Every local user can read them in the process list: prefer --private-args-file.
     #[arg(last = true, value_name = "PRIVATE ARGS")]
     pub private_args: Vec<String>,
 }

@@ -18,6 +18,7 @@ use crate::cli::RunArgs;
 
 pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
     let (invite, creator_key) = crate::invite_input::read_invite(&args.invite)?;
+    let private_args = private_args(&args)?;
     let identity = crate::party_identity(home, creator_key)?;
     let python = launcher::find_python(args.python.as_deref())?;
     let mpyc_version = launcher::check_mpyc(&python).await?;
@@ -27,7 +28,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
     let reviewed = session::status(home, &identity, &invite, args.program.as_deref())
         .await
         .context("reviewing the session")?;
-    show_program(&reviewed, &mpyc_version, &args.private_args);
+    show_program(&reviewed, &mpyc_version, &private_args);
     if !args.yes {
         confirm(&reviewed.program.path)?;
     }
@@ -74,7 +75,8 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
         report.parties_expected
     ));
 
-    let plan = plan(home, &invite, identity, &report, me, python, &args).await?;
+    let mut plan = plan(home, &invite, identity, &report, me, python, &args).await?;
+    plan.args.extend(private_args);
     let progress: mpcnet_agent::Progress = Arc::new(|line| eprintln!("mpcnet: {line}"));
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -144,8 +146,6 @@ async fn plan(
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut program_args = report.args.clone();
-    program_args.extend(args.private_args.iter().cloned());
     Ok(RunPlan {
         identity,
         me,
@@ -157,11 +157,31 @@ async fn plan(
         lobby_id: invite.lobby_id(),
         python,
         program: report.program.path.clone(),
-        args: program_args,
+        // The public arguments; the caller adds the private ones.
+        args: report.args.clone(),
         link_timeout: args.timeout,
         finish_timeout: args.finish_timeout,
         status_file: Some(home.run_status_file(&invite.lobby_id())),
     })
+}
+
+/// This party's private arguments: the lines of `--private-args-file`, then those after `--`.
+fn private_args(args: &RunArgs) -> anyhow::Result<Vec<String>> {
+    let mut private = match &args.private_args_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                BadInput(format!(
+                    "reading private arguments from {}: {e}",
+                    path.display()
+                ))
+            })?
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    private.extend(args.private_args.iter().cloned());
+    Ok(private)
 }
 
 fn show_program(report: &SessionReport, mpyc_version: &str, private_args: &[String]) {

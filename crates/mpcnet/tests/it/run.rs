@@ -1,6 +1,7 @@
 //! `mpcnet run` end to end on loopback with real MPyC: three parties in three homes run each
 //! example program and get its known answer, direct-only and relay-only; a stranger's key is
-//! refused; missing parties and a missing MPyC are named.
+//! refused; missing parties and a missing MPyC are named; private arguments and mpcnet's
+//! variables stay out of every process list and of MPyC's environment.
 
 use std::time::Duration;
 
@@ -268,7 +269,7 @@ async fn a_strangers_connection_is_refused_and_the_session_goes_on() {
         ConnectionError::ApplicationClosed(close) => {
             assert_eq!(
                 close.error_code,
-                mpcnet_agent::mesh::CLOSE_NOT_A_PARTY.into(),
+                mpcnet_agent::wire::CLOSE_NOT_A_PARTY.into(),
                 "{close:?}"
             );
         }
@@ -479,4 +480,124 @@ fn a_failing_party_stops_the_others() {
     }
     let shown = succeed(mpcnet(&root.path().join("bob"), &["status", &invite]));
     assert!(shown.contains("run finished with exit code 3"), "{shown}");
+}
+
+/// Once connected, prints its last two arguments (public: a file; private: a marker) and its
+/// environment's names, then waits until that file exists.
+const SHOWS_ITS_ARGS: &str = r#"import json, os, sys, time
+from mpyc.runtime import mpc
+
+
+async def main():
+    await mpc.start()
+    print("ARGS", json.dumps(sys.argv[-2:]), flush=True)
+    print("ENV", json.dumps(sorted(os.environ)), flush=True)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(sys.argv[-2]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    await mpc.shutdown()
+
+
+mpc.run(main())
+"#;
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u64) -> Vec<u64> {
+    let entries = std::fs::read_dir("/proc").expect("/proc");
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: comm may hold spaces, so split after its ')'.
+            let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            after_comm.split_whitespace().nth(1) == Some(pid.to_string().as_str())
+        })
+        .collect()
+}
+
+fn proc_text(pid: u64, what: &str) -> String {
+    let bytes = std::fs::read(format!("/proc/{pid}/{what}")).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).replace('\0', " ")
+}
+
+/// The pid of `run_pid`'s MPyC, once it has started under the bootstrap.
+fn mpyc_of(run_pid: u64) -> u64 {
+    let started = std::time::Instant::now();
+    loop {
+        let mpyc = children_of(run_pid)
+            .into_iter()
+            .find(|child| proc_text(*child, "cmdline").contains("mpcnet's MPyC bootstrap"));
+        if let Some(mpyc) = mpyc {
+            return mpyc;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no MPyC under {run_pid}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Each party's private argument comes from a file and reaches its program's `sys.argv`, but
+/// neither `mpcnet run`'s command line nor python's shows it; MPyC's environment holds no
+/// `MPCNET_*` variable, although the invite came in `MPCNET_INVITE`.
+#[test]
+fn private_arguments_and_mpcnet_variables_stay_out_of_sight() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let program = root.path().join("shows_its_args.py");
+    std::fs::write(&program, SHOWS_ITS_ARGS).expect("program");
+    let release = root.path().join("release");
+    let release = release.to_str().expect("utf-8").to_owned();
+    let invite = create_session(&server, root.path(), &program, &[&release]);
+    let markers: Vec<String> = PARTIES
+        .iter()
+        .map(|name| format!("private-{name}-{}", std::process::id()))
+        .collect();
+    let commands = PARTIES
+        .iter()
+        .zip(&markers)
+        .map(|(name, marker)| {
+            let file = root.path().join(format!("{name}.args"));
+            std::fs::write(&file, format!("{marker}\n")).expect("args file");
+            let file = file.to_str().expect("utf-8");
+            let mut command = mpcnet_command(
+                &root.path().join(name),
+                &["run", "--yes", "--name", name, "--bind", "127.0.0.1:0"],
+            );
+            command
+                .args(["--timeout", "60s", "--private-args-file", file])
+                .env("MPCNET_INVITE", &invite);
+            command
+        })
+        .collect();
+    let runs = std::thread::spawn(move || run_all(commands, RUN_LIMIT));
+    for (name, marker) in PARTIES.iter().zip(&markers) {
+        let running = wait_until_running(&root.path().join(name), &invite);
+        let run_pid = running["run"]["pid"].as_u64().expect("the run's pid");
+        let mpyc = mpyc_of(run_pid);
+        for pid in [run_pid, mpyc] {
+            let command_line = proc_text(pid, "cmdline");
+            assert!(!command_line.contains(marker.as_str()), "{command_line}");
+        }
+        let environment = proc_text(mpyc, "environ");
+        assert!(!environment.contains("MPCNET_"), "{environment}");
+        assert!(proc_text(run_pid, "environ").contains("MPCNET_INVITE="));
+    }
+    std::fs::write(&release, "").expect("release");
+    let finished = runs.join().expect("runs");
+    for ((name, party), marker) in PARTIES.iter().zip(&finished).zip(&markers) {
+        assert_eq!(party.code, Some(0), "{name}: {}", party.stderr);
+        let args = serde_json::json!([release, marker]).to_string();
+        let shown = party
+            .stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("ARGS "))
+            .unwrap_or_else(|| panic!("{name} printed no ARGS: {}", party.stdout));
+        let shown: serde_json::Value = serde_json::from_str(shown).expect("ARGS JSON");
+        assert_eq!(shown.to_string(), args, "{name}");
+        let environment = party.stdout.lines().find(|line| line.starts_with("ENV "));
+        let environment = environment.unwrap_or_else(|| panic!("{name} printed no ENV"));
+        assert!(!environment.contains("MPCNET_"), "{name}: {environment}");
+    }
 }
