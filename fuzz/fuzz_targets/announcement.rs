@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         "192.0.2.7:4000".parse().expect("addr"),
         "[2001:db8::7]:4000".parse().expect("addr"),
     ];
-    let genuine_announcement = EndpointAnnouncement::sign(lobby_id, bob, addrs);
+    let genuine_announcement = EndpointAnnouncement::sign(lobby_id, bob, 1, addrs);
     let Some((signed, source)) = support::hostile_statement(data, &genuine_announcement) else {
         return;
     };

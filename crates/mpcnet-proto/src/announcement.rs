@@ -110,6 +110,7 @@ mod tests {
         let crowded = EndpointAnnouncement {
             lobby_id,
             party: party.public(),
+            at_unix_ms: 1,
             addrs: vec!["127.0.0.1:4000".parse().expect("addr"); MAX_ADDRESSES + 1],
         };
         assert_eq!(

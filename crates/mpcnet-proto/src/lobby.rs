@@ -675,9 +675,9 @@ mod tests {
         let lobby_id = verified.offer.lobby_id;
         let member = &session.joiners[0];
         let stranger = Identity::generate();
-        let by_member = crate::EndpointAnnouncement::sign(lobby_id, member, Vec::new());
+        let by_member = crate::EndpointAnnouncement::sign(lobby_id, member, 1, Vec::new());
         assert!(verified.check_statement(&by_member).is_ok());
-        let by_stranger = crate::EndpointAnnouncement::sign(lobby_id, &stranger, Vec::new());
+        let by_stranger = crate::EndpointAnnouncement::sign(lobby_id, &stranger, 1, Vec::new());
         assert_eq!(
             verified.check_statement(&by_stranger).map(|_| ()),
             Err(LobbyError::NotMember(
@@ -685,7 +685,7 @@ mod tests {
             ))
         );
         let elsewhere = JoinSecret::generate().lobby_id();
-        let misplaced = crate::EndpointAnnouncement::sign(elsewhere, member, Vec::new());
+        let misplaced = crate::EndpointAnnouncement::sign(elsewhere, member, 1, Vec::new());
         assert_eq!(
             verified.check_statement(&misplaced).map(|_| ()),
             Err(LobbyError::Invalid(VerifyError::StatementForAnotherLobby))
