@@ -1,5 +1,6 @@
-//! The end of a run: each party tells every peer its MPyC exit code on a one-way stream and
-//! waits for theirs, so no party closes its links while a peer may still have data in flight.
+//! The end of a run: each party tells every peer its MPyC exit code (and, if it stopped for
+//! another party, which one) on a one-way stream and waits for theirs, so no party closes its
+//! links while a peer may still have data in flight.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,8 +21,8 @@ pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
 /// (`endpoint::MAX_ONE_WAY_STREAMS_PER_LINK`); this bounds the readers even if that grows.
 const READERS_PER_LINK: usize = 2;
 
-/// What each peer said at the end: its MPyC exit code.
-pub type Finished = watch::Receiver<HashMap<u16, i32>>;
+/// What each peer said at the end, by party index.
+pub type Finished = watch::Receiver<HashMap<u16, FinishedMessage>>;
 
 /// Listens on every link for the peer's "finished" message while it lives.
 #[derive(Debug)]
@@ -52,7 +53,7 @@ pub fn listen(links: &[PeerLink]) -> FinishListener {
 
 /// Reads `link`'s one-way streams, each in a task of its own (a silent stream must not hold
 /// up the real message), at most [`READERS_PER_LINK`] at once, until the link closes.
-async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, i32>>) {
+async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, FinishedMessage>>) {
     let mut readers = JoinSet::new();
     loop {
         if readers.len() >= READERS_PER_LINK {
@@ -77,7 +78,7 @@ async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, i32>>) {
 async fn read_finished(
     mut stream: RecvStream,
     link: PeerLink,
-    sender: watch::Sender<HashMap<u16, i32>>,
+    sender: watch::Sender<HashMap<u16, FinishedMessage>>,
 ) {
     let read = tokio::time::timeout(MESSAGE_TIMEOUT, stream.read_to_end(FinishedMessage::LEN));
     let message = match read.await {
@@ -86,8 +87,8 @@ async fn read_finished(
         Err(_) => Err(format!("no message within {MESSAGE_TIMEOUT:?}")),
     };
     match message {
-        Ok(FinishedMessage { exit_code }) => sender.send_modify(|finished| {
-            finished.insert(link.peer.index, exit_code);
+        Ok(message) => sender.send_modify(|finished| {
+            finished.insert(link.peer.index, message);
         }),
         Err(why) => {
             tracing::warn!(peer = %link.peer, %why, "refused a one-way stream");
@@ -100,10 +101,10 @@ async fn read_finished(
 /// was lost, or it was interrupted).
 pub const ABORTED: i32 = -1;
 
-/// Tells every peer this party's MPyC exited with `code` (or [`ABORTED`]), and waits (at most
-/// [`ACK_TIMEOUT`]) until each has acknowledged it: closing a link abandons unacknowledged data.
-pub async fn announce(links: &[PeerLink], code: i32) {
-    let message = FinishedMessage { exit_code: code }.to_bytes();
+/// Tells every peer how this party's run ended, and waits (at most [`ACK_TIMEOUT`]) until each
+/// has acknowledged it: closing a link abandons unacknowledged data.
+async fn announce(links: &[PeerLink], ending: FinishedMessage) {
+    let message = ending.to_bytes();
     let sends = links.iter().map(|link| async move {
         let sent = async {
             let mut stream = link.connection.open_uni().await?;
@@ -125,16 +126,16 @@ pub async fn announce(links: &[PeerLink], code: i32) {
     futures_util::future::join_all(sends).await;
 }
 
-/// Tells every peer this party's MPyC exited with `code`, then waits until every peer has said
-/// the same or closed its link, at most `timeout`. Returns the peers that did not answer.
+/// Tells every peer how this party's run ended, then waits until every peer has said the same
+/// or closed its link, at most `timeout`. Returns the peers that did not answer.
 pub async fn announce_and_wait(
     links: &[PeerLink],
-    code: i32,
+    ending: FinishedMessage,
     mut finished: Finished,
     timeout: Duration,
 ) -> Vec<String> {
-    announce(links, code).await;
-    let everyone_done = |finished: &HashMap<u16, i32>| {
+    announce(links, ending).await;
+    let everyone_done = |finished: &HashMap<u16, FinishedMessage>| {
         links.iter().all(|link| {
             finished.contains_key(&link.peer.index) || link.connection.close_reason().is_some()
         })

@@ -24,6 +24,7 @@ use crate::launcher::{self, Launch, LauncherError};
 use crate::link::{LinkReport, Peer, PeerLink, Route};
 use crate::mesh::{self, MeshError};
 use crate::report::{RunReporter, RunUpdates, failure_reason};
+use crate::wire::FinishedMessage;
 
 /// How often addresses are exchanged through the lobby while linking.
 const ADDRESS_EXCHANGE_PERIOD: Duration = Duration::from_millis(100);
@@ -79,9 +80,14 @@ pub enum RunError {
     #[error("cannot open a local forward: {0}")]
     Forward(std::io::Error),
     #[error("lost {peer} while MPyC was running: {reason}")]
-    LostPeer { peer: String, reason: String },
-    #[error("{peer} failed ({}); stopped this party's program too", if *code == finish::ABORTED { "it stopped its run".to_string() } else { format!("its program exited with code {code}") })]
-    PeerFailed { peer: String, code: i32 },
+    LostPeer { peer: Peer, reason: String },
+    /// A peer said its run ended badly; `cause` is the party it says made it stop, if any.
+    #[error("{}; stopped this party's program too", describe_failure(peer, *code, cause.as_ref()))]
+    PeerFailed {
+        peer: Peer,
+        code: i32,
+        cause: Option<Peer>,
+    },
     #[error("interrupted")]
     Interrupted,
 }
@@ -239,15 +245,20 @@ async fn run_linked(
     let stopped: Result<std::process::ExitStatus, RunError> = tokio::select! {
         status = child.wait() => Ok(status.map_err(|source| LauncherError::Spawn { python: plan.python.display().to_string(), source })?),
         (peer, reason) = first_lost_link(&links, finished.clone()) => Err(RunError::LostPeer { peer, reason }),
-        (peer, code) = first_failed_peer(&links, finished.clone()) => Err(RunError::PeerFailed { peer, code }),
+        error = first_failed_peer(&links, finished.clone()) => Err(error),
         () = &mut interrupt => Err(RunError::Interrupted),
     };
     let status = match stopped {
         Ok(status) => status,
         Err(error) => {
-            // Stopping early: say so, so the others hear a failure rather than a lost link.
+            // Stopping early: say so and why, so the others hear a failure rather than a lost
+            // link, and whose.
             let _ = child.kill().await;
-            finish::announce_and_wait(&links, finish::ABORTED, finished, ABORT_GRACE).await;
+            let ending = FinishedMessage {
+                exit_code: finish::ABORTED,
+                cause: error.blamed_party(),
+            };
+            finish::announce_and_wait(&links, ending, finished, ABORT_GRACE).await;
             return Err(error);
         }
     };
@@ -256,7 +267,11 @@ async fn run_linked(
     let ending = async {
         pumps.close();
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, pumps.wait()).await;
-        finish::announce_and_wait(&links, exit_code, finished, plan.finish_timeout).await
+        let ending = FinishedMessage {
+            exit_code,
+            cause: None,
+        };
+        finish::announce_and_wait(&links, ending, finished, plan.finish_timeout).await
     };
     let unfinished = tokio::select! {
         unfinished = ending => unfinished,
@@ -370,7 +385,7 @@ impl AnnouncementStamps {
 }
 
 /// The first link that closes before its peer said it finished.
-async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (String, String) {
+async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (Peer, String) {
     let mut watches = tokio::task::JoinSet::new();
     for link in links {
         let (link, mut finished) = (link.clone(), finished.clone());
@@ -386,7 +401,7 @@ async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (Str
             if finished.borrow().contains_key(&index) {
                 std::future::pending::<()>().await;
             }
-            (link.peer.to_string(), reason.to_string())
+            (link.peer, reason.to_string())
         });
     }
     match watches.join_next().await {
@@ -395,24 +410,49 @@ async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (Str
     }
 }
 
-/// The first peer that says its MPyC exited with a failure: this party's MPyC would wait for it forever.
-async fn first_failed_peer(links: &[PeerLink], mut finished: finish::Finished) -> (String, i32) {
-    let failed = |finished: &HashMap<u16, i32>| finished.values().any(|code| *code != 0);
+/// The first peer that says its run ended with a failure (this party's MPyC would wait for it
+/// forever), preferring one that failed on its own over one that stopped for another party.
+async fn first_failed_peer(links: &[PeerLink], mut finished: finish::Finished) -> RunError {
+    let failed = |said: &HashMap<u16, FinishedMessage>| said.values().any(|m| m.exit_code != 0);
     if finished.wait_for(failed).await.is_err() {
         return std::future::pending().await;
     }
-    let finished = finished.borrow();
-    let (index, code) = finished
-        .iter()
-        .find(|(_, code)| **code != 0)
-        .map(|(index, code)| (*index, *code))
-        .unwrap_or_default();
-    let peer = links
-        .iter()
-        .find(|link| link.peer.index == index)
-        .map(|link| link.peer.to_string())
-        .unwrap_or_default();
-    (peer, code)
+    let said = finished.borrow();
+    let peer_of = |index: u16| {
+        links
+            .iter()
+            .find(|link| link.peer.index == index)
+            .map(|link| link.peer.clone())
+    };
+    let mut failures: Vec<(&u16, &FinishedMessage)> =
+        said.iter().filter(|(_, m)| m.exit_code != 0).collect();
+    failures.sort_by_key(|(index, message)| (message.cause.is_some(), **index));
+    let (index, message) = failures[0];
+    RunError::PeerFailed {
+        peer: peer_of(*index).expect("only linked peers' messages are recorded"),
+        code: message.exit_code,
+        cause: message.cause.and_then(peer_of),
+    }
+}
+
+/// How a peer's failure reads: what it said, and for whom it stopped if it stopped for another.
+fn describe_failure(peer: &Peer, code: i32, cause: Option<&Peer>) -> String {
+    match (code, cause) {
+        (_, Some(cause)) => format!("{peer} stopped its run because of {cause}"),
+        (finish::ABORTED, None) => format!("{peer} failed (it stopped its run)"),
+        (code, None) => format!("{peer} failed (its program exited with code {code})"),
+    }
+}
+
+impl RunError {
+    /// The party this party stops for, which it names to the others when it stops early.
+    fn blamed_party(&self) -> Option<u16> {
+        match self {
+            Self::LostPeer { peer, .. } => Some(peer.index),
+            Self::PeerFailed { peer, cause, .. } => Some(cause.as_ref().unwrap_or(peer).index),
+            _ => None,
+        }
+    }
 }
 
 /// Reports route changes as progress lines, keeps the status file fresh and reports to the

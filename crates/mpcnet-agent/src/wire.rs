@@ -19,9 +19,13 @@
 //! **Finished message** (one-way stream, once per run, from each party to every peer):
 //!
 //! ```text
-//! 02 | c0 c1 c2 c3 | FIN
+//! 02 | c0 c1 c2 c3 | b0 b1 | FIN
 //! kind  the party's MPyC exit code, i32 LE (-1: it stopped its run early)
+//!                    the party whose failure or loss made it stop, u16 LE (ffff: none)
 //! ```
+//!
+//! The cause lets a party that hears first from a party that only followed name the party
+//! that really failed.
 //!
 //! **Connection close codes**: [`CLOSE_NOT_A_PARTY`] for a key outside the sealed manifest,
 //! [`CLOSE_ALREADY_LINKED`] for a second connection from a party that is linked.
@@ -138,28 +142,38 @@ impl MpycHeader {
     }
 }
 
-/// "My MPyC has exited with this code": the whole content of a finished stream.
+/// "My MPyC has exited with this code", and which party's failure made it stop (if one did):
+/// the whole content of a finished stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FinishedMessage {
     pub exit_code: i32,
+    /// The party whose failure or loss made this party stop its run.
+    pub cause: Option<u16>,
 }
+
+/// The cause on the wire when there is none.
+const NO_CAUSE: u16 = u16::MAX;
 
 impl FinishedMessage {
     /// Bytes of the message on the wire.
-    pub const LEN: usize = 5;
+    pub const LEN: usize = 7;
 
     /// The message in `bytes`, which must be exactly [`Self::LEN`] long.
     pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
-        let [_, c0, c1, c2, c3] = expect_kind::<{ Self::LEN }>(bytes, StreamKind::Finished)?;
+        let [_, c0, c1, c2, c3, b0, b1] =
+            expect_kind::<{ Self::LEN }>(bytes, StreamKind::Finished)?;
+        let cause = u16::from_le_bytes([b0, b1]);
         Ok(Self {
             exit_code: i32::from_le_bytes([c0, c1, c2, c3]),
+            cause: (cause != NO_CAUSE).then_some(cause),
         })
     }
 
     /// The message as it travels.
     pub fn to_bytes(self) -> [u8; Self::LEN] {
         let [c0, c1, c2, c3] = self.exit_code.to_le_bytes();
-        [StreamKind::Finished as u8, c0, c1, c2, c3]
+        let [b0, b1] = self.cause.unwrap_or(NO_CAUSE).to_le_bytes();
+        [StreamKind::Finished as u8, c0, c1, c2, c3, b0, b1]
     }
 }
 
@@ -200,14 +214,26 @@ mod tests {
     #[test]
     fn a_finished_message_round_trips_and_refuses_other_kinds() {
         for exit_code in [0, 3, -1, i32::MIN, i32::MAX] {
-            let message = FinishedMessage { exit_code };
-            assert_eq!(FinishedMessage::parse(&message.to_bytes()), Ok(message));
+            for cause in [None, Some(0), Some(7), Some(u16::MAX - 1)] {
+                let message = FinishedMessage { exit_code, cause };
+                assert_eq!(FinishedMessage::parse(&message.to_bytes()), Ok(message));
+            }
         }
+        let aborted_for_party_2 = FinishedMessage {
+            exit_code: -1,
+            cause: Some(2),
+        };
         assert_eq!(
-            FinishedMessage::to_bytes(FinishedMessage { exit_code: -1 }),
-            [2, 0xff, 0xff, 0xff, 0xff]
+            aborted_for_party_2.to_bytes(),
+            [2, 0xff, 0xff, 0xff, 0xff, 2, 0]
         );
-        assert!(FinishedMessage::parse(&[1, 0, 0, 0, 0]).is_err());
-        assert!(FinishedMessage::parse(&[2, 0, 0, 0, 0, 0]).is_err());
+        let failed_alone = FinishedMessage {
+            exit_code: 3,
+            cause: None,
+        };
+        assert_eq!(failed_alone.to_bytes(), [2, 3, 0, 0, 0, 0xff, 0xff]);
+        assert!(FinishedMessage::parse(&[1, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(FinishedMessage::parse(&[2, 0, 0, 0, 0]).is_err());
+        assert!(FinishedMessage::parse(&[2, 0, 0, 0, 0, 0, 0, 0]).is_err());
     }
 }

@@ -163,16 +163,21 @@ async fn a_silent_one_way_stream_does_not_hold_up_a_real_finished_message() {
     let mut silent = hostile.connection.open_uni().await.expect("stream");
     silent.write_all(&[2]).await.expect("byte");
     let mut real = hostile.connection.open_uni().await.expect("stream");
-    real.write_all(&FinishedMessage { exit_code: 7 }.to_bytes())
-        .await
-        .expect("message");
+    let seven = FinishedMessage {
+        exit_code: 7,
+        cause: None,
+    };
+    real.write_all(&seven.to_bytes()).await.expect("message");
     real.finish().expect("finish");
 
     let mut finished = listener.finished();
-    tokio::time::timeout(PROMPTLY, finished.wait_for(|said| said.get(&0) == Some(&7)))
-        .await
-        .expect("the real message arrives at once")
-        .expect("listening");
+    tokio::time::timeout(
+        PROMPTLY,
+        finished.wait_for(|said| said.get(&0) == Some(&seven)),
+    )
+    .await
+    .expect("the real message arrives at once")
+    .expect("listening");
     let refused = tokio::time::timeout(finish::MESSAGE_TIMEOUT + PROMPTLY, silent.stopped())
         .await
         .expect("the silent stream is refused after the message timeout")

@@ -361,6 +361,16 @@ pub fn assert_all_answer(finished: &[Finished], expected: &str) {
     }
 }
 
+/// The party ("party 1 (bob)") a failure report blames: the one that failed, as it told
+/// itself, or the one another party says it stopped its run because of.
+pub fn blamed_party(report: &str) -> Option<&str> {
+    if let Some((_, rest)) = report.split_once("stopped its run because of ") {
+        return rest.split(';').next();
+    }
+    let (before, _) = report.split_once(" failed (")?;
+    before.rfind("party ").map(|start| &before[start..])
+}
+
 /// An MPyC program whose party 1 exits with code 3 right after connecting; the others would
 /// sum one input each.
 pub const FAILS_AT_PARTY_ONE: &str = "from mpyc.runtime import mpc\n\n\nasync def main():\n    await mpc.start()\n    if mpc.pid == 1:\n        raise SystemExit(3)\n    total = await mpc.output(mpc.sum(mpc.input(mpc.SecInt(16)(1))))\n    await mpc.shutdown()\n    print('RESULT', total)\n\n\nmpc.run(main())\n";

@@ -554,7 +554,8 @@ async fn the_page_shows_which_party_failed_and_how_the_others_stopped() {
         let css = format!("#parties tr[data-seat=\"{seat}\"] td:last-child");
         browser
             .wait_text(&css, PAGE_LIMIT, |t| {
-                t.starts_with("failed: ") && t.contains("failed (")
+                t.starts_with("failed: ")
+                    && blamed_party(t).is_some_and(|p| p.starts_with("party 1 ("))
             })
             .await;
     }
