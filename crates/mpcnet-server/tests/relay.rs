@@ -1,6 +1,7 @@
 //! The embedded relay through a real server and real iroh endpoints: one relay per sealed
 //! session, so only that session's parties get it and reach each other through it; a session
-//! that ends closes its clients; a handshake that never finishes is closed and uncounted; a
+//! that ends closes its clients; a handshake that never finishes is closed and uncounted, and a
+//! client that stops answering pings is dropped; a
 //! client is held to its rate and a creator to its budget. Every refusal is in the metrics.
 
 use std::net::SocketAddr;
@@ -545,4 +546,59 @@ async fn a_creator_is_held_to_its_relay_budget_of_clients_and_bytes() {
         "and admits none again"
     );
     drop(accepted);
+}
+
+/// iroh's relay pings each client every 16 to 20 s and drops one that does not answer within
+/// 5 s: a client that stops reading (a dead or hostile one) is gone within half a minute and
+/// frees its place, while an endpoint that answers stays reachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_client_that_stops_answering_is_dropped_and_one_that_answers_is_kept() {
+    const CLIENTS: &str = "mpcnet_relay_clients";
+    let lab = lab(Duration::from_secs(600), test_limits()).await;
+    let (alice, bob) = (Identity::generate(), Identity::generate());
+    let lobby = lab.session(&[&alice, &bob], true).await;
+    let answering = lab.endpoint(&alice, &lobby).await;
+    tokio::time::timeout(Duration::from_secs(10), answering.online())
+        .await
+        .expect("alice's endpoint is on the relay");
+
+    let tls = CaTlsConfig::custom_roots([lab.certificate()])
+        .client_config(Arc::new(rustls::crypto::ring::default_provider()))
+        .expect("tls");
+    let bob_key = SecretKey::from_bytes(&bob.to_secret_bytes());
+    let silent = iroh_relay::client::ClientBuilder::new(
+        lab.relay_url(&lobby),
+        bob_key,
+        iroh::dns::DnsResolver::new(),
+    )
+    .tls_client_config(tls)
+    .connect()
+    .await
+    .expect("bob's raw client is admitted");
+    assert_eq!(
+        lab.metric_becomes(CLIENTS, 2, Duration::from_secs(5)).await,
+        2,
+        "both are relay clients"
+    );
+
+    // Bob's raw client is never read from, so it never answers the relay's pings.
+    let start = Instant::now();
+    assert_eq!(
+        lab.metric_becomes(CLIENTS, 1, Duration::from_secs(40))
+            .await,
+        1,
+        "the client that does not answer is dropped"
+    );
+    assert!(start.elapsed() < Duration::from_secs(40));
+    // The one left is alice's: bob, on a real endpoint now, reaches her through the relay.
+    let bob_ep = lab.endpoint(&bob, &lobby).await;
+    let linked = link(
+        &bob_ep,
+        &answering,
+        lab.relay_url(&lobby),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(linked.is_some(), "alice's endpoint answered and was kept");
+    drop(silent);
 }
