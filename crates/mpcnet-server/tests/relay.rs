@@ -1,8 +1,8 @@
 //! The embedded relay through a real server and real iroh endpoints: one relay per sealed
 //! session, so only that session's parties get it and reach each other through it; a session
 //! that ends closes its clients; a handshake that never finishes is closed and uncounted, and a
-//! client that stops answering pings is dropped; a
-//! client is held to its rate and a creator to its budget. Every refusal is in the metrics.
+//! client that stops answering pings is dropped; a client is held to its rate and a creator to
+//! its budget. Every refusal is in the metrics.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
