@@ -123,6 +123,37 @@ async fn send(
     (status, bytes)
 }
 
+impl Fixture {
+    /// `party` joins the fixture's lobby of `offer` under `name`: the answer's status and body.
+    async fn join_as(
+        &self,
+        party: &Identity,
+        name: &str,
+        offer: &SignedOffer,
+    ) -> (StatusCode, Vec<u8>) {
+        let join = SignedJoin::new(party, label(name), &self.secret, offer);
+        let path = format!("/v1/lobbies/{}/joins", self.secret.lobby_id());
+        send(&self.app, Method::POST, &path, json(&join)).await
+    }
+
+    /// The creator seals the fixture's lobby as it now stands: the answer's status.
+    async fn seal(&self) -> StatusCode {
+        let id = self.secret.lobby_id();
+        let (status, body) = send(
+            &self.app,
+            Method::GET,
+            &format!("/v1/lobbies/{id}"),
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let snapshot: LobbySnapshot = serde_json::from_slice(&body).expect("snapshot");
+        let manifest = json(&snapshot.seal(&self.creator));
+        let path = format!("/v1/lobbies/{id}/manifest");
+        send(&self.app, Method::PUT, &path, manifest).await.0
+    }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("serializes")
 }
@@ -136,36 +167,17 @@ async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
     assert_eq!(status, StatusCode::CREATED);
 
     let bob = Identity::generate();
-    let join = SignedJoin::new(&bob, label("bob"), &fixture.secret, &request.offer);
-    let path = format!("/v1/lobbies/{id}/joins");
-    let (status, body) = send(&fixture.app, Method::POST, &path, json(&join)).await;
+    let (status, body) = fixture.join_as(&bob, "bob", &request.offer).await;
     assert_eq!(
         status,
         StatusCode::CREATED,
         "{}",
         String::from_utf8_lossy(&body)
     );
-    let (status, _) = send(&fixture.app, Method::POST, &path, json(&join)).await;
+    let (status, _) = fixture.join_as(&bob, "bob", &request.offer).await;
     assert_eq!(status, StatusCode::OK, "a repeated join is idempotent");
 
-    let (status, body) = send(
-        &fixture.app,
-        Method::GET,
-        &format!("/v1/lobbies/{id}"),
-        Vec::new(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let snapshot: LobbySnapshot = serde_json::from_slice(&body).expect("snapshot");
-    let manifest = snapshot.seal(&fixture.creator);
-    let (status, _) = send(
-        &fixture.app,
-        Method::PUT,
-        &format!("/v1/lobbies/{id}/manifest"),
-        json(&manifest),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(fixture.seal().await, StatusCode::NO_CONTENT);
 
     let announcement =
         EndpointAnnouncement::sign(id, &bob, 2, vec!["127.0.0.1:4444".parse().expect("addr")]);
@@ -437,27 +449,12 @@ async fn malformed_and_refused_requests_get_clear_json_errors() {
 #[tokio::test]
 async fn a_full_lobby_refuses_another_join() {
     let fixture = fixture();
-    let id = fixture.secret.lobby_id();
     let request = create_request(&fixture, 2, b"x");
     send(&fixture.app, Method::POST, "/v1/lobbies", json(&request)).await;
-    let path = format!("/v1/lobbies/{id}/joins");
-    let bob = SignedJoin::new(
-        &Identity::generate(),
-        label("bob"),
-        &fixture.secret,
-        &request.offer,
-    );
-    assert_eq!(
-        send(&fixture.app, Method::POST, &path, json(&bob)).await.0,
-        StatusCode::CREATED
-    );
-    let carol = SignedJoin::new(
-        &Identity::generate(),
-        label("carol"),
-        &fixture.secret,
-        &request.offer,
-    );
-    let (status, body) = send(&fixture.app, Method::POST, &path, json(&carol)).await;
+    let (bob, carol) = (Identity::generate(), Identity::generate());
+    let (status, _) = fixture.join_as(&bob, "bob", &request.offer).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = fixture.join_as(&carol, "carol", &request.offer).await;
     let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
     assert_eq!(
         (status, error.code.as_str()),
@@ -586,14 +583,7 @@ async fn pages_are_built_in_and_locked_down_and_the_event_stream_pushes_changes(
     let first = next_view().await;
     assert_eq!((first.phase, first.parties.len()), (SessionPhase::Open, 1));
     let bob = Identity::generate();
-    let join = SignedJoin::new(&bob, label("bob"), &fixture.secret, &request.offer);
-    let (status, _) = send(
-        &fixture.app,
-        Method::POST,
-        &format!("/v1/lobbies/{id}/joins"),
-        json(&join),
-    )
-    .await;
+    let (status, _) = fixture.join_as(&bob, "bob", &request.offer).await;
     assert_eq!(status, StatusCode::CREATED);
     let second = next_view().await;
     assert_eq!(
@@ -663,32 +653,18 @@ async fn live_pages_are_limited_per_address_and_a_closed_one_frees_its_place() {
 /// Creates the fixture's lobby with `parties` parties, joins them all and seals it; returns
 /// the create request and every party's identity (the creator first).
 async fn sealed_lobby(fixture: &Fixture, parties: u16) -> (CreateLobby, Vec<Identity>) {
-    let id = fixture.secret.lobby_id();
     let request = create_request(fixture, parties, b"x=1");
     let (status, _) = send(&fixture.app, Method::POST, "/v1/lobbies", json(&request)).await;
     assert_eq!(status, StatusCode::CREATED);
     let mut members = vec![fixture.creator.clone()];
     for index in 1..parties {
         let party = Identity::generate();
-        let name = label(&format!("party {index}"));
-        let join = SignedJoin::new(&party, name, &fixture.secret, &request.offer);
-        let path = format!("/v1/lobbies/{id}/joins");
-        let (status, _) = send(&fixture.app, Method::POST, &path, json(&join)).await;
+        let name = format!("party {index}");
+        let (status, _) = fixture.join_as(&party, &name, &request.offer).await;
         assert_eq!(status, StatusCode::CREATED);
         members.push(party);
     }
-    let (_, body) = send(
-        &fixture.app,
-        Method::GET,
-        &format!("/v1/lobbies/{id}"),
-        Vec::new(),
-    )
-    .await;
-    let snapshot: LobbySnapshot = serde_json::from_slice(&body).expect("snapshot");
-    let manifest = json(&snapshot.seal(&fixture.creator));
-    let path = format!("/v1/lobbies/{id}/manifest");
-    let (status, _) = send(&fixture.app, Method::PUT, &path, manifest).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(fixture.seal().await, StatusCode::NO_CONTENT);
     (request, members)
 }
 

@@ -155,6 +155,36 @@ impl Lab {
     }
 }
 
+/// Two parties' relay-only endpoints and the link the second dialed to the first through
+/// their session's relay.
+struct RelayedLink {
+    _endpoints: [Endpoint; 2],
+    dialed: Connection,
+    accepted: Connection,
+}
+
+impl Lab {
+    /// Links `dialer` to `acceptor` through `lobby`'s relay; panics if they cannot.
+    async fn relayed_link(
+        &self,
+        acceptor: &Identity,
+        dialer: &Identity,
+        lobby: &LobbyId,
+    ) -> RelayedLink {
+        let accepting = self.endpoint(acceptor, lobby).await;
+        let dialing = self.endpoint(dialer, lobby).await;
+        let relay = self.relay_url(lobby);
+        let (dialed, accepted) = link(&dialing, &accepting, relay, Duration::from_secs(10))
+            .await
+            .expect("linked through the relay");
+        RelayedLink {
+            _endpoints: [accepting, dialing],
+            dialed,
+            accepted,
+        }
+    }
+}
+
 /// `from` dials `to` at `to_relay` and `to` accepts; `None` if that fails within `limit`.
 async fn link(
     from: &Endpoint,
@@ -296,16 +326,7 @@ async fn the_relay_clients_of_an_expired_session_are_closed_at_once() {
     let lab = lab(Duration::from_secs(4), test_limits()).await;
     let (alice, bob) = (Identity::generate(), Identity::generate());
     let lobby = lab.session(&[&alice, &bob], true).await;
-    let alice_ep = lab.endpoint(&alice, &lobby).await;
-    let bob_ep = lab.endpoint(&bob, &lobby).await;
-    let (dialed, _accepted) = link(
-        &bob_ep,
-        &alice_ep,
-        lab.relay_url(&lobby),
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("linked through the relay");
+    let linked = lab.relayed_link(&alice, &bob, &lobby).await;
     assert_eq!(
         lab.metric_becomes("mpcnet_relay_clients", 2, Duration::from_secs(3))
             .await,
@@ -324,7 +345,7 @@ async fn the_relay_clients_of_an_expired_session_are_closed_at_once() {
             .await,
         "and not admitted again"
     );
-    drop(dialed);
+    drop(linked);
 }
 
 type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
@@ -477,17 +498,8 @@ async fn a_relay_client_is_held_to_its_rate() {
     for lab in [&free, &limited] {
         let (alice, bob) = (Identity::generate(), Identity::generate());
         let lobby = lab.session(&[&alice, &bob], true).await;
-        let alice_ep = lab.endpoint(&alice, &lobby).await;
-        let bob_ep = lab.endpoint(&bob, &lobby).await;
-        let (dialed, accepted) = link(
-            &bob_ep,
-            &alice_ep,
-            lab.relay_url(&lobby),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("linked");
-        elapsed.push(transfer(&dialed, &accepted, BYTES).await);
+        let linked = lab.relayed_link(&alice, &bob, &lobby).await;
+        elapsed.push(transfer(&linked.dialed, &linked.accepted, BYTES).await);
     }
     // 3 MB at 1 MB/s after a 256 KiB burst: over 2.5 s; without the limit, a fraction of that.
     assert!(
@@ -513,23 +525,14 @@ async fn a_creator_is_held_to_its_relay_budget_of_clients_and_bytes() {
         Identity::generate(),
     );
     let lobby = lab.session(&[&alice, &bob, &carol], true).await;
-    let alice_ep = lab.endpoint(&alice, &lobby).await;
-    let bob_ep = lab.endpoint(&bob, &lobby).await;
-    let (dialed, accepted) = link(
-        &bob_ep,
-        &alice_ep,
-        lab.relay_url(&lobby),
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("linked");
+    let linked = lab.relayed_link(&alice, &bob, &lobby).await;
     assert!(
         !lab.reaches_relay(&carol, &lobby, Duration::from_secs(3))
             .await,
         "a third client of the same creator is over its budget of two"
     );
     let sent = async {
-        let mut stream = dialed.open_uni().await.expect("stream");
+        let mut stream = linked.dialed.open_uni().await.expect("stream");
         // More than the byte budget; the relay ends before it is all through.
         let _ = stream.write_all(&vec![7u8; 3_000_000]).await;
     };
@@ -545,7 +548,7 @@ async fn a_creator_is_held_to_its_relay_budget_of_clients_and_bytes() {
             .await,
         "and admits none again"
     );
-    drop(accepted);
+    drop(linked);
 }
 
 /// iroh's relay pings each client every 16 to 20 s and drops one that does not answer within
