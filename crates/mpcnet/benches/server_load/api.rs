@@ -3,7 +3,6 @@
 //! limits apply to each simulated client on its own.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -36,16 +35,8 @@ pub struct Api {
 
 impl Api {
     pub fn new(server: &Server, source: Ipv4Addr) -> anyhow::Result<Self> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(server.certificate.clone())?;
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
+            .tls_backend_preconfigured(server.tls_client_config()?)
             .local_address(IpAddr::V4(source))
             .timeout(REQUEST_TIMEOUT)
             .build()?;

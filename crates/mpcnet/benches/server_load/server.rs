@@ -28,6 +28,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// A TLS client configuration that trusts this server's certificate (and nothing else).
+    pub fn tls_client_config(&self) -> anyhow::Result<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.certificate.clone())?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth())
+    }
+
     /// Starts `mpcnet serve` on 127.0.0.1 with the default limits and `extra` flags.
     pub fn start(extra: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
