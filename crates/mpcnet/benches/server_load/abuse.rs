@@ -1,6 +1,11 @@
 //! Phase 3: an honest client's latency (GET of a small lobby's view from 127.0.0.2) quiet, then
-//! while an abusive client from 127.0.0.3 runs each attack in turn, so the server's
-//! per-address limits fall on the abuser alone. Prints each attack's ratio to quiet.
+//! while an abusive client runs each attack in turn, each from an address of its own
+//! (127.0.0.10 and up), so the server's per-address limits fall on the abuser alone and one
+//! attack's spent limits do not blunt the next. Prints each attack's ratio to quiet.
+//!
+//! The abuser runs on a runtime of its own with one thread: on this one machine it stands for
+//! an attacker elsewhere with a core's worth of client work, and it cannot starve the honest
+//! client's tasks in a shared runtime (which would measure the benchmark, not the server).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -10,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mpcnet_proto::RunReport;
 use mpcnet_proto::run_report::RunState;
 use reqwest::{Method, StatusCode};
+use tokio::runtime::Handle;
 use tokio::task::JoinSet;
 
 use crate::api::{Api, Call, PlannedLobby};
@@ -18,7 +24,10 @@ use crate::server::Server;
 use crate::{Sizes, ms, percentile};
 
 const HONEST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-const ABUSER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+/// The abuser's address in attack (a), (b), ... : 127.0.0.10, .11, ...
+fn abuser(attack: char) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 10 + (attack as u8 - b'a'))
+}
 const SETUP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
 /// Live pages of the attacked lobby come from these (16 pages per address at most).
 const PAGES: [Ipv4Addr; 2] = [Ipv4Addr::new(127, 0, 0, 5), Ipv4Addr::new(127, 0, 0, 6)];
@@ -38,6 +47,8 @@ struct Tally {
     other: AtomicU64,
     bytes: AtomicU64,
     events: AtomicU64,
+    /// What the first "other" outcome was, to tell what those errors are.
+    first_other: std::sync::OnceLock<String>,
 }
 
 impl Tally {
@@ -51,15 +62,17 @@ impl Tally {
             self.refused.fetch_add(1, Ordering::Relaxed);
         } else if !status.is_success() {
             self.other.fetch_add(1, Ordering::Relaxed);
+            let _ = self.first_other.set(status.to_string());
         }
     }
 
     fn outcome(&self, answer: anyhow::Result<StatusCode>) {
         match answer {
             Ok(status) => self.status(status),
-            Err(_) => {
+            Err(error) => {
                 self.sent.fetch_add(1, Ordering::Relaxed);
                 self.other.fetch_add(1, Ordering::Relaxed);
+                let _ = self.first_other.set(format!("{error:#}"));
             }
         }
     }
@@ -69,22 +82,29 @@ impl Tally {
     }
 }
 
-/// An attack under way: its tasks, their stop flag and counts.
+/// An attack under way: its tasks (on the abuser's runtime), their stop flag and counts.
 struct Attack {
     stop: Arc<AtomicBool>,
     tally: Arc<Tally>,
     tasks: Attackers,
+    abuser: Handle,
     started: Instant,
 }
 
 impl Attack {
-    fn new() -> Self {
+    fn new(abuser: &Handle) -> Self {
         Self {
             stop: Arc::default(),
             tally: Arc::default(),
             tasks: JoinSet::new(),
+            abuser: abuser.clone(),
             started: Instant::now(),
         }
+    }
+
+    /// Runs `task` as part of the attack, on the abuser's runtime.
+    fn spawn(&mut self, task: impl Future<Output = anyhow::Result<()>> + Send + 'static) {
+        self.tasks.spawn_on(task, &self.abuser);
     }
 
     /// Whether a loop of the attack should go on after `iteration` rounds.
@@ -132,9 +152,11 @@ struct Lab {
     small: PlannedLobby,
     big: PlannedLobby,
     sizes: Sizes,
+    abuser: Handle,
 }
 
-pub async fn run(sizes: &Sizes) -> anyhow::Result<()> {
+/// Runs the attacks; `abuser` is the runtime they run on, not the honest client's.
+pub async fn run(sizes: &Sizes, abuser: Handle) -> anyhow::Result<()> {
     let server = Arc::new(Server::start(&[])?);
     let setup = Api::new(&server, SETUP)?;
     let small = PlannedLobby::new(&server, 3, PROGRAM)?;
@@ -158,6 +180,7 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<()> {
         small,
         big,
         sizes: *sizes,
+        abuser,
     };
     lab.view_pollers().await?;
     lab.report_flood().await?;
@@ -187,7 +210,7 @@ impl Lab {
         let tally = attack.tally.clone();
         let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
         println!(
-            "{name}: honest p50 {:.2} ms ({:.2}x quiet), p99 {:.2} ms ({:.2}x quiet), {} failed; abusive {} sent, {} refused (429/503), {} other errors in {seconds:.1} s; server peak RSS {peak_mb:.1} MB",
+            "{name}: honest p50 {:.2} ms ({:.2}x quiet), p99 {:.2} ms ({:.2}x quiet), {} failed; abusive {} sent, {} refused (429/503), {} other errors{} in {seconds:.1} s; server peak RSS {peak_mb:.1} MB",
             ms(under.p50),
             ratio(under.p50, self.quiet.p50),
             ms(under.p99),
@@ -196,6 +219,11 @@ impl Lab {
             Tally::get(&tally.sent),
             Tally::get(&tally.refused),
             Tally::get(&tally.other),
+            tally
+                .first_other
+                .get()
+                .map(|first| format!(" (the first: {first})"))
+                .unwrap_or_default(),
         );
         Ok(tally)
     }
@@ -215,13 +243,13 @@ impl Lab {
 
     /// (a) Four clients polling the big lobby's view as fast as they can.
     async fn view_pollers(&self) -> anyhow::Result<()> {
-        let mut attack = Attack::new();
+        let mut attack = Attack::new(&self.abuser);
         for _ in 0..4 {
-            let api = Api::new(&self.server, ABUSER)?;
+            let api = Api::new(&self.server, abuser('a'))?;
             let call = crate::api::get(&self.big.view_path());
             let (stop, tally, started) =
                 (attack.stop.clone(), attack.tally.clone(), attack.started);
-            attack.tasks.spawn(async move {
+            attack.spawn(async move {
                 let mut iteration = 0;
                 while Attack::goes_on(&stop, started, iteration) {
                     iteration += 1;
@@ -239,7 +267,7 @@ impl Lab {
 
     /// (b) A member sending run reports as fast as it can to the big lobby, watched by live pages.
     async fn report_flood(&self) -> anyhow::Result<()> {
-        let mut attack = Attack::new();
+        let mut attack = Attack::new(&self.abuser);
         let pages = if self.sizes.big_lobby >= 64 { 16 } else { 2 };
         for source in PAGES {
             let api = Api::new(&self.server, source)?;
@@ -252,10 +280,10 @@ impl Lab {
             .joiners
             .first()
             .ok_or_else(|| anyhow::anyhow!("no member"))?;
-        let api = Api::new(&self.server, ABUSER)?;
+        let api = Api::new(&self.server, abuser('b'))?;
         let (id, member) = (self.big.id, member.clone());
         let (stop, tally, started) = (attack.stop.clone(), attack.tally.clone(), attack.started);
-        attack.tasks.spawn(async move {
+        attack.spawn(async move {
             let base = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
             let mut iteration = 0;
             while Attack::goes_on(&stop, started, iteration) {
@@ -299,7 +327,7 @@ impl Lab {
             page.status()
         );
         let (stop, tally, started) = (attack.stop.clone(), attack.tally.clone(), attack.started);
-        attack.tasks.spawn(async move {
+        attack.spawn(async move {
             let mut iteration = 0;
             while Attack::goes_on(&stop, started, iteration) {
                 iteration += 1;
@@ -316,11 +344,11 @@ impl Lab {
 
     /// (c) Relay WebSocket upgrades that never finish the relay handshake, up to 256 at once.
     async fn unfinished_upgrades(&self) -> anyhow::Result<()> {
-        let mut attack = Attack::new();
+        let mut attack = Attack::new(&self.abuser);
         let path = format!("/relay?session={}", self.small.id);
         let (stop, tally, started) = (attack.stop.clone(), attack.tally.clone(), attack.started);
         let server = self.server.clone();
-        attack.tasks.spawn(async move {
+        attack.spawn(async move {
             let in_flight = Arc::new(tokio::sync::Semaphore::new(256));
             let mut held = JoinSet::new();
             let mut iteration = 0;
@@ -337,7 +365,8 @@ impl Lab {
                 let (server, path, stop, tally) =
                     (server.clone(), path.clone(), stop.clone(), tally.clone());
                 held.spawn(async move {
-                    let outcome = relay::unfinished_upgrade(&server, ABUSER, &path, &stop).await;
+                    let outcome =
+                        relay::unfinished_upgrade(&server, abuser('c'), &path, &stop).await;
                     tally.sent.fetch_add(1, Ordering::Relaxed);
                     if !matches!(outcome, Ok(Upgrade::Held)) {
                         tally.refused.fetch_add(1, Ordering::Relaxed);
@@ -358,27 +387,29 @@ impl Lab {
         Ok(())
     }
 
-    /// (d) Concurrent creates with the largest program, in waves while the honest client measures.
+    /// (d) Concurrent creates with the largest program, in waves while the honest client
+    /// measures; each wave's lobbies are new, so the server refuses them for its caps, not as
+    /// repeats.
     async fn big_creates(&self) -> anyhow::Result<()> {
-        let program: Vec<u8> = (0..self.sizes.big_program)
-            .map(|i| (i % 251) as u8)
-            .collect();
-        let creates = (0..self.sizes.big_creates)
-            .map(|_| Ok(PlannedLobby::new(&self.server, 2, &program)?.create))
-            .collect::<anyhow::Result<Vec<Call>>>()?;
-        let creates = Arc::new(creates);
-        let mut attack = Attack::new();
-        let api = Api::new(&self.server, ABUSER)?;
+        let program: Arc<Vec<u8>> = Arc::new(
+            (0..self.sizes.big_program)
+                .map(|i| (i % 251) as u8)
+                .collect(),
+        );
+        let mut attack = Attack::new(&self.abuser);
+        let api = Api::new(&self.server, abuser('d'))?;
         let (stop, tally, started) = (attack.stop.clone(), attack.tally.clone(), attack.started);
-        attack.tasks.spawn(async move {
+        let (server, count) = (self.server.clone(), self.sizes.big_creates);
+        attack.spawn(async move {
             let mut wave = 0;
             while Attack::goes_on(&stop, started, wave) {
                 wave += 1;
                 let mut sends = JoinSet::new();
-                for index in 0..creates.len() {
-                    let (api, creates, tally) = (api.clone(), creates.clone(), tally.clone());
+                for _ in 0..count {
+                    let create = PlannedLobby::new(&server, 2, &program)?.create;
+                    let (api, tally) = (api.clone(), tally.clone());
                     sends.spawn(async move {
-                        tally.outcome(api.send(&creates[index]).await);
+                        tally.outcome(api.send(&create).await);
                     });
                 }
                 while sends.join_next().await.is_some() {}
@@ -396,13 +427,19 @@ impl Lab {
     /// (e) A session member sending through the relay as fast as it can to another member.
     async fn relay_flood(&self) -> anyhow::Result<()> {
         let lobby = PlannedLobby::new(&self.server, 2, PROGRAM)?;
-        // Made from the setup address: (c) may still hold the abuser's connection slots.
+        // Made from the setup address, as the other attacked lobbies are.
         lobby.make_sealed(&Api::new(&self.server, SETUP)?).await?;
-        let pair = Arc::new(relay::pair(&self.server, &lobby).await?);
-        let mut attack = Attack::new();
+        // The pair's endpoints run on the abuser's runtime, as its flood does.
+        let server = self.server.clone();
+        let pair = self
+            .abuser
+            .spawn(async move { relay::pair(&server, &lobby).await })
+            .await??;
+        let pair = Arc::new(pair);
+        let mut attack = Attack::new(&self.abuser);
         let (stop, tally) = (attack.stop.clone(), attack.tally.clone());
         let flooder = pair.clone();
-        attack.tasks.spawn(async move {
+        attack.spawn(async move {
             let bytes = flooder.flood(&stop, ATTACK_LIMIT).await?;
             tally.bytes.fetch_add(bytes, Ordering::Relaxed);
             Ok(())

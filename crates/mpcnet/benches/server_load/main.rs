@@ -68,11 +68,17 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let abuser = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("abuser")
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         lobby_rates(&sizes).await?;
-        abuse::run(&sizes).await
+        abuse::run(&sizes, abuser.handle().clone()).await
     })?;
     // Endpoints left closing in the background must not hold the process.
+    abuser.shutdown_timeout(Duration::from_secs(2));
     runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(())
 }
