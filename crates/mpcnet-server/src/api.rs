@@ -390,37 +390,36 @@ fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "store task failed",
-            )
-        })?
-        .map_err(ApiError::from)
+    off_runtime(move || work().map_err(ApiError::from)).await
 }
 
-async fn info(State(state): State<ApiState>) -> Json<ServerInfo> {
-    Json(state.config.info.clone())
+/// Runs CPU-heavy request work (decoding, verifying, hashing megabytes) off the async
+/// runtime, so the light requests of everyone else never wait for a worker it holds.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "request task failed",
+        )
+    })?
 }
 
-async fn create_lobby(
-    State(state): State<ApiState>,
-    client: Option<Extension<ClientAddress>>,
+/// A create request's body parsed and checked: the program within `max_program_bytes` and
+/// matching the size and SHA-256 in the signed offer, the offer and creator's join valid.
+/// Returns the program and the new lobby.
+fn checked_create(
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<LobbyCreated>), ApiError> {
+    max_program_bytes: usize,
+) -> Result<(Vec<u8>, Lobby), ApiError> {
     let request: CreateLobby = parse_json(body)?;
-    let limits = state.config.limits;
-    if request.program.len() > limits.max_program_bytes {
+    if request.program.len() > max_program_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!(
-                "the program is larger than {} bytes",
-                limits.max_program_bytes
-            ),
+            format!("the program is larger than {max_program_bytes} bytes"),
         ));
     }
     let lobby = Lobby::create(request.offer, request.creator_join)?;
@@ -432,6 +431,22 @@ async fn create_lobby(
             "the program does not match the size and SHA-256 in the signed offer",
         ));
     }
+    Ok((request.program, lobby))
+}
+
+async fn info(State(state): State<ApiState>) -> Json<ServerInfo> {
+    Json(state.config.info.clone())
+}
+
+async fn create_lobby(
+    State(state): State<ApiState>,
+    client: Option<Extension<ClientAddress>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<LobbyCreated>), ApiError> {
+    let limits = state.config.limits;
+    let (program, lobby) =
+        off_runtime(move || checked_create(body, limits.max_program_bytes)).await?;
+    let offer = &lobby.verified().offer;
     let created = now();
     let expires_at = created.saturating_add(state.config.lobby_ttl.as_secs());
     let lobby_id = offer.lobby_id;
@@ -457,13 +472,7 @@ async fn create_lobby(
         if store.live_lobbies(created)? >= limits.max_lobbies {
             return Err(StoreError::Full);
         }
-        store.insert(
-            &lobby,
-            &request.program,
-            client,
-            budget,
-            (created, expires_at),
-        )
+        store.insert(&lobby, &program, client, budget, (created, expires_at))
     })
     .await;
     if let (Err(_), Some(address)) = (&stored, client) {
