@@ -70,6 +70,8 @@ pub struct ApiState {
     statements_per_party: Arc<KeyedRate<(LobbyId, PublicKey)>>,
     /// Request body bytes being received at once (a permit per byte).
     uploads: Arc<Semaphore>,
+    /// Creates being uploaded at once, per address.
+    uploads_per_address: Arc<OpenPerAddress>,
 }
 
 /// The largest statement a party may send (addresses, a run report), or join record: a few
@@ -102,6 +104,15 @@ impl ApiState {
             requests_per_address: Arc::new(KeyedRate::new(limits.requests_per_address)),
             statements_per_party: Arc::new(KeyedRate::new(limits.statements_per_party)),
             uploads: Arc::new(Semaphore::new(limits.upload_bytes_in_flight)),
+            uploads_per_address: Arc::default(),
+        }
+    }
+
+    /// The program bytes live lobbies may hold, in all and per creating address.
+    fn program_budget(&self) -> ProgramBudget {
+        ProgramBudget {
+            total: self.config.limits.stored_program_bytes,
+            per_creator: self.config.limits.stored_program_bytes_per_creator,
         }
     }
 
@@ -127,7 +138,7 @@ pub fn router(state: ApiState) -> Router {
     let create: axum::routing::MethodRouter<ApiState> = axum::routing::post(create_lobby)
         .layer::<_, Infallible>(axum::middleware::from_fn_with_state(
             state.clone(),
-            budget_upload,
+            admit_upload,
         ))
         .layer::<_, Infallible>(DefaultBodyLimit::max(create_limit));
     Router::new()
@@ -250,10 +261,13 @@ async fn limit_request_rate(
     next.run(request).await
 }
 
-/// Holds a place for the request's body in the server's budget of upload bytes in flight
-/// until the handler is done; a body that does not fit now is refused (503), one without a
-/// length too (411: the budget is taken before the body is read).
-async fn budget_upload(
+/// Admits a create's upload before its body is read, so a create that cannot succeed costs
+/// the server no upload, decoding or hashing: the address must have a lobby place and room for
+/// the program in its stored bytes (the program is at least `(length - overhead) * 3/4` bytes),
+/// be uploading fewer than its share at once (429 otherwise), and the body must fit the
+/// server's budget of bytes in flight (503), which it holds until the handler is done. A body
+/// without a length is refused (411): the budget is taken before the body is read.
+async fn admit_upload(
     State(state): State<ApiState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -270,6 +284,14 @@ async fn budget_upload(
         )
         .into_response();
     };
+    let address = request.extensions().get::<ClientAddress>().map(|a| a.0);
+    let _uploading = match address {
+        Some(address) => match upload_place(&state, address, length).await {
+            Ok(place) => Some(place),
+            Err(error) => return error.into_response(),
+        },
+        None => None,
+    };
     let Ok(_budget) = state.uploads.clone().try_acquire_many_owned(length) else {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -279,6 +301,45 @@ async fn budget_upload(
         .into_response();
     };
     next.run(request).await
+}
+
+/// One of `address`'s upload places, if it may upload a create of `length` bytes now.
+async fn upload_place(
+    state: &ApiState,
+    address: IpAddr,
+    length: u32,
+) -> Result<OpenGuard<IpAddr>, ApiError> {
+    let limits = state.config.limits;
+    let place = state
+        .uploads_per_address
+        .enter_from(address, limits.uploads_per_address)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_uploads",
+                format!(
+                    "this address is uploading as many sessions at once as one address may ({})",
+                    limits.uploads_per_address
+                ),
+            )
+        })?;
+    if !state.creator_quota.has_room(address, now()) {
+        return Err(too_many_lobbies(limits.max_lobbies_per_creator));
+    }
+    let least_program = u64::from(length).saturating_sub(CREATE_BODY_OVERHEAD as u64) / 4 * 3;
+    let (store, budget) = (state.store.clone(), state.program_budget());
+    blocking(move || store.program_fits(Some(address), least_program, budget, now())).await?;
+    Ok(place)
+}
+
+fn too_many_lobbies(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_lobbies",
+        format!(
+            "this address holds as many live sessions as one address may ({limit}); create more once some expire"
+        ),
+    )
 }
 
 impl From<StoreError> for ApiError {
@@ -454,20 +515,9 @@ async fn create_lobby(
     if let Some(address) = client
         && !state.creator_quota.reserve(address, created, expires_at)
     {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_lobbies",
-            format!(
-                "this address holds as many live sessions as one address may ({}); create more once some expire",
-                limits.max_lobbies_per_creator
-            ),
-        ));
+        return Err(too_many_lobbies(limits.max_lobbies_per_creator));
     }
-    let store = state.store.clone();
-    let budget = ProgramBudget {
-        total: limits.stored_program_bytes,
-        per_creator: limits.stored_program_bytes_per_creator,
-    };
+    let (store, budget) = (state.store.clone(), state.program_budget());
     let stored = blocking(move || {
         if store.live_lobbies(created)? >= limits.max_lobbies {
             return Err(StoreError::Full);

@@ -52,6 +52,9 @@ pub struct Limits {
     /// Request body bytes being received at once, over all clients (uploads wait for none: a
     /// create that does not fit now is refused with 503).
     pub upload_bytes_in_flight: usize,
+    /// Creates one address may be uploading at once, so one address cannot hold the whole
+    /// budget in flight.
+    pub uploads_per_address: usize,
     /// The most lobbies alive at once, and live lobbies one address may have created.
     pub max_lobbies: u64,
     pub max_lobbies_per_creator: usize,
@@ -77,6 +80,8 @@ impl Default for Limits {
             stored_program_bytes_per_creator: 64 << 20,
             // Four of the largest uploads at once (base64 makes 8 MiB about 11 MiB).
             upload_bytes_in_flight: 48 << 20,
+            // A creator uploads one program at a time; two leaves room for a retry.
+            uploads_per_address: 2,
             max_lobbies: 10_000,
             max_lobbies_per_creator: 20,
             // An agent opens a few connections; a 64-party session starting behind one NAT a

@@ -121,6 +121,16 @@ impl CreatorQuota {
         true
     }
 
+    /// Whether `address` has a place left at `now` (what [`reserve`](Self::reserve) would
+    /// say, asked before a create's body is read).
+    pub fn has_room(&self, address: IpAddr, now: u64) -> bool {
+        let held = lock(&self.held);
+        let live = held.get(&counted_as(address)).map_or(0, |expiries| {
+            expiries.iter().filter(|&&at| at > now).count()
+        });
+        live < self.limit
+    }
+
     /// Gives back a place taken by [`reserve`](Self::reserve) for a lobby that was not made.
     pub fn release(&self, address: IpAddr, expires_at: u64) {
         let mut held = lock(&self.held);

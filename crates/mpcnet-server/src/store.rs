@@ -182,6 +182,19 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `adding` more program bytes from `creator` fit `budget` at `now`: the check
+    /// `insert` makes, asked early so a create that cannot fit is refused before its body is read.
+    pub fn program_fits(
+        &self,
+        creator: Option<IpAddr>,
+        adding: u64,
+        budget: ProgramBudget,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let creator = creator.map(|address| crate::quota::counted_as(address).to_string());
+        budget.check(&self.lock(), creator.as_deref(), adding, now)
+    }
+
     /// The lobby exactly as stored, if it exists and has not expired.
     pub fn snapshot(&self, id: &LobbyId, now: u64) -> Result<LobbySnapshot, StoreError> {
         load_snapshot(&self.lock(), id, now)

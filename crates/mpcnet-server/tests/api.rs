@@ -902,3 +902,120 @@ async fn live_pages_are_limited_per_lobby() {
         "three pages of one lobby, from any addresses"
     );
 }
+
+/// A create body that declares its length (`.0` bytes) and never sends a byte: a create answered
+/// while its body is outstanding was refused before the body was read.
+struct Stalled(u64);
+
+impl http_body::Body for Stalled {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.0)
+    }
+}
+
+/// Starts a create of `length` declared bytes from `address` that never sends its body.
+fn stalled_create(
+    fixture: &Fixture,
+    address: &str,
+    length: u64,
+) -> tokio::task::JoinHandle<(StatusCode, String)> {
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/lobbies")
+        .body(Body::new(Stalled(length)))
+        .expect("request");
+    let address = address.parse().expect("address");
+    request.extensions_mut().insert(ClientAddress(address));
+    let app = fixture.app.clone();
+    tokio::spawn(async move {
+        let response = app.oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let code = serde_json::from_slice::<ApiErrorBody>(&bytes).map_or(String::new(), |e| e.code);
+        (status, code)
+    })
+}
+
+/// The answer to a stalled create within a moment, or `None` if the server is (rightly)
+/// waiting for its body.
+async fn answer_at_once(
+    create: tokio::task::JoinHandle<(StatusCode, String)>,
+) -> Option<(StatusCode, String)> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if create.is_finished() {
+        Some(create.await.expect("task"))
+    } else {
+        create.abort();
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_create_that_cannot_succeed_is_refused_before_its_body_is_read() {
+    const MIB: u64 = 1 << 20;
+    let fixture = fixture_with(Limits {
+        max_program_bytes: 8 << 20,
+        stored_program_bytes_per_creator: 2 << 20,
+        max_lobbies_per_creator: 1,
+        uploads_per_address: 2,
+        ..Limits::default()
+    });
+    // Two uploads in flight hold one address's two places; a third is refused at once, while
+    // another address's upload is waited for as usual.
+    let holding = [
+        stalled_create(&fixture, "10.0.0.1", MIB),
+        stalled_create(&fixture, "10.0.0.1", MIB),
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        answer_at_once(stalled_create(&fixture, "10.0.0.1", MIB)).await,
+        Some((StatusCode::TOO_MANY_REQUESTS, "too_many_uploads".into()))
+    );
+    assert_eq!(
+        answer_at_once(stalled_create(&fixture, "10.0.0.2", MIB)).await,
+        None,
+        "another address's upload is read"
+    );
+    for upload in holding {
+        assert!(!upload.is_finished(), "both were waiting for their bodies");
+        upload.abort();
+    }
+    // A body that must hold more program than the address may store: refused unread.
+    assert_eq!(
+        answer_at_once(stalled_create(&fixture, "10.0.0.3", 4 * MIB)).await,
+        Some((
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_program_bytes".into()
+        ))
+    );
+    // An address holding all its lobby places: refused unread.
+    let create = json(&create_request(&fixture, 2, b"x=1"));
+    let made = send_from(
+        &fixture.app,
+        "10.0.0.4",
+        Method::POST,
+        "/v1/lobbies",
+        create,
+    )
+    .await;
+    assert_eq!(made.0, StatusCode::CREATED);
+    assert_eq!(
+        answer_at_once(stalled_create(&fixture, "10.0.0.4", MIB)).await,
+        Some((StatusCode::TOO_MANY_REQUESTS, "too_many_lobbies".into()))
+    );
+}
