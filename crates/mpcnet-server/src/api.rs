@@ -241,7 +241,9 @@ async fn count_refusals(State(metrics): State<Arc<Metrics>>, response: Response)
     response
 }
 
-/// Refuses a client address that sends requests faster than its rate (429).
+/// Refuses a client address that sends requests faster than its rate (429), and closes the
+/// connection after the refusal: a client that keeps sending must then reconnect, and new
+/// connections per address are rate-limited before TLS, so refusing it costs the server little.
 async fn limit_request_rate(
     State(state): State<ApiState>,
     request: axum::extract::Request,
@@ -251,12 +253,17 @@ async fn limit_request_rate(
     if let Some(address) = address
         && !state.requests_per_address.allows(counted_as(address))
     {
-        return ApiError::new(
+        let mut refusal = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
             "this address sends requests faster than the server answers one address; slow down",
         )
         .into_response();
+        refusal.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        return refusal;
     }
     next.run(request).await
 }

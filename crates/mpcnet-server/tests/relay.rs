@@ -605,3 +605,47 @@ async fn a_relay_client_that_stops_answering_is_dropped_and_one_that_answers_is_
     assert!(linked.is_some(), "alice's endpoint answered and was kept");
     drop(silent);
 }
+
+/// An address over its request rate gets its 429 and then its connection closed, so a client
+/// that keeps sending must reconnect (and new connections are rate-limited before TLS); another
+/// address is served as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_over_its_request_rate_is_refused_and_its_connection_closed() {
+    let mut limits = test_limits();
+    limits.requests_per_address = mpcnet_server::Rate::new(1, 3);
+    let lab = lab(Duration::from_secs(600), limits).await;
+    let mut tls = tls_connect(&lab, [127, 0, 0, 7]).await.expect("tls");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let request = "GET /v1/info HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        if tls.write_all(request.as_bytes()).await.is_err() {
+            break;
+        }
+        let mut answer = vec![0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut answer))
+            .await
+            .map_or(0, |read| read.unwrap_or(0));
+        let text = String::from_utf8_lossy(&answer[..read]).into_owned();
+        statuses.push(text.lines().next().unwrap_or_default().to_string());
+    }
+    assert!(
+        statuses[..3].iter().all(|s| s.contains("200")),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[3].contains("429"),
+        "the fourth is over the rate: {statuses:?}"
+    );
+    assert!(
+        closed_within(&mut tls, Duration::from_secs(2)).await,
+        "the connection is closed after the refusal"
+    );
+    let mut other = tls_connect(&lab, [127, 0, 0, 8]).await.expect("tls");
+    other
+        .write_all(b"GET /v1/info HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request");
+    let mut answer = vec![0u8; 4096];
+    let read = other.read(&mut answer).await.expect("answer");
+    assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
+}

@@ -183,6 +183,7 @@ pub async fn run(sizes: &Sizes, abuser: Handle) -> anyhow::Result<()> {
         sizes: *sizes,
         abuser,
     };
+    lab.spin_control().await?;
     lab.view_pollers().await?;
     lab.report_flood().await?;
     lab.unfinished_upgrades().await?;
@@ -247,6 +248,29 @@ impl Lab {
             }
             peak
         })
+    }
+
+    /// (0) The control: the abuser's thread busy without touching the server, so what the
+    /// attacks below cost the honest client beyond this is the server's doing, not the
+    /// benchmark sharing two cores with the attacker.
+    async fn spin_control(&self) -> anyhow::Result<()> {
+        let mut attack = Attack::new(&self.abuser);
+        let (stop, started) = (attack.stop.clone(), attack.started);
+        attack.spawn(async move {
+            let mut iteration = 0;
+            while Attack::goes_on(&stop, started, iteration) {
+                iteration += 1;
+                // A millisecond of work, then a yield, as an attack loop does.
+                let until = Instant::now() + Duration::from_millis(1);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                tokio::task::yield_now().await;
+            }
+            Ok(())
+        });
+        let name = "(0) control: the abuser's thread spins without touching the server";
+        self.measure(name, attack).await.map(drop)
     }
 
     /// (a) Four clients polling the big lobby's view as fast as they can.
