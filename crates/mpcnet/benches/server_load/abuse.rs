@@ -45,6 +45,8 @@ type Attackers = JoinSet<anyhow::Result<()>>;
 struct Tally {
     sent: AtomicU64,
     refused: AtomicU64,
+    /// Requests whose connection the server closed (before TLS, or while the body was sent).
+    closed: AtomicU64,
     other: AtomicU64,
     bytes: AtomicU64,
     events: AtomicU64,
@@ -70,10 +72,9 @@ impl Tally {
     fn outcome(&self, answer: anyhow::Result<StatusCode>) {
         match answer {
             Ok(status) => self.status(status),
-            Err(error) => {
+            Err(_) => {
                 self.sent.fetch_add(1, Ordering::Relaxed);
-                self.other.fetch_add(1, Ordering::Relaxed);
-                let _ = self.first_other.set(format!("{error:#}"));
+                self.closed.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -218,7 +219,7 @@ impl Lab {
         let tally = attack.tally.clone();
         let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
         println!(
-            "{name}: honest p50 {:.2} ms ({:.2}x quiet), p99 {:.2} ms ({:.2}x quiet {:.2} ms), {} failed; abusive {} sent, {} refused (429/503), {} other errors{} in {seconds:.1} s; server peak RSS {peak_mb:.1} MB",
+            "{name}: honest p50 {:.2} ms ({:.2}x quiet), p99 {:.2} ms ({:.2}x quiet {:.2} ms), {} failed; abusive {} sent, {} refused (429/503), {} closed, {} other errors{} in {seconds:.1} s; server peak RSS {peak_mb:.1} MB",
             ms(under.p50),
             ratio(under.p50, quiet_p50),
             ms(under.p99),
@@ -227,6 +228,7 @@ impl Lab {
             under.failed,
             Tally::get(&tally.sent),
             Tally::get(&tally.refused),
+            Tally::get(&tally.closed),
             Tally::get(&tally.other),
             tally
                 .first_other
