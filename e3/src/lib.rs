@@ -3,6 +3,7 @@
 
 pub mod candidate;
 pub mod delay;
+pub mod fault;
 pub mod netns;
 pub mod record;
 pub mod report;

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::fault::FaultOutcome;
+
 /// How the traffic between two parties travelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -91,9 +93,21 @@ pub struct Record {
     pub config_lines: u32,
     /// What went wrong, one line each, most telling first; empty on success.
     pub errors: Vec<String>,
+    /// The network's faults injected during the run, each with the evidence it took effect.
+    #[serde(default)]
+    pub faults: Vec<FaultOutcome>,
 }
 
 impl Record {
+    /// Whether the run ended well through faults that all took effect (a run whose fault
+    /// did not take effect survived nothing).
+    pub fn survived_faults(&self) -> Option<bool> {
+        if self.faults.is_empty() || !self.faults.iter().all(|fault| fault.took_effect) {
+            return None;
+        }
+        Some(self.success)
+    }
+
     /// The path of the matrix pair (the row party is party 0, the column party party 1).
     pub fn matrix_path(&self) -> Option<&PairPath> {
         self.matrix_cell.as_ref()?;
@@ -150,6 +164,7 @@ mod tests {
             manual_steps: 1,
             config_lines: 0,
             errors: vec![],
+            faults: vec![],
         };
         let line = serde_json::to_string(&record).expect("serializes");
         let text = format!("{line}\n\n{line}\n");

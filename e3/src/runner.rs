@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::candidate::{Candidate, Effort, Observation, RunOutcome, Tools, pairs};
+use crate::fault::{self, Fault, FaultOutcome};
 use crate::netns;
 use crate::record::{PairPath, PathKind, Record, WireBytes};
 use crate::report::slug;
@@ -183,6 +184,7 @@ impl RecordContext<'_> {
             manual_steps: 0,
             config_lines: 0,
             errors,
+            faults: Vec::new(),
         }
     }
 
@@ -229,9 +231,16 @@ async fn run_one(
         return context.failed(format!("flushing NAT state: {error:#}"));
     }
     let before = wire_bytes(lab);
-    let outcome = match candidate.run(lab, context.workload, logs).await {
+    let faults = &context.network.faults;
+    let (outcome, fault_outcomes) =
+        run_with_faults(lab, candidate, context.workload, faults, logs).await;
+    let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(error) => return context.failed(format!("{error:#}")),
+        Err(error) => {
+            let mut record = context.failed(format!("{error:#}"));
+            record.faults = fault_outcomes;
+            return record;
+        }
     };
     let after = wire_bytes(lab);
     let (party_errors, results) = check_parties(context, &outcome);
@@ -277,7 +286,34 @@ async fn run_one(
     } = candidate.effort();
     record.manual_steps = manual_steps;
     record.config_lines = config_lines;
+    record.faults = fault_outcomes;
     record
+}
+
+/// Runs the candidate while `faults` hit the network at their times; a fault still under way
+/// when the run ends is undone then. Returns the run and what each fault did.
+async fn run_with_faults(
+    lab: &Lab,
+    candidate: &mut Candidate,
+    workload: &Workload,
+    faults: &[Fault],
+    logs: &Path,
+) -> (anyhow::Result<RunOutcome>, Vec<FaultOutcome>) {
+    let started = tokio::time::Instant::now();
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    let outcome = {
+        let run = candidate.run(lab, workload, logs);
+        tokio::pin!(run);
+        tokio::select! {
+            outcome = &mut run => outcome,
+            () = fault::inject(lab, faults, started, &outcomes) => run.await,
+        }
+    };
+    let mut outcomes = outcomes
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    fault::not_reached(faults, &mut outcomes, started.elapsed());
+    (outcome, outcomes)
 }
 
 /// Each party's RESULT line, and what was wrong with each party that failed.

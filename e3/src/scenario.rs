@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::fault::{Fault, FaultFile};
 use crate::record::PathKind;
 
 /// A scenario file as written.
@@ -62,6 +63,9 @@ struct NetworkFile {
     name: String,
     #[serde(rename = "site")]
     sites: Vec<SiteFile>,
+    /// Faults injected while each candidate runs on this network.
+    #[serde(default, rename = "fault")]
+    faults: Vec<FaultFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +182,8 @@ pub struct Network {
     pub party_sites: Vec<usize>,
     /// For matrix networks: the profiles of party 0 (row) and party 1 (column).
     pub matrix_cell: Option<(Profile, Profile)>,
+    /// Faults injected while each candidate runs, in time order.
+    pub faults: Vec<Fault>,
 }
 
 impl Network {
@@ -196,6 +202,7 @@ impl Network {
                 .collect(),
             party_sites,
             matrix_cell: None,
+            faults: Vec::new(),
         }
     }
 
@@ -436,11 +443,20 @@ fn listed_network(network: NetworkFile) -> anyhow::Result<Network> {
     if party_sites.len() < 2 {
         bail!("network {:?} needs at least two parties", network.name);
     }
+    let nat: Vec<bool> = sites.iter().map(|site| site.profile.is_nat()).collect();
+    let mut faults = network
+        .faults
+        .iter()
+        .map(|fault| Fault::check(fault, &nat))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .with_context(|| format!("network {:?}", network.name))?;
+    faults.sort_by_key(|fault| fault.at);
     Ok(Network {
         name: network.name,
         sites,
         party_sites,
         matrix_cell: None,
+        faults,
     })
 }
 
@@ -469,6 +485,7 @@ fn matrix_networks(profiles: &[Profile], link: Link) -> anyhow::Result<Vec<Netwo
                     sites: vec![home(row)],
                     party_sites: vec![0, 0],
                     matrix_cell: Some((row, column)),
+                    faults: Vec::new(),
                 }
             } else {
                 let mut party_sites = vec![0, 1];
@@ -482,6 +499,7 @@ fn matrix_networks(profiles: &[Profile], link: Link) -> anyhow::Result<Vec<Netwo
                     sites: vec![home(row), home(column)],
                     party_sites,
                     matrix_cell: Some((row, column)),
+                    faults: Vec::new(),
                 }
             };
             networks.push(network);

@@ -22,6 +22,7 @@ async fn lab(link: Link, logs: &Path) -> Lab {
         sites: vec![site(Link::default()), site(link)],
         party_sites: vec![0, 1],
         matrix_cell: None,
+        faults: Vec::new(),
     };
     Lab::build(&network, Path::new(E3), logs)
         .await

@@ -164,6 +164,7 @@ fn network() -> Network {
         sites,
         party_sites: (0..PROFILES.len()).collect(),
         matrix_cell: None,
+        faults: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! significant digits, so a re-run over the same records writes byte-identical files.
 
 mod document;
+mod faults;
 mod grid;
 mod plot;
 mod tables;
@@ -45,6 +46,7 @@ pub fn write_report(records: &[Record], dir: &Path) -> anyhow::Result<Vec<PathBu
         blocks.extend(analysis_section(&text));
     }
     blocks.extend(grid::section(records, &mut files)?);
+    blocks.extend(faults::faults_section(records));
     blocks.extend(timing::sections(records, &mut files)?);
     blocks.extend(tables::rtt_section(records));
     blocks.extend(tables::effort_section(records));

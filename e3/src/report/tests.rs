@@ -35,6 +35,7 @@ fn record(scenario: &str, network: &str, candidate: &str, workload: &str, run: u
         manual_steps: if candidate == "plain" { 4 } else { 1 },
         config_lines: if candidate == "plain" { 3 } else { 0 },
         errors: vec![],
+        faults: vec![],
     }
 }
 

@@ -1,0 +1,58 @@
+//! E3's fault injection end to end, as root: `scenarios/faults-ci.toml` (a NAT rebinding and a
+//! 30 s blackout of a home site in the middle of a run) over plain IP and mpcnet. Every fault
+//! must prove it took effect (packets dropped, public ports changed) and mpcnet must ride out
+//! both with the right answer at every party. Without root the test prints why and passes.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use e3::record::read_records;
+
+mod common;
+
+use common::{E3, root};
+
+#[test]
+fn faults_take_effect_and_mpcnet_rides_them_out() {
+    if !root() {
+        return;
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new(E3)
+        .current_dir(&repository)
+        .args(["run", "scenarios/faults-ci.toml", "--out"])
+        .arg(out.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("e3 run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let text = std::fs::read_to_string(out.path().join("records.jsonl")).expect("records");
+    let records = read_records(&text).expect("records parse");
+    assert_eq!(records.len(), 4, "{stderr}");
+    for record in &records {
+        let name = format!("{} on {}", record.candidate, record.network);
+        assert_eq!(record.faults.len(), 1, "{name}");
+        let fault = &record.faults[0];
+        assert!(
+            fault.took_effect,
+            "{name}: {} did not take effect: {}",
+            fault.fault, fault.evidence
+        );
+        eprintln!(
+            "{name}: {} ({}); survived: {:?}, errors {:?}",
+            fault.fault,
+            fault.evidence,
+            record.survived_faults(),
+            record.errors
+        );
+        if record.candidate == "mpcnet" {
+            assert_eq!(
+                record.survived_faults(),
+                Some(true),
+                "{name}: {:?}",
+                record.errors
+            );
+        }
+    }
+}
