@@ -136,33 +136,21 @@ pub struct FaultOutcome {
 
 /// Applies `faults` to `lab` at their times after `started`, each undone when it ends, and
 /// fills `outcomes` as it goes (one per fault, in order). Meant to run beside the candidate's
-/// run and be dropped when it ends: a fault under way is then undone by its guard.
+/// run and be dropped when it ends: a fault under way is then undone by its guard, which also
+/// records what it did until then.
 pub async fn inject(
     lab: &Lab,
     faults: &[Fault],
     started: Instant,
     outcomes: &std::sync::Mutex<Vec<FaultOutcome>>,
 ) {
-    let record = |outcome: FaultOutcome| {
-        outcomes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(outcome)
-    };
     for fault in faults {
         tokio::time::sleep_until(started + fault.at).await;
-        let applied_at_s = started.elapsed().as_secs_f64();
+        let slot = OutcomeSlot::open(outcomes, fault, started.elapsed());
         let router = &lab.routers[fault.site];
-        let (took_effect, evidence) = match apply(router, &fault.kind).await {
-            Ok(seen) => seen,
-            Err(error) => (false, format!("could not apply it: {error:#}")),
-        };
-        record(FaultOutcome {
-            fault: fault.describe(),
-            applied_at_s: Some(applied_at_s),
-            took_effect,
-            evidence,
-        });
+        if let Err(error) = apply(router, &fault.kind, &slot).await {
+            slot.set(false, format!("could not apply it: {error:#}"));
+        }
     }
 }
 
@@ -178,58 +166,118 @@ pub fn not_reached(faults: &[Fault], outcomes: &mut Vec<FaultOutcome>, ended_aft
     }
 }
 
-/// Applies one fault and waits until it is over; returns whether it took effect and why.
-async fn apply(router: &Router, kind: &FaultKind) -> anyhow::Result<(bool, String)> {
+/// A fault's entry among the outcomes: made when it is applied, filled in as its effect is seen.
+struct OutcomeSlot<'a> {
+    outcomes: &'a std::sync::Mutex<Vec<FaultOutcome>>,
+    index: usize,
+}
+
+impl<'a> OutcomeSlot<'a> {
+    fn open(
+        outcomes: &'a std::sync::Mutex<Vec<FaultOutcome>>,
+        fault: &Fault,
+        applied_after: Duration,
+    ) -> Self {
+        let mut list = lock(outcomes);
+        list.push(FaultOutcome {
+            fault: fault.describe(),
+            applied_at_s: Some(applied_after.as_secs_f64()),
+            took_effect: false,
+            evidence: "under way when the run ended".into(),
+        });
+        Self {
+            outcomes,
+            index: list.len() - 1,
+        }
+    }
+
+    fn set(&self, took_effect: bool, evidence: String) {
+        let mut list = lock(self.outcomes);
+        list[self.index].took_effect = took_effect;
+        list[self.index].evidence = evidence;
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Applies one fault, records what it did in `slot`, and returns once it is over.
+async fn apply(router: &Router, kind: &FaultKind, slot: &OutcomeSlot<'_>) -> anyhow::Result<()> {
     match kind {
         FaultKind::Blackout { lasting } => {
-            let dropped = drop_for(&router.namespace, "counter drop", *lasting).await?;
-            Ok((dropped > 0, format!("{dropped} packets dropped")))
+            drop_for(&router.namespace, "counter drop", *lasting, slot).await
         }
         FaultKind::Loss { percent, lasting } => {
             let per_ten_thousand = (percent * 100.0).round();
             let rule = format!("numgen random mod 10000 < {per_ten_thousand} counter drop");
-            let dropped = drop_for(&router.namespace, &rule, *lasting).await?;
-            Ok((dropped > 0, format!("{dropped} packets dropped")))
+            drop_for(&router.namespace, &rule, *lasting, slot).await
         }
-        FaultKind::Rebind => rebind(router).await,
+        FaultKind::Rebind => {
+            let (changed, evidence) = rebind(router).await?;
+            slot.set(changed, evidence);
+            Ok(())
+        }
     }
 }
 
-/// Drops what `rule` matches of everything the router forwards, for `lasting`; returns how
-/// many packets it dropped.
-async fn drop_for(namespace: &Namespace, rule: &str, lasting: Duration) -> anyhow::Result<u64> {
-    let guard = FaultTable::add(
+/// Drops what `rule` matches of everything the router forwards, for `lasting` (or until
+/// dropped itself); the packets it dropped go into `slot`.
+async fn drop_for(
+    namespace: &Namespace,
+    rule: &str,
+    lasting: Duration,
+    slot: &OutcomeSlot<'_>,
+) -> anyhow::Result<()> {
+    let mut table = FaultTable::add(
         namespace,
         &format!("chain cut {{ type filter hook forward priority -400; policy accept; {rule}; }}"),
+        slot,
     )?;
     tokio::time::sleep(lasting).await;
-    let dropped = guard.dropped()?;
-    drop(guard);
-    Ok(dropped)
+    table.lasted = true;
+    Ok(())
 }
 
-/// A fault's nftables table in a router, deleted when dropped.
+/// A fault's nftables table in a router. Dropped, it records what its counters counted and
+/// deletes itself.
 struct FaultTable<'a> {
     namespace: &'a Namespace,
+    slot: &'a OutcomeSlot<'a>,
+    /// Whether the fault lasted as long as it should (else the run ended during it).
+    lasted: bool,
 }
 
 impl<'a> FaultTable<'a> {
-    fn add(namespace: &'a Namespace, chains: &str) -> anyhow::Result<Self> {
-        namespace.nft(&format!("table inet {FAULT_TABLE} {{ {chains} }}\n"))?;
-        Ok(Self { namespace })
-    }
-
-    /// Packets the table's counters counted.
-    fn dropped(&self) -> anyhow::Result<u64> {
-        let listing = self
-            .namespace
-            .exec("nft", &["list", "table", "inet", FAULT_TABLE])?;
-        Ok(counted_packets(&listing))
+    fn add(
+        namespace: &'a Namespace,
+        chains: &str,
+        slot: &'a OutcomeSlot<'a>,
+    ) -> anyhow::Result<Self> {
+        namespace.nft(&format!("table inet {FAULT_TABLE} {{\n{chains}\n}}\n"))?;
+        Ok(Self {
+            namespace,
+            slot,
+            lasted: false,
+        })
     }
 }
 
 impl Drop for FaultTable<'_> {
     fn drop(&mut self) {
+        let listing = self
+            .namespace
+            .exec("nft", &["list", "table", "inet", FAULT_TABLE]);
+        let dropped = listing.as_deref().map_or(0, counted_packets);
+        let until = if self.lasted {
+            ""
+        } else {
+            " (until the run ended, during the fault)"
+        };
+        self.slot
+            .set(dropped > 0, format!("{dropped} packets dropped{until}"));
         if let Err(error) = self
             .namespace
             .nft(&format!("delete table inet {FAULT_TABLE}\n"))
@@ -249,32 +297,32 @@ fn counted_packets(listing: &str) -> u64 {
 }
 
 /// Makes the router's NAT map from another port range and forget every mapping; returns
-/// whether the site's UDP flows came back on new public ports.
+/// whether the site's flows came back on new public ports.
 async fn rebind(router: &Router) -> anyhow::Result<(bool, String)> {
-    let before = public_udp_ports(router)?;
+    let before = public_ports(router)?;
     // Each rebind maps from the other of two ranges, so no port can be kept.
     let range = REBIND_RANGES[REBINDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2];
-    let masquerade = match router.profile {
-        crate::scenario::Profile::Symmetric => format!("masquerade to :{range} fully-random"),
-        _ => format!("masquerade to :{range}"),
+    let random = match router.profile {
+        crate::scenario::Profile::Symmetric => " fully-random",
+        _ => "",
     };
+    // Ports can be mapped only where the protocol has them; the rest (ICMP) as before.
     router.namespace.nft(&format!(
-        "flush chain ip e3 postrouting\nadd rule ip e3 postrouting oifname \"wan\" {masquerade}\n"
+        "flush chain ip e3 postrouting\n\
+         add rule ip e3 postrouting oifname \"wan\" meta l4proto {{ tcp, udp }} masquerade to :{range}{random}\n\
+         add rule ip e3 postrouting oifname \"wan\" masquerade{random}\n"
     ))?;
     router.namespace.exec("conntrack", &["-F"])?;
     tokio::time::sleep(REBIND_SETTLE).await;
-    let after = public_udp_ports(router)?;
+    let after = public_ports(router)?;
     let changed = !after.is_empty() && after.iter().all(|port| !before.contains(port));
-    let evidence = format!("public UDP ports before {before:?}, after {after:?}");
+    let evidence = format!("public ports of NATed flows before {before:?}, after {after:?}");
     Ok((changed, evidence))
 }
 
-/// The public ports of the UDP flows the router's NAT maps now.
-fn public_udp_ports(router: &Router) -> anyhow::Result<Vec<u16>> {
-    let listing = router
-        .namespace
-        .exec("conntrack", &["-L", "-p", "udp", "--src-nat"])
-        .unwrap_or_default();
+/// The public ports of the TCP and UDP flows the router's NAT maps now.
+fn public_ports(router: &Router) -> anyhow::Result<Vec<u16>> {
+    let listing = router.namespace.exec("conntrack", &["-L", "--src-nat"])?;
     let wan = router.wan.to_string();
     let mut ports: Vec<u16> = listing
         .lines()

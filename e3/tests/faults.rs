@@ -1,7 +1,7 @@
 //! E3's fault injection end to end, as root: `scenarios/faults-ci.toml` (a NAT rebinding and a
 //! 30 s blackout of a home site in the middle of a run) over plain IP and mpcnet. Every fault
-//! must prove it took effect (packets dropped, public ports changed) and mpcnet must ride out
-//! both with the right answer at every party. Without root the test prints why and passes.
+//! must prove it took effect (packets dropped, public ports changed), whatever the candidate
+//! made of it. Without root the test prints why and passes.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,7 +13,7 @@ mod common;
 use common::{E3, root};
 
 #[test]
-fn faults_take_effect_and_mpcnet_rides_them_out() {
+fn every_fault_takes_effect_mid_run() {
     if !root() {
         return;
     }
@@ -30,29 +30,18 @@ fn faults_take_effect_and_mpcnet_rides_them_out() {
     let text = std::fs::read_to_string(out.path().join("records.jsonl")).expect("records");
     let records = read_records(&text).expect("records parse");
     assert_eq!(records.len(), 4, "{stderr}");
+    let mut problems = Vec::new();
     for record in &records {
         let name = format!("{} on {}", record.candidate, record.network);
-        assert_eq!(record.faults.len(), 1, "{name}");
-        let fault = &record.faults[0];
-        assert!(
-            fault.took_effect,
-            "{name}: {} did not take effect: {}",
-            fault.fault, fault.evidence
-        );
         eprintln!(
-            "{name}: {} ({}); survived: {:?}, errors {:?}",
-            fault.fault,
-            fault.evidence,
+            "{name}: {:?}; survived: {:?}; errors {:?}",
+            record.faults,
             record.survived_faults(),
             record.errors
         );
-        if record.candidate == "mpcnet" {
-            assert_eq!(
-                record.survived_faults(),
-                Some(true),
-                "{name}: {:?}",
-                record.errors
-            );
+        if record.faults.len() != 1 || !record.faults[0].took_effect {
+            problems.push(format!("{name}: the fault did not take effect"));
         }
     }
+    assert!(problems.is_empty(), "{problems:#?}");
 }
