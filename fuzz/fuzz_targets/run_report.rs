@@ -30,11 +30,13 @@ fuzz_target!(|data: &[u8]| {
                 peer: 0,
                 path: LinkPath::Direct,
                 rtt_ms: Some(0.4),
+                unreachable_s: None,
             },
             LinkStatus {
                 peer: 2,
                 path: LinkPath::Relayed,
                 rtt_ms: None,
+                unreachable_s: Some(14),
             },
         ],
     }

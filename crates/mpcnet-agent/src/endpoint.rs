@@ -14,10 +14,12 @@ use rustls::pki_types::CertificateDer;
 /// The ALPN of mpcnet peer links.
 pub const ALPN: &[u8] = b"mpcnet/1";
 
-/// How long a link may go without hearing from the peer before it counts as lost.
-const LINK_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a link may go without hearing from its peer before the run gives up on it, unless
+/// the party says otherwise (`--patience`): long enough for a Wi-Fi drop, a router reboot or
+/// a cable pulled and put back, while the link waits for any path to come back.
+pub const DEFAULT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 /// How often an idle link pings, so a quiet MPyC phase never looks like a lost peer.
-const LINK_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
+pub const LINK_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
 
 // What a peer can make this agent hold. A session member may be hostile: QUIC's defaults (100
 // bidirectional and 100 one-way streams, 1.25 MB per stream, no connection-wide limit) let one
@@ -71,19 +73,21 @@ pub enum EndpointError {
     BindAddress(SocketAddr),
     #[error("cannot bind the peer endpoint: {0}")]
     Bind(String),
+    #[error("a patience of {0:?} is more than QUIC can wait")]
+    Patience(std::time::Duration),
 }
 
 /// Binds the endpoint of `identity`. `bind` restricts direct paths to one local address
-/// (e.g. 127.0.0.1:0 for a run on one machine; it also turns the port mapper off).
+/// (e.g. 127.0.0.1:0 for a run on one machine; it also turns the port mapper off); a link whose
+/// peer is silent for `patience` ends.
 pub async fn bind(
     identity: &Identity,
     relay: &RelayPlan,
     policy: PathPolicy,
     bind: Option<SocketAddr>,
+    patience: std::time::Duration,
 ) -> Result<Endpoint, EndpointError> {
-    // A silent peer (killed, unplugged) counts as lost after LINK_IDLE_TIMEOUT, not QUIC's 30 s.
-    let idle =
-        IdleTimeout::try_from(LINK_IDLE_TIMEOUT).expect("a few seconds is a valid idle timeout");
+    let idle = IdleTimeout::try_from(patience).map_err(|_| EndpointError::Patience(patience))?;
     let transport = QuicTransportConfig::builder()
         .max_idle_timeout(Some(idle))
         .keep_alive_interval(LINK_KEEP_ALIVE)

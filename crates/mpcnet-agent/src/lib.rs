@@ -9,6 +9,9 @@
 //! - [`link`]: a link's route (direct or relayed), RTT and byte counts.
 //! - [`wire`]: the bytes agents send each other (stream headers, codes, "finished").
 //! - [`report`]: signed run reports to the lobby, for the session page.
+//! - [`resume`]: what each side keeps of a stream so that a new connection can take it up at
+//!   the exact byte (the state machine of ARCHITECTURE.md's "Links that heal"; the forwards
+//!   do not drive it yet).
 //! - [`run`]: all of the above, in order, for one run.
 
 pub mod endpoint;
@@ -18,6 +21,7 @@ pub mod launcher;
 pub mod link;
 pub mod mesh;
 pub mod report;
+pub mod resume;
 pub mod run;
 pub mod wire;
 

@@ -1,9 +1,12 @@
-//! A live link to one peer: the authenticated QUIC connection, byte counters, and how it is
-//! routed right now (direct or relayed, with RTT), for progress lines and `mpcnet status`.
+//! A live link to one peer: the authenticated QUIC connection, byte counters, how it is routed
+//! right now (direct or relayed, with RTT) and how long since the peer was last heard, for
+//! progress lines and `mpcnet status`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use iroh::endpoint::Connection;
 pub use mpcnet_proto::link_report::{LinkReport, Route};
@@ -29,15 +32,63 @@ pub struct Counters {
     pub received: AtomicU64,
 }
 
+/// A link silent this long counts as unreachable: an idle link keeps hearing its peer's
+/// acknowledgements of the keep-alive pings at least every [`crate::endpoint::LINK_KEEP_ALIVE`].
+pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(4);
+
 /// An established link.
 #[derive(Debug, Clone)]
 pub struct PeerLink {
     pub peer: Peer,
     pub connection: Connection,
     pub counters: Arc<Counters>,
+    heard: Arc<Mutex<Heard>>,
+}
+
+/// When the peer was last heard from: the link's count of received datagrams, and when it
+/// last grew.
+#[derive(Debug)]
+struct Heard {
+    datagrams: u64,
+    at: Instant,
 }
 
 impl PeerLink {
+    pub fn new(peer: Peer, connection: Connection) -> Self {
+        let heard = Heard {
+            datagrams: connection.stats().udp_rx.datagrams,
+            at: Instant::now(),
+        };
+        Self {
+            peer,
+            connection,
+            counters: Arc::default(),
+            heard: Arc::new(Mutex::new(heard)),
+        }
+    }
+
+    /// How long since a datagram from the peer last arrived (as far as this call can tell:
+    /// it looks at the count now).
+    pub fn silence(&self) -> Duration {
+        let datagrams = self.connection.stats().udp_rx.datagrams;
+        let mut heard = self
+            .heard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if datagrams != heard.datagrams {
+            *heard = Heard {
+                datagrams,
+                at: Instant::now(),
+            };
+        }
+        heard.at.elapsed()
+    }
+
+    /// How long the peer has been unreachable, if it is (silent [`UNREACHABLE_AFTER`] or more).
+    pub fn unreachable_for(&self) -> Option<Duration> {
+        Some(self.silence()).filter(|silence| *silence >= UNREACHABLE_AFTER)
+    }
+
     /// The selected path and its RTT.
     pub fn route(&self) -> (Route, Option<Duration>) {
         let paths = self.connection.paths();
@@ -55,9 +106,11 @@ impl PeerLink {
     /// The link as a status line.
     pub fn report(&self) -> LinkReport {
         let (route, rtt) = self.route();
-        let state = match self.connection.close_reason() {
-            Some(_) => "closed",
-            None => "connected",
+        let unreachable = self.unreachable_for();
+        let state = match (self.connection.close_reason(), unreachable) {
+            (Some(_), _) => "closed",
+            (None, Some(_)) => "unreachable",
+            (None, None) => "connected",
         };
         LinkReport {
             index: self.peer.index,
@@ -67,6 +120,7 @@ impl PeerLink {
             rtt_ms: rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
             bytes_sent: self.counters.sent.load(Ordering::Relaxed),
             bytes_received: self.counters.received.load(Ordering::Relaxed),
+            unreachable_s: unreachable.map(|silence| silence.as_secs()),
         }
     }
 }

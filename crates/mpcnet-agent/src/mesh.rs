@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iroh::endpoint::{Connection, Endpoint};
+use iroh::endpoint::Endpoint;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::endpoint::{ALPN, PathPolicy, RelayPlan, peer_addr};
-use crate::link::{Counters, Peer, PeerLink};
+use crate::link::{Peer, PeerLink};
 use crate::wire::{CLOSE_ALREADY_LINKED, CLOSE_NOT_A_PARTY};
 
 /// How long a dialer waits for the peer's announcement before trying the relay alone.
@@ -156,7 +156,7 @@ async fn dial(
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_secs(10));
             match tokio::time::timeout(attempt, endpoint.connect(addr, ALPN)).await {
-                Ok(Ok(connection)) => return Ok(new_link(peer.clone(), connection)),
+                Ok(Ok(connection)) => return Ok(PeerLink::new(peer.clone(), connection)),
                 Ok(Err(error)) => last_error = error.to_string(),
                 Err(_) => last_error = format!("no answer within {attempt:.1?}"),
             }
@@ -166,14 +166,6 @@ async fn dial(
         pause = (pause * 2).min(Duration::from_millis(500));
     }
     Err(last_error)
-}
-
-fn new_link(peer: Peer, connection: Connection) -> PeerLink {
-    PeerLink {
-        peer,
-        connection,
-        counters: Arc::new(Counters::default()),
-    }
 }
 
 /// Accepts connections for the whole run. Those from `expected` keys are sent on the returned
@@ -198,7 +190,7 @@ fn accept_from(
                 let remote = connection.remote_id();
                 match expected.get(&remote) {
                     Some(peer) if !sender.is_closed() => {
-                        let _ = sender.send(new_link(peer.clone(), connection)).await;
+                        let _ = sender.send(PeerLink::new(peer.clone(), connection)).await;
                     }
                     Some(peer) => {
                         tracing::warn!(%peer, "refused a second connection: the session is already linked");

@@ -101,6 +101,7 @@ fn link_statuses(links: &[LinkReport]) -> Vec<LinkStatus> {
             peer: link.index,
             path: (&link.route).into(),
             rtt_ms: link.rtt_ms,
+            unreachable_s: link.unreachable_s,
         })
         .collect()
 }

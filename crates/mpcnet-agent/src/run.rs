@@ -34,6 +34,8 @@ const STATUS_PERIOD: Duration = Duration::from_secs(1);
 const DIRECT_PATH_GRACE: Duration = Duration::from_millis(500);
 /// How long a party that stops early waits for its peers to hear it before closing its links.
 const ABORT_GRACE: Duration = Duration::from_secs(3);
+/// How often, while a peer is unreachable, the lobby is asked whether it is gone.
+const GONE_CHECK_PERIOD: Duration = Duration::from_secs(1);
 /// How long a closed link is given for the peer's last message to arrive before it counts as lost.
 const LAST_WORDS_GRACE: Duration = Duration::from_millis(300);
 /// How long pumps may take to drain once MPyC has exited.
@@ -64,6 +66,8 @@ pub struct RunPlan {
     pub link_timeout: Duration,
     /// How long to wait at the end for the peers to finish too.
     pub finish_timeout: Duration,
+    /// How long a link may stay unreachable (no path, nothing heard) before the run gives up.
+    pub patience: Duration,
     /// Where to keep the run's status for `mpcnet status`.
     pub status_file: Option<PathBuf>,
 }
@@ -122,7 +126,14 @@ pub async fn run(
     progress: Progress,
 ) -> Result<RunOutcome, RunError> {
     let reporter = RunReporter::start(plan.lobby.clone(), plan.lobby_id, plan.identity.clone());
-    let endpoint = endpoint::bind(&plan.identity, &plan.relay, plan.policy, plan.bind).await;
+    let endpoint = endpoint::bind(
+        &plan.identity,
+        &plan.relay,
+        plan.policy,
+        plan.bind,
+        plan.patience,
+    )
+    .await;
     let result = match endpoint {
         Ok(endpoint) => {
             let updates = reporter.updates();
@@ -217,13 +228,7 @@ async fn run_linked(
     }
     let finish_listener = finish::listen(&links);
     let finished = finish_listener.finished();
-    let watcher = watch_links(
-        &links,
-        plan.status_file.clone(),
-        plan.me,
-        progress.clone(),
-        reporter.clone(),
-    );
+    let watcher = watch_links(&links, plan, progress.clone(), reporter.clone());
 
     let launch = Launch {
         python: plan.python.clone(),
@@ -245,6 +250,7 @@ async fn run_linked(
     let stopped: Result<std::process::ExitStatus, RunError> = tokio::select! {
         status = child.wait() => Ok(status.map_err(|source| LauncherError::Spawn { python: plan.python.display().to_string(), source })?),
         (peer, reason) = first_lost_link(&links, finished.clone()) => Err(RunError::LostPeer { peer, reason }),
+        (peer, reason) = first_gone_peer(&links, plan, finished.clone()) => Err(RunError::LostPeer { peer, reason }),
         error = first_failed_peer(&links, finished.clone()) => Err(error),
         () = &mut interrupt => Err(RunError::Interrupted),
     };
@@ -410,6 +416,41 @@ async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (Pee
     }
 }
 
+/// The first unreachable peer that the lobby says is gone (it closed its relay connection: its
+/// agent exited or was killed on a machine that is still up), so the run need not wait out its
+/// patience for it. Asks only while some peer that has not finished is unreachable.
+async fn first_gone_peer(
+    links: &[PeerLink],
+    plan: &RunPlan,
+    finished: finish::Finished,
+) -> (Peer, String) {
+    let mut ticker = tokio::time::interval(GONE_CHECK_PERIOD);
+    loop {
+        ticker.tick().await;
+        let unreachable: Vec<&PeerLink> = links
+            .iter()
+            .filter(|link| link.unreachable_for().is_some())
+            .filter(|link| !finished.borrow().contains_key(&link.peer.index))
+            .collect();
+        if unreachable.is_empty() {
+            continue;
+        }
+        let Ok(departures) = plan.lobby.departures(&plan.lobby_id).await else {
+            continue;
+        };
+        for link in unreachable {
+            let key = link.peer.key.as_bytes();
+            if let Some(gone) = departures.iter().find(|d| d.party.to_bytes() == *key) {
+                let reason = format!(
+                    "it is gone: its connection to the relay closed {} s ago and nothing was heard from it since",
+                    gone.seconds_ago
+                );
+                return (link.peer.clone(), reason);
+            }
+        }
+    }
+}
+
 /// The first peer that says its run ended with a failure (this party's MPyC would wait for it
 /// forever), preferring one that failed on its own over one that stopped for another party.
 async fn first_failed_peer(links: &[PeerLink], mut finished: finish::Finished) -> RunError {
@@ -455,37 +496,91 @@ impl RunError {
     }
 }
 
-/// Reports route changes as progress lines, keeps the status file fresh and reports to the
-/// lobby, until dropped.
+/// Reports route changes and unreachable peers as progress lines, keeps the status file fresh
+/// and reports to the lobby, until dropped.
 fn watch_links(
     links: &[PeerLink],
-    status_file: Option<PathBuf>,
-    me: u16,
+    plan: &RunPlan,
     progress: Progress,
     reporter: RunUpdates,
 ) -> AbortOnDrop {
     let links = links.to_vec();
+    let (status_file, me, patience) = (plan.status_file.clone(), plan.me, plan.patience);
     AbortOnDrop(tokio::spawn(async move {
-        let mut routes: Vec<Route> = links.iter().map(|link| link.route().0).collect();
+        let mut told: Vec<Told> = links
+            .iter()
+            .map(|link| Told {
+                route: link.route().0,
+                unreachable: None,
+            })
+            .collect();
         let mut ticker = tokio::time::interval(STATUS_PERIOD);
         loop {
             ticker.tick().await;
-            for (link, last) in links.iter().zip(routes.iter_mut()) {
-                let (route, rtt) = link.route();
-                if route != *last && route != Route::None {
-                    progress(format!(
-                        "{}: now {route}{} (was {last})",
-                        link.peer,
-                        format_rtt(rtt)
-                    ));
-                    *last = route;
-                }
+            for (link, told) in links.iter().zip(told.iter_mut()) {
+                tell_link_changes(link, told, patience, &progress);
             }
             let reports: Vec<LinkReport> = links.iter().map(PeerLink::report).collect();
             reporter.update(RunState::Running, &reports);
             write_status(status_file.as_ref(), me, "running", reports);
         }
     }))
+}
+
+/// How often a progress line says a peer is still unreachable.
+const UNREACHABLE_REMINDER: u64 = 10;
+
+/// What the progress lines last said of a link.
+struct Told {
+    route: Route,
+    /// While the peer is unreachable: since when, and the silence last told (seconds).
+    unreachable: Option<(Instant, u64)>,
+}
+
+/// Tells what changed on `link` since `told`: the peer unreachable (at once, then every
+/// [`UNREACHABLE_REMINDER`] seconds), reachable again, or on another route.
+fn tell_link_changes(link: &PeerLink, told: &mut Told, patience: Duration, progress: &Progress) {
+    let peer = &link.peer;
+    match (link.unreachable_for(), told.unreachable) {
+        (Some(silence), None) => {
+            let silent = silence.as_secs();
+            progress(format!(
+                "{peer}: unreachable for {silent} s, waiting for any path (direct or relayed) for up to {} s",
+                patience.as_secs()
+            ));
+            told.unreachable = Some((Instant::now() - silence, silent));
+        }
+        (Some(silence), Some((since, last))) => {
+            let silent = silence.as_secs();
+            if silent >= last + UNREACHABLE_REMINDER {
+                progress(format!("{peer}: still unreachable after {silent} s"));
+                told.unreachable = Some((since, silent));
+            }
+        }
+        (None, Some((since, _))) => {
+            let (route, rtt) = link.route();
+            progress(format!(
+                "{peer}: reachable again after {:.0} s, {route}{}",
+                since.elapsed().as_secs_f64(),
+                format_rtt(rtt)
+            ));
+            *told = Told {
+                route,
+                unreachable: None,
+            };
+        }
+        (None, None) => {
+            let (route, rtt) = link.route();
+            if route != told.route && route != Route::None {
+                progress(format!(
+                    "{peer}: now {route}{} (was {})",
+                    format_rtt(rtt),
+                    told.route
+                ));
+                told.route = route;
+            }
+        }
+    }
 }
 
 /// Aborts a task when dropped.

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use mpcnet_proto::api::{self, ApiErrorBody, CreateLobby, Joined, LobbyCreated, ServerInfo};
+use mpcnet_proto::api::{
+    self, ApiErrorBody, CreateLobby, Departure, Joined, LobbyCreated, ServerInfo,
+};
 use mpcnet_proto::label::printable;
 use mpcnet_proto::{
     LobbyId, LobbySnapshot, ServerAddress, SignedAnnouncement, SignedJoin, SignedManifest,
@@ -129,6 +131,12 @@ impl LobbyClient {
     /// The latest run report of each party that sent one (unverified).
     pub async fn run_reports(&self, lobby: &LobbyId) -> Result<Vec<SignedRunReport>, ClientError> {
         self.call_json(Method::GET, &api::runs_path(lobby), None::<&()>)
+            .await
+    }
+
+    /// The parties of the session that closed their relay connection (the server's word).
+    pub async fn departures(&self, lobby: &LobbyId) -> Result<Vec<Departure>, ClientError> {
+        self.call_json(Method::GET, &api::departures_path(lobby), None::<&()>)
             .await
     }
 

@@ -19,10 +19,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::PublicKey;
 use crate::join::{LobbyId, SignedJoin};
 use crate::lobby::VerifiedLobby;
 use crate::offer::SignedOffer;
-use crate::run_report::{LinkPath, LinkStatus, RunReport, RunState};
+use crate::run_report::{LinkPath, RunReport, RunState};
 
 /// The server's self-description.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +145,9 @@ pub struct PairLink {
     pub parties: [u16; 2],
     pub path: LinkPath,
     pub rtt_ms: Option<f64>,
+    /// Seconds since one side last heard the other, while either reports it unreachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_s: Option<u64>,
 }
 
 impl SessionView {
@@ -168,15 +172,23 @@ impl SessionView {
             let Some(report) = report_of(party.key) else {
                 continue;
             };
-            for LinkStatus { peer, path, rtt_ms } in &report.links {
-                let pair = [party.index.min(*peer), party.index.max(*peer)];
-                let known = links.iter().any(|link| link.parties == pair);
-                if *peer != party.index && usize::from(*peer) < parties.len() && !known {
-                    links.push(PairLink {
+            for status in &report.links {
+                let peer = status.peer;
+                let pair = [party.index.min(peer), party.index.max(peer)];
+                if peer == party.index || usize::from(peer) >= parties.len() {
+                    continue;
+                }
+                match links.iter_mut().find(|link| link.parties == pair) {
+                    // The other side's report: it may know the pair is unreachable.
+                    Some(known) => {
+                        known.unreachable_s = known.unreachable_s.max(status.unreachable_s);
+                    }
+                    None => links.push(PairLink {
                         parties: pair,
-                        path: *path,
-                        rtt_ms: *rtt_ms,
-                    });
+                        path: status.path,
+                        rtt_ms: status.rtt_ms,
+                        unreachable_s: status.unreachable_s,
+                    }),
                 }
             }
         }
@@ -259,6 +271,20 @@ pub fn runs_path(id: &LobbyId) -> String {
     format!("{LOBBIES_PATH}/{id}/runs")
 }
 
+/// Path of a session's departures: the parties whose relay connection their own side closed.
+pub fn departures_path(id: &LobbyId) -> String {
+    format!("{LOBBIES_PATH}/{id}/departures")
+}
+
+/// A party whose connection to the session's relay its own side closed (its agent exited or
+/// was killed on a machine that is still up), as the server saw it. Unsigned: the server's
+/// word, which a party acts on only for a peer it cannot reach anyway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Departure {
+    pub party: PublicKey,
+    pub seconds_ago: u64,
+}
+
 /// Path of a lobby's program file.
 pub fn program_path(id: &LobbyId) -> String {
     format!("{LOBBIES_PATH}/{id}/program")
@@ -291,6 +317,7 @@ mod tests {
     use crate::label::Label;
     use crate::lobby::Lobby;
     use crate::offer::tests::signed_offer;
+    use crate::run_report::LinkStatus;
     use crate::{Identity, PublicKey};
 
     /// A sealed lobby of three and its parties' keys.
@@ -323,6 +350,7 @@ mod tests {
                     peer,
                     path: LinkPath::Direct,
                     rtt_ms: Some(0.3),
+                    unreachable_s: None,
                 })
                 .collect(),
         }
@@ -354,6 +382,20 @@ mod tests {
         // A link to a seat that does not exist, or to oneself, is not shown.
         let odd = [report(&lobby, keys[0], RunState::Running, &[0, 9])];
         assert!(view(&odd).links.is_empty());
+    }
+
+    #[test]
+    fn a_pair_is_unreachable_when_either_side_says_so() {
+        let (lobby, keys) = sealed_three();
+        let running = RunState::Running;
+        let zero = report(&lobby, keys[0], running.clone(), &[1]);
+        let mut one = report(&lobby, keys[1], running, &[0]);
+        one.links[0].unreachable_s = Some(14);
+        let view = SessionView::new(lobby.verified(), &[zero.clone(), one], 0);
+        assert_eq!(view.links.len(), 1);
+        assert_eq!(view.links[0].unreachable_s, Some(14));
+        let view = SessionView::new(lobby.verified(), &[zero], 0);
+        assert_eq!(view.links[0].unreachable_s, None);
     }
 
     #[test]

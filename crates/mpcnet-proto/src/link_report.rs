@@ -36,4 +36,7 @@ pub struct LinkReport {
     pub rtt_ms: Option<f64>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Seconds since the peer was last heard, while it is unreachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_s: Option<u64>,
 }

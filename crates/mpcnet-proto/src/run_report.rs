@@ -67,6 +67,9 @@ pub struct LinkStatus {
     pub peer: u16,
     pub path: LinkPath,
     pub rtt_ms: Option<f64>,
+    /// Seconds since the peer was last heard, while it is unreachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_s: Option<u64>,
 }
 
 /// A party's report on its run.
@@ -136,6 +139,7 @@ mod tests {
                 peer: 1,
                 path: LinkPath::Direct,
                 rtt_ms: Some(0.4),
+                unreachable_s: None,
             }],
         }
     }

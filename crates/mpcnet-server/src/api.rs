@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use mpcnet_proto::api::{
-    self, ApiErrorBody, CreateLobby, Joined, LobbyCreated, ServerInfo, SessionView,
+    self, ApiErrorBody, CreateLobby, Departure, Joined, LobbyCreated, ServerInfo, SessionView,
 };
 use mpcnet_proto::lobby::Admission;
 use mpcnet_proto::offer::ProgramInfo;
@@ -29,6 +29,7 @@ use mpcnet_proto::{
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
+use crate::departures::Departures;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::quota::{
@@ -72,6 +73,8 @@ pub struct ApiState {
     uploads: Arc<Semaphore>,
     /// Creates being uploaded at once, per address.
     uploads_per_address: Arc<OpenPerAddress>,
+    /// Parties that closed their relay connection, per session (the relay fills it in).
+    departures: Arc<Departures>,
 }
 
 /// The largest statement a party may send (addresses, a run report), or join record: a few
@@ -105,7 +108,13 @@ impl ApiState {
             statements_per_party: Arc::new(KeyedRate::new(limits.statements_per_party)),
             uploads: Arc::new(Semaphore::new(limits.upload_bytes_in_flight)),
             uploads_per_address: Arc::default(),
+            departures: Arc::default(),
         }
+    }
+
+    /// Where the relay tells which parties closed their relay connection.
+    pub fn departures(&self) -> Arc<Departures> {
+        self.departures.clone()
     }
 
     /// The program bytes live lobbies may hold, in all and per creating address.
@@ -167,6 +176,7 @@ pub fn router(state: ApiState) -> Router {
                 .layer(DefaultBodyLimit::max(STATEMENT_BODY_LIMIT)),
         )
         .route("/v1/lobbies/{id}/view", get(session_view))
+        .route("/v1/lobbies/{id}/departures", get(departures))
         .route("/v1/lobbies/{id}/events", get(session_events))
         .merge(crate::pages::router())
         .route(
@@ -667,6 +677,18 @@ pub(crate) async fn lobby_exists(state: &ApiState, id: LobbyId) -> bool {
     blocking(move || store.is_live(&id, now()))
         .await
         .unwrap_or(false)
+}
+
+/// The parties of a live session that closed their relay connection (see [`Departures`]).
+async fn departures(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Departure>>, ApiError> {
+    let id = parse_lobby_id(&id)?;
+    if !lobby_exists(&state, id).await {
+        return Err(StoreError::NotFound.into());
+    }
+    Ok(Json(state.departures.of(&id)))
 }
 
 async fn session_view(

@@ -73,6 +73,44 @@ impl ConnectionTicket {
     pub fn close(&self) {
         let _ = self.socket.shutdown(std::net::Shutdown::Both);
     }
+
+    /// Whether the client closed its side (its FIN or reset arrived), as opposed to going
+    /// silent: the kernel's TCP state of the socket, which this ticket keeps open. Asked when
+    /// the relay lets go of a connection.
+    pub fn closed_by_client(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        let inode = self
+            .socket
+            .try_clone()
+            .map(|socket| std::fs::File::from(std::os::fd::OwnedFd::from(socket)))
+            .and_then(|file| file.metadata())
+            .map(|metadata| metadata.ino());
+        let Ok(inode) = inode else {
+            return false;
+        };
+        ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+            .iter()
+            .filter_map(|table| std::fs::read_to_string(table).ok())
+            .find_map(|table| tcp_state_of(&table, inode))
+            .is_some_and(|state| state == TCP_CLOSE_WAIT || state == TCP_CLOSE)
+    }
+}
+
+/// Kernel TCP states (`include/net/tcp_states.h`): the peer's FIN arrived and we have not
+/// closed yet; closed (a reset arrived).
+const TCP_CLOSE_WAIT: u8 = 0x08;
+const TCP_CLOSE: u8 = 0x07;
+
+/// The state of the socket with `inode` in a `/proc/net/tcp` table (fields: `sl local remote
+/// st tx:rx tr:when retrnsmt uid timeout inode ...`).
+fn tcp_state_of(table: &str, inode: u64) -> Option<u8> {
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let matches = fields.get(9)?.parse::<u64>().ok()? == inode;
+        matches
+            .then(|| u8::from_str_radix(fields.get(3)?, 16).ok())
+            .flatten()
+    })
 }
 
 /// Accepts connections on `listener` until this future is dropped, which also ends every connection.

@@ -6,6 +6,7 @@
 //! dropping it stops the server.
 
 pub mod api;
+pub mod departures;
 mod https;
 
 pub use https::ConnectionLimits;
@@ -170,7 +171,12 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
     );
 
     let mut tasks = JoinSet::new();
-    let relays = SessionRelays::new(store, metrics.clone(), config.limits.relay);
+    let relays = SessionRelays::new(
+        store,
+        metrics.clone(),
+        config.limits.relay,
+        state.departures(),
+    );
     tasks.spawn(https::serve(
         listener,
         tls,

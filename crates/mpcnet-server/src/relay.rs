@@ -27,6 +27,7 @@ use iroh_relay::server::{
 use mpcnet_proto::{LobbyId, PublicKey};
 use tokio::sync::Notify;
 
+use crate::departures::Departures;
 use crate::https::ConnectionTicket;
 use crate::limits::RelayLimits;
 use crate::metrics::Metrics;
@@ -58,6 +59,7 @@ pub struct SessionRelays {
     metrics: Arc<Metrics>,
     limits: RelayLimits,
     state: Mutex<RelaysState>,
+    departures: Arc<Departures>,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +113,7 @@ struct Upgrading {
 struct Admitted {
     ticket: Arc<ConnectionTicket>,
     lobby: LobbyId,
+    party: PublicKey,
 }
 
 /// Why a relay request is refused before its upgrade.
@@ -149,12 +152,19 @@ impl Refusal {
 }
 
 impl SessionRelays {
-    pub fn new(store: Store, metrics: Arc<Metrics>, limits: RelayLimits) -> Arc<Self> {
+    /// The relays; a party that closes its relay connection goes into `departures`.
+    pub fn new(
+        store: Store,
+        metrics: Arc<Metrics>,
+        limits: RelayLimits,
+        departures: Arc<Departures>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             metrics,
             limits,
             state: Mutex::default(),
+            departures,
         })
     }
 
@@ -264,11 +274,11 @@ impl SessionRelays {
         let upgrading = number
             .and_then(|number| lock(&self.state).upgrading.remove(&number))
             .ok_or("the connection's handshake took too long")?;
-        let endpoint = request.endpoint_id();
+        let party = PublicKey::from_bytes(request.endpoint_id().as_bytes())
+            .map_err(|_| "not a valid party key")?;
         let store = self.store.clone();
         let member = tokio::task::spawn_blocking(move || {
-            let key = PublicKey::from_bytes(endpoint.as_bytes()).ok()?;
-            store.is_session_member(&lobby, &key, now()).ok()
+            store.is_session_member(&lobby, &party, now()).ok()
         })
         .await
         .ok()
@@ -291,8 +301,10 @@ impl SessionRelays {
             Admitted {
                 ticket: upgrading.ticket,
                 lobby,
+                party,
             },
         );
+        self.departures.returned(&lobby, &party);
         Ok(())
     }
 
@@ -304,6 +316,7 @@ impl SessionRelays {
         state.close_stuck_handshakes(&self.metrics);
         if let Some(live) = live {
             state.end_sessions_not_in(&live);
+            self.departures.keep_only(&live);
         }
         state.spend_budgets(self.limits.bytes_per_creator);
         state.count_traffic(&self.metrics);
@@ -462,8 +475,15 @@ impl AccessControl for SessionAccess {
     }
 
     fn on_disconnect(&self, _endpoint: EndpointId, connection: ConnectionId) {
-        if let Some(relays) = self.relays.upgrade() {
-            lock(&relays.state).admitted.remove(&connection);
+        let Some(relays) = self.relays.upgrade() else {
+            return;
+        };
+        let Some(client) = lock(&relays.state).admitted.remove(&connection) else {
+            return;
+        };
+        // Closed from its own side (not dropped by the relay for silence): the party is gone.
+        if client.ticket.closed_by_client() {
+            relays.departures.left(client.lobby, client.party);
         }
     }
 }

@@ -229,6 +229,7 @@ async fn a_lobby_is_created_joined_sealed_and_served_as_signed() {
             peer,
             path: LinkPath::Relayed,
             rtt_ms: Some(2.5),
+            unreachable_s: None,
         }],
     };
     let runs = format!("/v1/lobbies/{id}/runs");

@@ -75,7 +75,7 @@ export function showLinks(id, view) {
     el("tr", { "data-link": link.parties.join("-"), "data-path": link.path },
       el("td", {}, `${link.parties[0]} ${name(link.parties[0])}`),
       el("td", {}, `${link.parties[1]} ${name(link.parties[1])}`),
-      el("td", {}, link.path),
+      el("td", {}, link.unreachable_s == null ? link.path : `unreachable for ${link.unreachable_s} s`),
       el("td", {}, link.rtt_ms == null ? "–" : `${link.rtt_ms.toFixed(1)} ms`),
     ));
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: "4" }, "no links reported yet")));

@@ -281,6 +281,11 @@ pub struct RunArgs {
     #[arg(long, env = "MPCNET_FINISH_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub finish_timeout: Duration,
 
+    /// How long a party may stay unreachable mid-run (an outage, a network change) before the
+    /// run gives up on it: the MPC waits that long for any path to come back.
+    #[arg(long, env = "MPCNET_PATIENCE", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub patience: Duration,
+
     /// Private arguments for this party's program from FILE, one per line, after the session's
     /// public ones (unlike arguments after `--`, they are not in the process list).
     #[arg(long, env = "MPCNET_PRIVATE_ARGS_FILE", value_name = "FILE")]

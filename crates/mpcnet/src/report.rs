@@ -123,12 +123,16 @@ fn run(run: &LocalRunStatus) -> String {
             .rtt_ms
             .map(|rtt| format!("rtt {rtt:.1} ms"))
             .unwrap_or_default();
+        let state = match link.unreachable_s {
+            Some(silent) => format!("unreachable for {silent} s"),
+            None => link.state.clone(),
+        };
         let _ = writeln!(
             text,
             "  {:>2}  {:<12} {:<10} {:<36} {:<14} sent {} B, received {} B",
             link.index,
             link.name,
-            link.state,
+            state,
             link.route.to_string(),
             rtt,
             link.bytes_sent,

@@ -161,6 +161,7 @@ async fn plan(
         args: report.args.clone(),
         link_timeout: args.timeout,
         finish_timeout: args.finish_timeout,
+        patience: args.patience,
         status_file: Some(home.run_status_file(&invite.lobby_id())),
     })
 }

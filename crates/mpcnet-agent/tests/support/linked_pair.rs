@@ -24,6 +24,7 @@ pub async fn linked_pair() -> anyhow::Result<(PeerLink, PeerLink, [iroh::Endpoin
         &relay,
         PathPolicy::DirectOnly,
         loopback,
+        endpoint::DEFAULT_PATIENCE,
     )
     .await?;
     let one = endpoint::bind(
@@ -31,6 +32,7 @@ pub async fn linked_pair() -> anyhow::Result<(PeerLink, PeerLink, [iroh::Endpoin
         &relay,
         PathPolicy::DirectOnly,
         loopback,
+        endpoint::DEFAULT_PATIENCE,
     )
     .await?;
     let book = HashMap::from([

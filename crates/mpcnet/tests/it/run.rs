@@ -397,8 +397,9 @@ fn an_interrupted_party_stops_and_the_others_name_it() {
     }
 }
 
-/// A party killed outright says nothing: the others find its link gone and stop, naming it,
-/// instead of hanging like MPyC would.
+/// A party killed outright says nothing, but its relay connection closes: the others, finding
+/// it unreachable, hear from the lobby that it is gone and stop within seconds, naming it,
+/// instead of waiting out their patience (two minutes) or hanging like MPyC would.
 #[test]
 fn a_party_killed_outright_is_named_as_lost() {
     let (others, carol) = signal_carol_mid_run("-KILL");
@@ -412,9 +413,18 @@ fn a_party_killed_outright_is_named_as_lost() {
     }
     let noticed = others
         .iter()
-        .filter(|party| party.stderr.contains("lost party"))
+        .filter(|party| party.stderr.contains("while MPyC was running: it is gone"))
         .count();
-    assert!(noticed >= 1, "nobody noticed carol was gone");
+    assert!(noticed >= 1, "nobody heard that carol was gone: {others:?}");
+    // Before that, progress said so: unreachable, and how long the run would wait.
+    assert!(
+        others.iter().any(|party| party
+            .stderr
+            .lines()
+            .any(|line| line.contains("(carol): unreachable for ")
+                && line.contains("waiting for any path (direct or relayed) for up to 120 s"))),
+        "{others:?}"
+    );
 }
 
 fn assert_fails_with(party: &Finished, expected: &str) {
