@@ -122,6 +122,12 @@ impl Lab {
         online
     }
 
+    /// The parties of `lobby` the server lists as gone (their relay connection closed by them).
+    async fn departures(&self, lobby: &LobbyId) -> Vec<mpcnet_proto::api::Departure> {
+        let client = mpcnet_client::LobbyClient::new(&self.server.address).expect("client");
+        client.departures(lobby).await.expect("departures")
+    }
+
     async fn metrics(&self) -> String {
         // Plain HTTP, but reqwest still wants a process-wide TLS provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -593,6 +599,10 @@ async fn a_relay_client_that_stops_answering_is_dropped_and_one_that_answers_is_
         "the client that does not answer is dropped"
     );
     assert!(start.elapsed() < Duration::from_secs(40));
+    assert!(
+        lab.departures(&lobby).await.is_empty(),
+        "a client dropped for silence may only be cut off: it is not listed as gone"
+    );
     // The one left is alice's: bob, on a real endpoint now, reaches her through the relay.
     let bob_ep = lab.endpoint(&bob, &lobby).await;
     let linked = link(
@@ -648,4 +658,50 @@ async fn an_address_over_its_request_rate_is_refused_and_its_connection_closed()
     let mut answer = vec![0u8; 4096];
     let read = other.read(&mut answer).await.expect("answer");
     assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
+}
+
+/// A party whose relay connection its own side closes (its agent exited or was killed) is
+/// listed as gone within a moment, and no longer once it is back on the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_that_closes_its_relay_connection_is_listed_as_gone_until_it_returns() {
+    let lab = lab(Duration::from_secs(600), test_limits()).await;
+    let (alice, bob) = (Identity::generate(), Identity::generate());
+    let lobby = lab.session(&[&alice, &bob], true).await;
+    let endpoint = lab.endpoint(&bob, &lobby).await;
+    tokio::time::timeout(Duration::from_secs(10), endpoint.online())
+        .await
+        .expect("bob is on the relay");
+    assert!(lab.departures(&lobby).await.is_empty());
+    endpoint.close().await;
+    drop(endpoint);
+    let start = Instant::now();
+    let gone = loop {
+        let gone = lab.departures(&lobby).await;
+        if !gone.is_empty() || start.elapsed() > Duration::from_secs(5) {
+            break gone;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(gone.len(), 1, "bob closed his relay connection");
+    assert_eq!(gone[0].party, bob.public());
+    assert!(
+        lab.reaches_relay(&bob, &lobby, Duration::from_secs(10))
+            .await,
+        "bob comes back"
+    );
+    // reaches_relay closed it again: back, then gone again, as it should be; what matters is
+    // that his return cleared the first departure (checked while he is on the relay).
+    let back = lab.endpoint(&bob, &lobby).await;
+    tokio::time::timeout(Duration::from_secs(10), back.online())
+        .await
+        .expect("bob is back");
+    let start = Instant::now();
+    while !lab.departures(&lobby).await.is_empty() && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        lab.departures(&lobby).await.is_empty(),
+        "bob is back on the relay"
+    );
+    drop(back);
 }
