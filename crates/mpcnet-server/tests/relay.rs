@@ -684,13 +684,6 @@ async fn a_party_that_closes_its_relay_connection_is_listed_as_gone_until_it_ret
     };
     assert_eq!(gone.len(), 1, "bob closed his relay connection");
     assert_eq!(gone[0].party, bob.public());
-    assert!(
-        lab.reaches_relay(&bob, &lobby, Duration::from_secs(10))
-            .await,
-        "bob comes back"
-    );
-    // reaches_relay closed it again: back, then gone again, as it should be; what matters is
-    // that his return cleared the first departure (checked while he is on the relay).
     let back = lab.endpoint(&bob, &lobby).await;
     tokio::time::timeout(Duration::from_secs(10), back.online())
         .await
