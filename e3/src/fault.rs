@@ -18,8 +18,8 @@ const FAULT_TABLE: &str = "e3fault";
 /// The public port ranges rebinds alternate between.
 const REBIND_RANGES: [&str; 2] = ["40000-44999", "45000-49999"];
 static REBINDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-/// How long after a rebind the NAT's new mappings are looked at.
-const REBIND_SETTLE: Duration = Duration::from_secs(3);
+/// How long after a rebind the NAT's new mappings are waited for (the flows that still send).
+const REBIND_SETTLE: Duration = Duration::from_secs(10);
 
 /// A fault as a scenario file writes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -297,7 +297,8 @@ fn counted_packets(listing: &str) -> u64 {
 }
 
 /// Makes the router's NAT map from another port range and forget every mapping; returns
-/// whether the site's flows came back on new public ports.
+/// whether the mappings were forgotten (none of the old public ports is mapped any more; the
+/// flows that send again show their new ports).
 async fn rebind(router: &Router) -> anyhow::Result<(bool, String)> {
     let before = public_ports(router)?;
     // Each rebind maps from the other of two ranges, so no port can be kept.
@@ -313,11 +314,19 @@ async fn rebind(router: &Router) -> anyhow::Result<(bool, String)> {
          add rule ip e3 postrouting oifname \"wan\" masquerade{random}\n"
     ))?;
     router.namespace.exec("conntrack", &["-F"])?;
-    tokio::time::sleep(REBIND_SETTLE).await;
-    let after = public_ports(router)?;
-    let changed = !after.is_empty() && after.iter().all(|port| !before.contains(port));
-    let evidence = format!("public ports of NATed flows before {before:?}, after {after:?}");
-    Ok((changed, evidence))
+    // The mappings are forgotten at once; new ones appear as the flows send again.
+    let waited = Instant::now();
+    let mut after = public_ports(router)?;
+    while after.is_empty() && waited.elapsed() < REBIND_SETTLE {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        after = public_ports(router)?;
+    }
+    let forgotten = !before.is_empty() && after.iter().all(|port| !before.contains(port));
+    let evidence = format!(
+        "public ports of NATed flows before {before:?}, {:.1} s after {after:?}",
+        waited.elapsed().as_secs_f64()
+    );
+    Ok((forgotten, evidence))
 }
 
 /// The public ports of the TCP and UDP flows the router's NAT maps now.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use iroh::endpoint::Endpoint;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::endpoint::{ALPN, PathPolicy, RelayPlan, peer_addr};
 use crate::link::{Peer, PeerLink};
@@ -41,6 +42,14 @@ pub struct MeshPlan<'a> {
     pub policy: PathPolicy,
 }
 
+/// Every link of the run, and the task that keeps refusing other connections (strangers, a
+/// second connection of a linked party) for as long as this lives.
+#[derive(Debug)]
+pub struct Mesh {
+    pub links: Vec<PeerLink>,
+    _refusing: AbortOnDropHandle<()>,
+}
+
 /// Links with every peer, or fails at `deadline` naming the parties that did not link.
 /// `on_link` is called as each link comes up.
 pub async fn link_all(
@@ -48,7 +57,7 @@ pub async fn link_all(
     addresses: AddressBook,
     deadline: Instant,
     on_link: impl Fn(&PeerLink),
-) -> Result<Vec<PeerLink>, MeshError> {
+) -> Result<Mesh, MeshError> {
     let MeshPlan {
         endpoint,
         me,
@@ -81,7 +90,7 @@ pub async fn link_all(
 
     let mut links: HashMap<u16, PeerLink> = HashMap::new();
     let mut errors: HashMap<u16, String> = HashMap::new();
-    let mut incoming = accept_from(endpoint.clone(), lower);
+    let (mut incoming, refusing) = accept_from(endpoint.clone(), lower);
     while links.len() < peers.len() {
         let link = tokio::select! {
             Some(result) = arrived.recv() => match result {
@@ -102,7 +111,10 @@ pub async fn link_all(
     if links.len() == peers.len() {
         let mut links: Vec<PeerLink> = links.into_values().collect();
         links.sort_by_key(|link| link.peer.index);
-        return Ok(links);
+        return Ok(Mesh {
+            links,
+            _refusing: refusing,
+        });
     }
     let missing = peers
         .iter()
@@ -168,18 +180,21 @@ async fn dial(
     Err(last_error)
 }
 
-/// Accepts connections for the whole run. Those from `expected` keys are sent on the returned
-/// channel while it is open; every other connection is closed at once, before any stream.
+/// Accepts connections until the returned task is dropped. Those from `expected` keys are sent
+/// on the returned channel while it is open; every other connection is closed at once, before
+/// any stream. Each handshake runs in a task of the accepting task's own.
 fn accept_from(
     endpoint: Endpoint,
     expected: HashMap<iroh::PublicKey, Peer>,
-) -> mpsc::Receiver<PeerLink> {
+) -> (mpsc::Receiver<PeerLink>, AbortOnDropHandle<()>) {
     let (sender, receiver) = mpsc::channel(expected.len().max(1));
-    tokio::spawn(async move {
+    let accepting = tokio::spawn(async move {
         let expected = Arc::new(expected);
+        let mut handshakes = tokio::task::JoinSet::new();
         while let Some(incoming) = endpoint.accept().await {
+            while handshakes.try_join_next().is_some() {}
             let (expected, sender) = (expected.clone(), sender.clone());
-            tokio::spawn(async move {
+            handshakes.spawn(async move {
                 let connection = match incoming.await {
                     Ok(connection) => connection,
                     Err(error) => {
@@ -207,5 +222,5 @@ fn accept_from(
             });
         }
     });
-    receiver
+    (receiver, AbortOnDropHandle::new(accepting))
 }

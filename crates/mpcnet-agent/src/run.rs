@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::task::TaskTracker;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::endpoint::{self, PathPolicy, RelayPlan};
 use crate::finish;
@@ -158,6 +158,8 @@ pub async fn run(
     result
 }
 
+/// The run once the endpoint is bound, phase by phase: link with every peer, open the
+/// forwards, run the program, finish together.
 async fn run_linked(
     plan: &RunPlan,
     endpoint: &Endpoint,
@@ -166,6 +168,51 @@ async fn run_linked(
     reporter: &RunUpdates,
 ) -> Result<RunOutcome, RunError> {
     tokio::pin!(interrupt);
+    let mesh = tokio::select! {
+        mesh = link_with_everyone(plan, endpoint, progress) => mesh?,
+        () = &mut interrupt => return Err(RunError::Interrupted),
+    };
+    let links = &mesh.links;
+    let forwards = Forwards::open(plan, links).await?;
+    let finish_listener = finish::listen(links);
+    let finished = finish_listener.finished();
+    let watcher = watch_links(links, plan, progress.clone(), reporter.clone());
+    let exit_code = run_program(
+        plan,
+        links,
+        &forwards,
+        finished.clone(),
+        &mut interrupt,
+        progress,
+    )
+    .await?;
+    let ending = finish_together(plan, links, &forwards, exit_code, finished);
+    let unfinished = tokio::select! {
+        unfinished = ending => unfinished,
+        () = &mut interrupt => return Err(RunError::Interrupted),
+    };
+    let reports: Vec<LinkReport> = links.iter().map(PeerLink::report).collect();
+    drop(watcher);
+    write_status(
+        plan.status_file.as_ref(),
+        plan.me,
+        "finished",
+        reports.clone(),
+    );
+    Ok(RunOutcome {
+        exit_code,
+        links: reports,
+        unfinished,
+    })
+}
+
+/// Links with every peer (exchanging direct addresses through the lobby meanwhile), or fails
+/// naming who is missing; in auto mode then gives the links a moment to go direct.
+async fn link_with_everyone(
+    plan: &RunPlan,
+    endpoint: &Endpoint,
+    progress: &Progress,
+) -> Result<mesh::Mesh, RunError> {
     let deadline = Instant::now() + plan.link_timeout;
     progress(format!(
         "linking with {} part{} ({})",
@@ -190,51 +237,76 @@ async fn run_linked(
         let (route, rtt) = link.route();
         progress(format!("{}: linked, {route}{}", link.peer, format_rtt(rtt)));
     });
-    let links = tokio::select! {
-        links = linking => links?,
+    let mesh = tokio::select! {
+        mesh = linking => mesh?,
         () = exchange => unreachable!("the address exchange runs until dropped"),
-        () = &mut interrupt => return Err(RunError::Interrupted),
     };
-
     if plan.policy == PathPolicy::Auto {
-        await_direct_paths(&links, progress).await;
+        await_direct_paths(&mesh.links, progress).await;
     }
-    let pumps = TaskTracker::new();
-    // Each link's forward (serving MPyC's connections or delivering the peer's), owned here.
-    let mut forwards = tokio::task::JoinSet::new();
-    let own_port = launcher::free_local_port()?;
-    let mut addresses = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0)); plan.peers.len() + 1];
-    addresses[usize::from(plan.me)] = SocketAddr::from((Ipv4Addr::LOCALHOST, own_port));
-    for link in &links {
-        if link.peer.index > plan.me {
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .await
-                .map_err(RunError::Forward)?;
-            addresses[usize::from(link.peer.index)] =
-                listener.local_addr().map_err(RunError::Forward)?;
-            forwards.spawn(crate::forward::serve_outgoing(
-                listener,
-                link.clone(),
-                pumps.clone(),
-            ));
-        } else {
-            forwards.spawn(crate::forward::deliver_incoming(
-                link.clone(),
-                own_port,
-                plan.link_timeout,
-                pumps.clone(),
-            ));
-        }
-    }
-    let finish_listener = finish::listen(&links);
-    let finished = finish_listener.finished();
-    let watcher = watch_links(&links, plan, progress.clone(), reporter.clone());
+    Ok(mesh)
+}
 
+/// Each link's forward (serving MPyC's connections to a higher-numbered peer, or delivering a
+/// lower-numbered peer's to MPyC), the pumps they run, and the addresses MPyC is given.
+struct Forwards {
+    _tasks: tokio::task::JoinSet<()>,
+    pumps: TaskTracker,
+    /// MPyC's `-P` addresses, by party: its own port, and a local forward for each peer.
+    addresses: Vec<SocketAddr>,
+}
+
+impl Forwards {
+    async fn open(plan: &RunPlan, links: &[PeerLink]) -> Result<Self, RunError> {
+        let pumps = TaskTracker::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let own_port = launcher::free_local_port()?;
+        let mut addresses = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0)); plan.peers.len() + 1];
+        addresses[usize::from(plan.me)] = SocketAddr::from((Ipv4Addr::LOCALHOST, own_port));
+        for link in links {
+            if link.peer.index > plan.me {
+                let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                    .await
+                    .map_err(RunError::Forward)?;
+                addresses[usize::from(link.peer.index)] =
+                    listener.local_addr().map_err(RunError::Forward)?;
+                tasks.spawn(crate::forward::serve_outgoing(
+                    listener,
+                    link.clone(),
+                    pumps.clone(),
+                ));
+            } else {
+                tasks.spawn(crate::forward::deliver_incoming(
+                    link.clone(),
+                    own_port,
+                    plan.link_timeout,
+                    pumps.clone(),
+                ));
+            }
+        }
+        Ok(Self {
+            _tasks: tasks,
+            pumps,
+            addresses,
+        })
+    }
+}
+
+/// Starts MPyC and waits until it exits (its exit code), or until a peer fails, is lost or
+/// is gone, or this party is interrupted: then stops MPyC, tells the others why, and fails.
+async fn run_program(
+    plan: &RunPlan,
+    links: &[PeerLink],
+    forwards: &Forwards,
+    finished: finish::Finished,
+    interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    progress: &Progress,
+) -> Result<i32, RunError> {
     let launch = Launch {
         python: plan.python.clone(),
         program: plan.program.clone(),
         me: plan.me,
-        addresses,
+        addresses: forwards.addresses.clone(),
         args: plan.args.clone(),
     };
     progress(format!(
@@ -249,13 +321,13 @@ async fn run_linked(
     let mut child = launch.spawn().await?;
     let stopped: Result<std::process::ExitStatus, RunError> = tokio::select! {
         status = child.wait() => Ok(status.map_err(|source| LauncherError::Spawn { python: plan.python.display().to_string(), source })?),
-        (peer, reason) = first_lost_link(&links, finished.clone()) => Err(RunError::LostPeer { peer, reason }),
-        (peer, reason) = first_gone_peer(&links, plan, finished.clone()) => Err(RunError::LostPeer { peer, reason }),
-        error = first_failed_peer(&links, finished.clone()) => Err(error),
-        () = &mut interrupt => Err(RunError::Interrupted),
+        (peer, reason) = first_lost_link(links, finished.clone()) => Err(RunError::LostPeer { peer, reason }),
+        (peer, reason) = first_gone_peer(links, plan, finished.clone()) => Err(RunError::LostPeer { peer, reason }),
+        error = first_failed_peer(links, finished.clone()) => Err(error),
+        () = interrupt.as_mut() => Err(RunError::Interrupted),
     };
-    let status = match stopped {
-        Ok(status) => status,
+    match stopped {
+        Ok(status) => Ok(status.code().unwrap_or(-1)),
         Err(error) => {
             // Stopping early: say so and why, so the others hear a failure rather than a lost
             // link, and whose.
@@ -264,38 +336,28 @@ async fn run_linked(
                 exit_code: finish::ABORTED,
                 cause: error.blamed_party(),
             };
-            finish::announce_and_wait(&links, ending, finished, ABORT_GRACE).await;
-            return Err(error);
+            finish::announce_and_wait(links, ending, finished, ABORT_GRACE).await;
+            Err(error)
         }
-    };
-    let exit_code = status.code().unwrap_or(-1);
+    }
+}
 
-    let ending = async {
-        pumps.close();
-        let _ = tokio::time::timeout(DRAIN_TIMEOUT, pumps.wait()).await;
-        let ending = FinishedMessage {
-            exit_code,
-            cause: None,
-        };
-        finish::announce_and_wait(&links, ending, finished, plan.finish_timeout).await
-    };
-    let unfinished = tokio::select! {
-        unfinished = ending => unfinished,
-        () = &mut interrupt => return Err(RunError::Interrupted),
-    };
-    let reports: Vec<LinkReport> = links.iter().map(PeerLink::report).collect();
-    drop(watcher);
-    write_status(
-        plan.status_file.as_ref(),
-        plan.me,
-        "finished",
-        reports.clone(),
-    );
-    Ok(RunOutcome {
+/// After MPyC exited with `exit_code`: drains the forwards, tells every peer, and waits for
+/// theirs (at most the finish timeout). Returns the peers that did not answer.
+async fn finish_together(
+    plan: &RunPlan,
+    links: &[PeerLink],
+    forwards: &Forwards,
+    exit_code: i32,
+    finished: finish::Finished,
+) -> Vec<String> {
+    forwards.pumps.close();
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, forwards.pumps.wait()).await;
+    let ending = FinishedMessage {
         exit_code,
-        links: reports,
-        unfinished,
-    })
+        cause: None,
+    };
+    finish::announce_and_wait(links, ending, finished, plan.finish_timeout).await
 }
 
 /// Gives freshly made links a moment to move from the relay to a direct path before MPyC's
@@ -503,10 +565,10 @@ fn watch_links(
     plan: &RunPlan,
     progress: Progress,
     reporter: RunUpdates,
-) -> AbortOnDrop {
+) -> AbortOnDropHandle<()> {
     let links = links.to_vec();
     let (status_file, me, patience) = (plan.status_file.clone(), plan.me, plan.patience);
-    AbortOnDrop(tokio::spawn(async move {
+    AbortOnDropHandle::new(tokio::spawn(async move {
         let mut told: Vec<Told> = links
             .iter()
             .map(|link| Told {
@@ -580,16 +642,6 @@ fn tell_link_changes(link: &PeerLink, told: &mut Told, patience: Duration, progr
                 told.route = route;
             }
         }
-    }
-}
-
-/// Aborts a task when dropped.
-#[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
