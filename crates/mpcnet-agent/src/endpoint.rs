@@ -18,6 +18,10 @@ pub const ALPN: &[u8] = b"mpcnet/1";
 /// the party says otherwise (`--patience`): long enough for a Wi-Fi drop, a router reboot or
 /// a cable pulled and put back, while the link waits for any path to come back.
 pub const DEFAULT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+/// What a link allows beyond the patience for a path to come back once an outage ends (a
+/// keep-alive to get through, the relay connection to be made again), so that an outage as
+/// long as the patience is ridden out.
+pub const RECOVERY_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(20);
 /// How often an idle link pings, so a quiet MPyC phase never looks like a lost peer.
 pub const LINK_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -79,7 +83,7 @@ pub enum EndpointError {
 
 /// Binds the endpoint of `identity`. `bind` restricts direct paths to one local address
 /// (e.g. 127.0.0.1:0 for a run on one machine; it also turns the port mapper off); a link whose
-/// peer is silent for `patience` ends.
+/// peer is silent for longer than `patience` (plus the [`RECOVERY_ALLOWANCE`]) ends.
 pub async fn bind(
     identity: &Identity,
     relay: &RelayPlan,
@@ -87,7 +91,8 @@ pub async fn bind(
     bind: Option<SocketAddr>,
     patience: std::time::Duration,
 ) -> Result<Endpoint, EndpointError> {
-    let idle = IdleTimeout::try_from(patience).map_err(|_| EndpointError::Patience(patience))?;
+    let idle = IdleTimeout::try_from(patience.saturating_add(RECOVERY_ALLOWANCE))
+        .map_err(|_| EndpointError::Patience(patience))?;
     let transport = QuicTransportConfig::builder()
         .max_idle_timeout(Some(idle))
         .keep_alive_interval(LINK_KEEP_ALIVE)

@@ -469,7 +469,13 @@ async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (Pee
             if finished.borrow().contains_key(&index) {
                 std::future::pending::<()>().await;
             }
-            (link.peer, reason.to_string())
+            let reason = match reason {
+                iroh::endpoint::ConnectionError::TimedOut => {
+                    "nothing was heard from it for longer than the patience".to_string()
+                }
+                other => other.to_string(),
+            };
+            (link.peer, reason)
         });
     }
     match watches.join_next().await {
