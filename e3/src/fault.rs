@@ -15,8 +15,10 @@ use crate::topology::{Lab, Router};
 
 /// The nftables table a fault adds to a router, removed when the fault ends.
 const FAULT_TABLE: &str = "e3fault";
-/// The public port ranges rebinds alternate between.
-const REBIND_RANGES: [&str; 2] = ["40000-44999", "45000-49999"];
+/// The public port ranges rebinds alternate between: below the hosts' ephemeral ports
+/// (32768 and up), so the NAT cannot keep a flow's public port by keeping its source port, and
+/// apart from each other, so a second rebind cannot keep the first one's ports either.
+const REBIND_RANGES: [&str; 2] = ["20000-24999", "25000-29999"];
 static REBINDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 /// How long after a rebind the NAT's new mappings are waited for (the flows that still send).
 const REBIND_SETTLE: Duration = Duration::from_secs(10);

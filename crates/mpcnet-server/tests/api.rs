@@ -677,14 +677,23 @@ async fn send_from(
     path: &str,
     body: Vec<u8>,
 ) -> (StatusCode, String) {
-    let mut request = Request::builder()
+    let request = Request::builder()
         .method(method)
         .uri(path)
         .body(Body::from(body))
         .expect("request");
+    answer_from(app.clone(), address, request).await
+}
+
+/// The status and error code `app` answers to `request` from client `address`.
+async fn answer_from(
+    app: axum::Router,
+    address: &str,
+    mut request: Request<Body>,
+) -> (StatusCode, String) {
     let address = address.parse().expect("address");
     request.extensions_mut().insert(ClientAddress(address));
-    let response = app.clone().oneshot(request).await.expect("infallible");
+    let response = app.oneshot(request).await.expect("infallible");
     let status = response.status();
     let bytes = response
         .into_body()
@@ -930,26 +939,13 @@ fn stalled_create(
     address: &str,
     length: u64,
 ) -> tokio::task::JoinHandle<(StatusCode, String)> {
-    let mut request = Request::builder()
+    let request = Request::builder()
         .method(Method::POST)
         .uri("/v1/lobbies")
         .body(Body::new(Stalled(length)))
         .expect("request");
-    let address = address.parse().expect("address");
-    request.extensions_mut().insert(ClientAddress(address));
-    let app = fixture.app.clone();
-    tokio::spawn(async move {
-        let response = app.oneshot(request).await.expect("infallible");
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let code = serde_json::from_slice::<ApiErrorBody>(&bytes).map_or(String::new(), |e| e.code);
-        (status, code)
-    })
+    let (app, address) = (fixture.app.clone(), address.to_string());
+    tokio::spawn(async move { answer_from(app, &address, request).await })
 }
 
 /// The answer to a stalled create within a moment, or `None` if the server is (rightly)

@@ -110,6 +110,15 @@ impl Lab {
             .expect("endpoint binds")
     }
 
+    /// An endpoint of `identity` on `lobby`'s relay once the relay has it (at most 10 s).
+    async fn online_endpoint(&self, identity: &Identity, lobby: &LobbyId) -> Endpoint {
+        let endpoint = self.endpoint(identity, lobby).await;
+        tokio::time::timeout(Duration::from_secs(10), endpoint.online())
+            .await
+            .expect("the relay takes the endpoint");
+        endpoint
+    }
+
     fn certificate(&self) -> CertificateDer<'static> {
         CertificateDer::from_pem_file(self.dir.path().join("tls-cert.pem")).expect("certificate")
     }
@@ -566,10 +575,7 @@ async fn a_relay_client_that_stops_answering_is_dropped_and_one_that_answers_is_
     let lab = lab(Duration::from_secs(600), test_limits()).await;
     let (alice, bob) = (Identity::generate(), Identity::generate());
     let lobby = lab.session(&[&alice, &bob], true).await;
-    let answering = lab.endpoint(&alice, &lobby).await;
-    tokio::time::timeout(Duration::from_secs(10), answering.online())
-        .await
-        .expect("alice's endpoint is on the relay");
+    let answering = lab.online_endpoint(&alice, &lobby).await;
 
     let tls = CaTlsConfig::custom_roots([lab.certificate()])
         .client_config(Arc::new(rustls::crypto::ring::default_provider()))
@@ -667,10 +673,7 @@ async fn a_party_that_closes_its_relay_connection_is_listed_as_gone_until_it_ret
     let lab = lab(Duration::from_secs(600), test_limits()).await;
     let (alice, bob) = (Identity::generate(), Identity::generate());
     let lobby = lab.session(&[&alice, &bob], true).await;
-    let endpoint = lab.endpoint(&bob, &lobby).await;
-    tokio::time::timeout(Duration::from_secs(10), endpoint.online())
-        .await
-        .expect("bob is on the relay");
+    let endpoint = lab.online_endpoint(&bob, &lobby).await;
     assert!(lab.departures(&lobby).await.is_empty());
     endpoint.close().await;
     drop(endpoint);
@@ -684,10 +687,7 @@ async fn a_party_that_closes_its_relay_connection_is_listed_as_gone_until_it_ret
     };
     assert_eq!(gone.len(), 1, "bob closed his relay connection");
     assert_eq!(gone[0].party, bob.public());
-    let back = lab.endpoint(&bob, &lobby).await;
-    tokio::time::timeout(Duration::from_secs(10), back.online())
-        .await
-        .expect("bob is back");
+    let back = lab.online_endpoint(&bob, &lobby).await;
     let start = Instant::now();
     while !lab.departures(&lobby).await.is_empty() && start.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -154,3 +154,49 @@ pub fn qr_code(invite: &Invite) -> String {
         Err(error) => format!("(no QR code: {error})"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpcnet_proto::link_report::{LinkReport, Route};
+
+    fn link(index: u16, name: &str, unreachable_s: Option<u64>) -> LinkReport {
+        LinkReport {
+            index,
+            name: name.into(),
+            state: if unreachable_s.is_some() {
+                "unreachable"
+            } else {
+                "connected"
+            }
+            .into(),
+            route: Route::Direct("198.18.1.2:4433".into()),
+            rtt_ms: Some(1.5),
+            bytes_sent: 10,
+            bytes_received: 20,
+            unreachable_s,
+        }
+    }
+
+    #[test]
+    fn status_says_how_long_a_peer_has_been_unreachable() {
+        let status = LocalRunStatus {
+            state: "running".into(),
+            pid: 1,
+            me: 0,
+            updated_unix_ms: 0,
+            age_ms: Some(300),
+            links: vec![link(1, "bob", None), link(2, "carol", Some(14))],
+        };
+        let text = run(&status);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].contains("bob") && lines[1].contains("connected"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("carol") && lines[2].contains("unreachable for 14 s"),
+            "{text}"
+        );
+    }
+}
