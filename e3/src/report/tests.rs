@@ -327,3 +327,54 @@ fn a_written_analysis_opens_the_report() {
         "{html}"
     );
 }
+
+#[test]
+fn faults_survived_tells_survived_lost_and_not_proven_apart() {
+    use crate::fault::FaultOutcome;
+    let fault = |took_effect: bool| FaultOutcome {
+        fault: "site 0: blackout for 30 s at 8 s".into(),
+        applied_at_s: Some(8.0),
+        took_effect,
+        evidence: if took_effect {
+            "31 packets dropped"
+        } else {
+            "0 packets dropped"
+        }
+        .into(),
+    };
+    let mut survived = record("faults", "blackout", "mpcnet", "many_rounds", 1);
+    survived.faults = vec![fault(true)];
+    survived.wall_seconds = 64.5;
+    let mut lost = record("faults", "blackout", "plain", "many_rounds", 1);
+    lost.faults = vec![fault(true)];
+    lost.success = false;
+    lost.errors = vec!["party 0: timed out after 240 s".into()];
+    let mut unproven = record("faults", "blackout", "n2n", "many_rounds", 1);
+    unproven.faults = vec![fault(false)];
+    let quiet = record("faults", "no faults", "tinc", "many_rounds", 1);
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    write_report(&[survived, lost, unproven, quiet], dir.path()).expect("writes");
+    let report = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
+    let section = report
+        .split("## Faults survived")
+        .nth(1)
+        .expect("the section is there");
+    assert!(
+        section.contains("| mpcnet | survived (64.5 s) |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| plain | lost: party 0: timed out after 240 s |"),
+        "{section}"
+    );
+    assert!(section.contains("| n2n | not proven |"), "{section}");
+    assert!(section.contains("31 packets dropped"), "{section}");
+    let header = section
+        .lines()
+        .find(|line| line.starts_with("| candidate |"))
+        .expect("the table's header");
+    assert_eq!(
+        header, "| candidate | blackout |",
+        "only networks with faults"
+    );
+}
