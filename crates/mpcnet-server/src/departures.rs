@@ -18,9 +18,7 @@ pub struct Departures(Mutex<HashMap<LobbyId, HashMap<PublicKey, Instant>>>);
 
 impl Departures {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<LobbyId, HashMap<PublicKey, Instant>>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.0)
     }
 
     /// `party` of `lobby` closed its relay connection just now.

@@ -300,3 +300,12 @@ fn advertised_address(
 fn host_name() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
+
+/// Locks `mutex`, going on past a panic in another holder: every lock of this crate guards
+/// state that a panic cannot leave half-changed in a way that matters (counters, caches, maps
+/// of open things; SQLite rolls its transactions back).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -6,9 +6,10 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use crate::limits::Rate;
+use crate::lock;
 
 /// The client address of a request, as the HTTPS listener saw it.
 #[derive(Debug, Clone, Copy)]
@@ -23,12 +24,6 @@ pub(crate) fn counted_as(address: IpAddr) -> IpAddr {
             None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
         },
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Things (connections, event streams) open per key: a client address, a lobby.

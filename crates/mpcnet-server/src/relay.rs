@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -30,6 +30,7 @@ use tokio::sync::Notify;
 use crate::departures::Departures;
 use crate::https::ConnectionTicket;
 use crate::limits::RelayLimits;
+use crate::lock;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -39,12 +40,6 @@ const KEY_CACHE_CAPACITY: usize = 128;
 const TICKET_HEADER: &str = "x-mpcnet-relay-ticket";
 /// How often the relays look for ended sessions, spent budgets and stuck handshakes.
 pub const SWEEP_PERIOD: Duration = Duration::from_secs(1);
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 fn now() -> u64 {
     SystemTime::now()

@@ -105,15 +105,11 @@ impl Store {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back), so go on.
-        self.connection
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.connection)
     }
 
     fn verified_cache(&self) -> std::sync::MutexGuard<'_, HashMap<LobbyId, Lobby>> {
-        self.verified
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.verified)
     }
 
     /// Lobby `id` as verified, if it is live: from the cache, else restored (and verified) from

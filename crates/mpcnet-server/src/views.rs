@@ -17,9 +17,7 @@ pub struct SharedViews(Mutex<HashMap<LobbyId, Cell>>);
 
 impl SharedViews {
     fn cells(&self) -> MutexGuard<'_, HashMap<LobbyId, Cell>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.0)
     }
 
     /// `id`'s view: the one made since its last change, or the one `make` makes now (once,
