@@ -10,12 +10,17 @@ use libfuzzer_sys::fuzz_target;
 #[allow(dead_code)]
 mod wire;
 
-use wire::{FinishedMessage, MpycHeader, StreamKind};
+use wire::{ControlMessage, FinishedMessage, StreamAnswer, StreamKind, StreamOpening};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(header) = MpycHeader::parse(data) {
-        assert_eq!(header.to_bytes(), data);
-        assert_eq!(header.mpyc_bytes(), data[1..]);
+    if let Ok(opening) = StreamOpening::parse(data) {
+        assert_eq!(opening.to_bytes(), data);
+    }
+    if let Ok(answer) = StreamAnswer::parse(data) {
+        assert_eq!(answer.to_bytes(), data);
+    }
+    if let Ok(message) = ControlMessage::parse(data) {
+        assert_eq!(message.to_bytes(), data);
     }
     if let Ok(message) = FinishedMessage::parse(data) {
         assert_eq!(message.to_bytes(), data);
@@ -25,9 +30,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(kind as u8, first);
         }
     }
-    // A header read from the start of a longer stream: the first bytes decide alone.
-    if data.len() >= MpycHeader::LEN {
-        let header = MpycHeader::parse(&data[..MpycHeader::LEN]);
-        assert_eq!(header.is_ok(), data[0] == StreamKind::Mpyc as u8);
+    // An opening read from the start of a longer stream: the first bytes decide alone.
+    if data.len() >= StreamOpening::LEN {
+        let opening = StreamOpening::parse(&data[..StreamOpening::LEN]);
+        let flag_ok = data[StreamOpening::LEN - 1] <= 1;
+        assert_eq!(opening.is_ok(), data[0] == StreamKind::Mpyc as u8 && flag_ok);
     }
 });

@@ -8,7 +8,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use mpcnet_agent::forward;
+use mpcnet_agent::{control, finish, forward};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
@@ -65,10 +65,25 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What keeps a forward working: the links' endpoints and meshes, their keepers (control
+/// streams, so sent bytes are confirmed) and the listener of one-way streams.
+#[allow(dead_code)] // held, never read
+struct Forwarding(
+    linked_pair::Alive,
+    [tokio_util::task::AbortOnDropHandle<()>; 2],
+    finish::FinishListener,
+);
+
 /// Two agents linked directly (in this process); returns a local forward address that reaches
-/// `target` through them, and the endpoints to keep alive.
-async fn forward_to(target: SocketAddr) -> anyhow::Result<(SocketAddr, [iroh::Endpoint; 2])> {
-    let (near_link, far_link, endpoints) = linked_pair::linked_pair().await?;
+/// `target` through them, and what keeps it working.
+async fn forward_to(target: SocketAddr) -> anyhow::Result<(SocketAddr, Forwarding)> {
+    let (near_link, far_link, alive) = linked_pair::linked_pair().await?;
+    let patience = Duration::from_secs(60);
+    let keepers = [
+        control::keep(near_link.clone(), None, patience),
+        control::keep(far_link.clone(), None, patience),
+    ];
+    let listener_of_one_way_streams = finish::listen(&[near_link.clone(), far_link.clone()]);
     let pumps = TaskTracker::new();
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let forward_address = listener.local_addr()?;
@@ -79,7 +94,10 @@ async fn forward_to(target: SocketAddr) -> anyhow::Result<(SocketAddr, [iroh::En
         Duration::from_secs(10),
         pumps,
     ));
-    Ok((forward_address, endpoints))
+    Ok((
+        forward_address,
+        Forwarding(alive, keepers, listener_of_one_way_streams),
+    ))
 }
 
 /// Starts a TCP server on loopback running `serve` for each connection.

@@ -9,8 +9,9 @@ use iroh::endpoint::RecvStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::control;
 use crate::link::PeerLink;
-use crate::wire::{FinishedMessage, STOP_REFUSED};
+use crate::wire::{FinishedMessage, STOP_REFUSED, StreamKind};
 
 /// How long a party waits for a peer to acknowledge its "finished" message.
 const ACK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -51,38 +52,89 @@ pub fn listen(links: &[PeerLink]) -> FinishListener {
     }
 }
 
-/// Reads `link`'s one-way streams, each in a task of its own (a silent stream must not hold
-/// up the real message), at most [`READERS_PER_LINK`] at once, until the link closes.
+/// Reads `link`'s one-way streams on every carrier until the link ends: the peer's control
+/// stream, one per carrier (read for the carrier's life by [`control::listen`]), and its
+/// "finished" message, each in a task of its own (a silent stream must not hold up the real
+/// message), at most [`READERS_PER_LINK`] at once.
 async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, FinishedMessage>>) {
-    let mut readers = JoinSet::new();
+    let mut carriers = link.carriers();
     loop {
-        if readers.len() >= READERS_PER_LINK {
-            readers.join_next().await;
-            continue;
-        }
-        tokio::select! {
-            accepted = link.connection.accept_uni() => match accepted {
-                Ok(stream) => {
-                    readers.spawn(read_finished(stream, link.clone(), sender.clone()));
+        let connection = carriers.borrow_and_update().connection.clone();
+        let mut readers = JoinSet::new();
+        let mut control: Option<JoinSet<()>> = None;
+        loop {
+            if readers.len() >= READERS_PER_LINK {
+                readers.join_next().await;
+                continue;
+            }
+            tokio::select! {
+                accepted = connection.accept_uni() => match accepted {
+                    Ok(stream) => {
+                        readers.spawn(read_one_way(stream, link.clone(), sender.clone()));
+                    }
+                    Err(_) => break,
+                },
+                Some(Ok(Some(stream))) = readers.join_next() => {
+                    // A control stream: read it for the carrier's life, refuse a second.
+                    match &mut control {
+                        None => {
+                            let mut listening = JoinSet::new();
+                            listening.spawn(control::listen(link.clone(), stream));
+                            control = Some(listening);
+                        }
+                        Some(_) => refuse(stream, &link, "a second control stream"),
+                    }
                 }
-                Err(_) => break,
-            },
-            Some(_) = readers.join_next() => {}
+                changed = carriers.changed() => match changed {
+                    Ok(()) => break,
+                    Err(_) => return,
+                },
+                _ = link.ended() => break,
+            }
+        }
+        if link.ended_for().is_some() {
+            break;
+        }
+        if carriers.has_changed().is_ok_and(|changed| !changed) && carriers.changed().await.is_err()
+        {
+            break;
         }
     }
-    // The link closed: wake the waiters, who also count closed links as done.
+    // The link is over: wake the waiters, who also count ended links as done.
     sender.send_modify(|_| {});
 }
 
-/// Reads one "finished" message, at most [`MESSAGE_TIMEOUT`], and records it.
-async fn read_finished(
+/// Reads the kind of a one-way stream within [`MESSAGE_TIMEOUT`]: a "finished" message is
+/// read whole and recorded; a control stream is handed back to be read for the carrier's life.
+async fn read_one_way(
     mut stream: RecvStream,
     link: PeerLink,
     sender: watch::Sender<HashMap<u16, FinishedMessage>>,
-) {
-    let read = tokio::time::timeout(MESSAGE_TIMEOUT, stream.read_to_end(FinishedMessage::LEN));
+) -> Option<RecvStream> {
+    let mut kind = [0u8; 1];
+    match tokio::time::timeout(MESSAGE_TIMEOUT, stream.read_exact(&mut kind)).await {
+        Ok(Ok(())) => {}
+        _ => {
+            refuse(stream, &link, "no kind in time");
+            return None;
+        }
+    }
+    match StreamKind::from_byte(kind[0]) {
+        Ok(StreamKind::Control) => return Some(stream),
+        Ok(StreamKind::Finished) => {}
+        _ => {
+            refuse(stream, &link, "an unknown kind");
+            return None;
+        }
+    }
+    let read = tokio::time::timeout(
+        MESSAGE_TIMEOUT,
+        stream.read_to_end(FinishedMessage::LEN - 1),
+    );
     let message = match read.await {
-        Ok(Ok(bytes)) => FinishedMessage::parse(&bytes).map_err(|error| error.to_string()),
+        Ok(Ok(rest)) => {
+            FinishedMessage::parse(&[&kind[..], &rest].concat()).map_err(|error| error.to_string())
+        }
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err(format!("no message within {MESSAGE_TIMEOUT:?}")),
     };
@@ -90,11 +142,15 @@ async fn read_finished(
         Ok(message) => sender.send_modify(|finished| {
             finished.insert(link.peer.index, message);
         }),
-        Err(why) => {
-            tracing::warn!(peer = %link.peer, %why, "refused a one-way stream");
-            let _ = stream.stop(STOP_REFUSED.into());
-        }
+        Err(why) => refuse(stream, &link, &why),
     }
+    None
+}
+
+/// Refuses a one-way stream (logged).
+fn refuse(mut stream: RecvStream, link: &PeerLink, why: &str) {
+    tracing::warn!(peer = %link.peer, %why, "refused a one-way stream");
+    let _ = stream.stop(STOP_REFUSED.into());
 }
 
 /// The code a party announces when it stops its run before its MPyC finished (a peer failed or
@@ -107,7 +163,7 @@ async fn announce(links: &[PeerLink], ending: FinishedMessage) {
     let message = ending.to_bytes();
     let sends = links.iter().map(|link| async move {
         let sent = async {
-            let mut stream = link.connection.open_uni().await?;
+            let mut stream = link.connection().open_uni().await?;
             stream.write_all(&message).await?;
             stream.finish()?;
             stream.stopped().await?;
@@ -127,7 +183,7 @@ async fn announce(links: &[PeerLink], ending: FinishedMessage) {
 }
 
 /// Tells every peer how this party's run ended, then waits until every peer has said the same
-/// or closed its link, at most `timeout`. Returns the peers that did not answer.
+/// or its link ended, at most `timeout`. Returns the peers that did not answer.
 pub async fn announce_and_wait(
     links: &[PeerLink],
     ending: FinishedMessage,
@@ -136,17 +192,15 @@ pub async fn announce_and_wait(
 ) -> Vec<String> {
     announce(links, ending).await;
     let everyone_done = |finished: &HashMap<u16, FinishedMessage>| {
-        links.iter().all(|link| {
-            finished.contains_key(&link.peer.index) || link.connection.close_reason().is_some()
-        })
+        links
+            .iter()
+            .all(|link| finished.contains_key(&link.peer.index) || link.ended_for().is_some())
     };
     let _ = tokio::time::timeout(timeout, finished.wait_for(everyone_done)).await;
     let finished = finished.borrow();
     links
         .iter()
-        .filter(|link| {
-            !finished.contains_key(&link.peer.index) && link.connection.close_reason().is_none()
-        })
+        .filter(|link| !finished.contains_key(&link.peer.index) && link.ended_for().is_none())
         .map(|link| link.peer.to_string())
         .collect()
 }

@@ -1,44 +1,45 @@
-//! Forwards between MPyC's TCP connections and QUIC streams on peer links.
+//! Forwards between MPyC's TCP connections and the streams of peer links ([`crate::stream`]).
 //!
-//! Each local TCP connection is one bidirectional QUIC stream, pumped in both directions with
-//! no batching: every read is written on at once, with TCP_NODELAY on every local socket.
-//! Outgoing: MPyC connects to a local forward port of a higher-numbered peer; the connection
-//! is accepted only once the link exists (it does before MPyC starts) and held until the far
-//! side delivers it. Incoming: a stream from a lower-numbered peer is delivered to MPyC's own
-//! listening port, retrying until MPyC listens (parties start at slightly different times),
-//! once its header has arrived: at most [`HEADER_TIMEOUT`] after the stream did.
+//! Outgoing: MPyC connects to a local forward port of a higher-numbered peer; each connection
+//! becomes a stream of the link, numbered by this side, opened on the link's carrier (the link
+//! exists before MPyC starts) and on every carrier after it. Incoming: on each carrier of a link
+//! from a lower-numbered peer, a stream opening either continues a stream this side already
+//! has (handed to it) or starts a new one, which is delivered to MPyC's own listening port
+//! (retrying until MPyC listens: parties start at slightly different times) once its first two
+//! bytes have arrived, at most [`HEADER_TIMEOUT`] after the stream did, and name the peer.
 //!
 //! The bytes on a stream are described in [`crate::wire`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use iroh::endpoint::{RecvStream, SendStream};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
+use crate::endpoint::MAX_MPYC_STREAMS_PER_LINK;
 use crate::link::PeerLink;
-use crate::wire::{MPYC_STREAM_OPENING, MpycHeader, RESET_LOCAL_BROKE, STOP_REFUSED};
+use crate::stream::{self, End, Leg, StreamState};
+use crate::wire::{Position, RESET_LOCAL_BROKE, STOP_REFUSED, StreamAnswer, StreamOpening};
 
-/// How long a peer has to send a stream's header once the stream exists. The peer's agent
-/// writes the kind byte as it opens the stream and MPyC sends its id as soon as it connects,
-/// so the header follows within a round trip; a stream still without one holds a stream slot
-/// and a task for nothing, and is refused.
+/// How long a peer has to send a stream's opening and MPyC's first two bytes once the stream
+/// exists. The peer's agent writes the opening as it opens the stream and its MPyC sends its
+/// id as soon as it connects, so they follow within a round trip; a stream still without them
+/// holds a stream slot and a task for nothing, and is refused.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// The largest piece moved in one step.
-const CHUNK: usize = 64 * 1024;
 /// How often delivery retries while MPyC is not listening yet.
 const DELIVERY_RETRY: Duration = Duration::from_millis(20);
 
 /// Serves MPyC's connections to `link`'s peer: each TCP connection accepted on `listener`
-/// becomes one stream. Runs until the link closes.
+/// becomes one stream of the link. Runs until the link ends.
 pub async fn serve_outgoing(listener: TcpListener, link: PeerLink, pumps: TaskTracker) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = link.connection.closed() => return,
+            _ = link.ended() => return,
         };
         let tcp = match accepted {
             Ok((tcp, _)) => tcp,
@@ -47,23 +48,27 @@ pub async fn serve_outgoing(listener: TcpListener, link: PeerLink, pumps: TaskTr
                 continue;
             }
         };
-        let link = link.clone();
-        pumps.spawn(async move {
-            let opened = async {
-                let (mut send, recv) = link.connection.open_bi().await?;
-                send.write_all(&MPYC_STREAM_OPENING).await?;
-                anyhow::Ok((send, recv))
-            };
-            match opened.await {
-                Ok((send, recv)) => pump(tcp, send, recv, &link).await,
-                Err(error) => tracing::warn!(peer = %link.peer, %error, "cannot open a stream"),
-            }
-        });
+        let state = Arc::new(StreamState::default());
+        let number = {
+            let mut streams = link.streams();
+            let number = streams.next;
+            streams.next += 1;
+            streams.live.insert(number, state.clone());
+            number
+        };
+        pumps.spawn(stream::run(
+            link.clone(),
+            number,
+            tcp,
+            state,
+            End::Opener,
+            None,
+        ));
     }
 }
 
 /// Delivers `link`'s incoming streams to MPyC listening on 127.0.0.1:`mpyc_port`, each waiting
-/// up to `patience` for MPyC to listen. Runs until the link closes.
+/// up to `patience` for MPyC to listen, on every carrier of the link until it ends.
 ///
 /// MPyC learns who connects from the first two bytes of the connection (the party id, u16 LE)
 /// and believes them. A stream is delivered only if those bytes name the peer at the other end
@@ -74,50 +79,203 @@ pub async fn deliver_incoming(
     patience: Duration,
     pumps: TaskTracker,
 ) {
-    while let Ok((send, mut recv)) = link.connection.accept_bi().await {
-        let link = link.clone();
-        pumps.spawn(async move {
-            let Some(header) = read_header(&mut recv, &link).await else {
-                let _ = recv.stop(STOP_REFUSED.into());
-                return;
+    let receiving = Receiving {
+        link: link.clone(),
+        mpyc_port,
+        patience,
+        legs: Arc::default(),
+    };
+    let mut carriers = link.carriers();
+    loop {
+        let connection = carriers.borrow_and_update().connection.clone();
+        loop {
+            let accepted = tokio::select! {
+                accepted = connection.accept_bi() => accepted,
+                changed = carriers.changed() => match changed {
+                    Ok(()) => break,
+                    Err(_) => return,
+                },
+                _ = link.ended() => return,
             };
-            match connect_when_listening(mpyc_port, Instant::now() + patience).await {
-                Ok(mut tcp) => {
-                    if tcp.write_all(&header.mpyc_bytes()).await.is_ok() {
-                        pump(tcp, send, recv, &link).await;
-                    }
+            let Ok((send, recv)) = accepted else {
+                // This carrier is over: wait for the next.
+                if carriers.changed().await.is_err() {
+                    return;
                 }
-                Err(error) => {
-                    tracing::warn!(peer = %link.peer, %error, "MPyC never listened on its port")
-                }
-            }
-        });
+                break;
+            };
+            let receiving = receiving.clone();
+            let connection = connection.clone();
+            pumps.spawn(async move { receiving.take(send, recv, connection).await });
+        }
     }
 }
 
-/// The stream's header, if it arrives within [`HEADER_TIMEOUT`], is an MPyC header, and names
-/// the link's own peer; `None` (logged) otherwise.
-async fn read_header(recv: &mut RecvStream, link: &PeerLink) -> Option<MpycHeader> {
-    let mut bytes = [0u8; MpycHeader::LEN];
-    match tokio::time::timeout(HEADER_TIMEOUT, recv.read_exact(&mut bytes)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            tracing::warn!(peer = %link.peer, %error, "dropped a stream without its header");
-            return None;
+/// What the receiving side of a link needs to take a stream opening.
+#[derive(Clone)]
+struct Receiving {
+    link: PeerLink,
+    mpyc_port: u16,
+    patience: Duration,
+    /// Where the legs of this side's live streams go, by stream number.
+    legs: Arc<std::sync::Mutex<std::collections::HashMap<u32, mpsc::Sender<Leg>>>>,
+}
+
+impl Receiving {
+    /// Reads a stream opening and hands the leg to its stream, or starts a new stream, or
+    /// refuses it.
+    async fn take(
+        &self,
+        mut send: SendStream,
+        mut recv: RecvStream,
+        connection: iroh::endpoint::Connection,
+    ) {
+        let Some(opening) = read_opening(&mut recv, &self.link).await else {
+            let _ = recv.stop(STOP_REFUSED.into());
+            return;
+        };
+        let mut leg = Leg {
+            send,
+            recv,
+            connection,
+            peer_delivered: opening.delivered,
+        };
+        let handed = self
+            .legs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&opening.stream)
+            .cloned();
+        if let Some(legs) = handed {
+            let _ = legs.send(leg).await;
+            return;
         }
-        Err(_) => {
-            tracing::warn!(peer = %link.peer, "dropped a stream whose header did not come within {HEADER_TIMEOUT:?}");
-            return None;
+        let next = self.link.streams().next;
+        if opening.stream < next {
+            // A stream this side had, now over: it broke (a finished one is never resumed).
+            send = leg.send;
+            let _ = send.reset(RESET_LOCAL_BROKE.into());
+            let _ = leg.recv.stop(RESET_LOCAL_BROKE.into());
+            return;
         }
+        self.start(opening.stream, leg).await;
     }
-    match MpycHeader::parse(&bytes) {
-        Ok(header) if header.claimed_party == link.peer.index => Some(header),
-        Ok(header) => {
-            tracing::warn!(peer = %link.peer, claimed = header.claimed_party, "refused a stream claiming another party's id");
+
+    /// A new stream: answers that nothing is delivered yet, checks MPyC's first two bytes,
+    /// connects to MPyC and runs the stream.
+    async fn start(&self, number: u32, mut leg: Leg) {
+        let link = &self.link;
+        if leg.peer_delivered != Position::default() || !self.admit(number) {
+            tracing::warn!(peer = %link.peer, number, "refused a stream opening out of place");
+            let _ = leg.recv.stop(STOP_REFUSED.into());
+            return;
+        }
+        let answer = StreamAnswer {
+            delivered: Position::default(),
+        };
+        if leg.send.write_all(&answer.to_bytes()).await.is_err() {
+            self.forget(number);
+            return;
+        }
+        let Some(id) = read_party_id(&mut leg.recv, link).await else {
+            let _ = leg.recv.stop(STOP_REFUSED.into());
+            self.forget(number);
+            return;
+        };
+        let deadline = Instant::now() + self.patience;
+        let mut tcp = match connect_when_listening(self.mpyc_port, deadline).await {
+            Ok(tcp) => tcp,
+            Err(error) => {
+                tracing::warn!(peer = %link.peer, %error, "MPyC never listened on its port");
+                return self.forget(number);
+            }
+        };
+        if tcp.write_all(&id).await.is_err() {
+            return self.forget(number);
+        }
+        let state = Arc::new(StreamState::default());
+        state.delivered_more(id.len());
+        link.streams().live.insert(number, state.clone());
+        let (legs, handed) = mpsc::channel(1);
+        self.legs_mut().insert(number, legs);
+        stream::run(
+            link.clone(),
+            number,
+            tcp,
+            state,
+            End::Receiver(handed),
+            Some(leg),
+        )
+        .await;
+        self.forget(number);
+    }
+
+    /// Takes `number` as the peer's newest stream if it is one and there is room for it.
+    fn admit(&self, number: u32) -> bool {
+        let mut streams = self.link.streams();
+        let room = streams.live.len() < MAX_MPYC_STREAMS_PER_LINK as usize;
+        if number < streams.next || !room {
+            return false;
+        }
+        streams.next = number + 1;
+        true
+    }
+
+    fn forget(&self, number: u32) {
+        self.legs_mut().remove(&number);
+        self.link.streams().live.remove(&number);
+    }
+
+    fn legs_mut(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<u32, mpsc::Sender<Leg>>> {
+        self.legs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The stream's opening, if it arrives within [`HEADER_TIMEOUT`] and is one; `None` (logged)
+/// otherwise.
+async fn read_opening(recv: &mut RecvStream, link: &PeerLink) -> Option<StreamOpening> {
+    let mut bytes = [0u8; StreamOpening::LEN];
+    let bytes = read_within(recv, &mut bytes, link).await?;
+    match StreamOpening::parse(bytes) {
+        Ok(opening) => Some(opening),
+        Err(error) => {
+            tracing::warn!(peer = %link.peer, %error, "refused a stream with a malformed opening");
             None
         }
-        Err(error) => {
-            tracing::warn!(peer = %link.peer, %error, "refused a stream with a malformed header");
+    }
+}
+
+/// MPyC's first two bytes on a new stream, if they come within [`HEADER_TIMEOUT`] and name
+/// the link's own peer; `None` (logged) otherwise.
+async fn read_party_id(recv: &mut RecvStream, link: &PeerLink) -> Option<[u8; 2]> {
+    let mut bytes = [0u8; 2];
+    let bytes = *read_within(recv, &mut bytes, link).await?;
+    let claimed = u16::from_le_bytes(bytes);
+    if claimed != link.peer.index {
+        tracing::warn!(peer = %link.peer, claimed, "refused a stream claiming another party's id");
+        return None;
+    }
+    Some(bytes)
+}
+
+/// Fills `bytes` from `recv` within [`HEADER_TIMEOUT`]; `None` (logged) if it cannot.
+async fn read_within<'a, const N: usize>(
+    recv: &mut RecvStream,
+    bytes: &'a mut [u8; N],
+    link: &PeerLink,
+) -> Option<&'a [u8; N]> {
+    match tokio::time::timeout(HEADER_TIMEOUT, recv.read_exact(bytes)).await {
+        Ok(Ok(())) => Some(bytes),
+        Ok(Err(error)) => {
+            tracing::warn!(peer = %link.peer, %error, "dropped a stream without its opening");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(peer = %link.peer, "dropped a stream whose opening did not come within {HEADER_TIMEOUT:?}");
             None
         }
     }
@@ -131,58 +289,4 @@ async fn connect_when_listening(port: u16, deadline: Instant) -> std::io::Result
             Err(_) => tokio::time::sleep(DELIVERY_RETRY).await,
         }
     }
-}
-
-/// Moves bytes both ways until both directions have ended.
-async fn pump(tcp: TcpStream, send: SendStream, recv: RecvStream, link: &PeerLink) {
-    if let Err(error) = tcp.set_nodelay(true) {
-        tracing::warn!(%error, "cannot set TCP_NODELAY");
-    }
-    let (tcp_read, tcp_write) = tcp.into_split();
-    let counters = link.counters.clone();
-    let outbound = tcp_to_quic(tcp_read, send, &counters.sent);
-    let inbound = quic_to_tcp(recv, tcp_write, &counters.received);
-    let (outbound, inbound) = tokio::join!(outbound, inbound);
-    for result in [outbound, inbound] {
-        if let Err(error) = result {
-            tracing::debug!(peer = %link.peer, %error, "forward ended with an error");
-        }
-    }
-}
-
-async fn tcp_to_quic(
-    mut tcp: tokio::net::tcp::OwnedReadHalf,
-    mut send: SendStream,
-    sent: &AtomicU64,
-) -> anyhow::Result<()> {
-    let mut buffer = vec![0u8; CHUNK];
-    loop {
-        let read = match tcp.read(&mut buffer).await {
-            Ok(read) => read,
-            Err(error) => {
-                // MPyC's connection broke: the peer must see an abort, not a clean end.
-                let _ = send.reset(RESET_LOCAL_BROKE.into());
-                return Err(error.into());
-            }
-        };
-        if read == 0 {
-            send.finish()?;
-            return Ok(());
-        }
-        send.write_all(&buffer[..read]).await?;
-        sent.fetch_add(read as u64, Ordering::Relaxed);
-    }
-}
-
-async fn quic_to_tcp(
-    mut recv: RecvStream,
-    mut tcp: tokio::net::tcp::OwnedWriteHalf,
-    received: &AtomicU64,
-) -> anyhow::Result<()> {
-    while let Some(chunk) = recv.read_chunk(CHUNK).await? {
-        tcp.write_all(&chunk).await?;
-        received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-    }
-    tcp.shutdown().await?;
-    Ok(())
 }

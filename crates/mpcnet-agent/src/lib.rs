@@ -3,17 +3,19 @@
 //!
 //! - [`endpoint`]: the iroh endpoint keyed by the party's identity, our relay only.
 //! - [`mesh`]: dial higher-numbered peers, accept lower-numbered ones, refuse strangers.
-//! - [`forward`]: MPyC's TCP connections as QUIC streams, both ways, no batching.
+//! - [`forward`]: MPyC's TCP connections as streams of the links, both ways.
+//! - [`stream`]: one such stream, pumped over carrier after carrier, resumed at the byte.
+//! - [`control`]: a link kept across carriers (heartbeats, delivery reports, dialing again).
 //! - [`launcher`]: Python with `mpyc`, ports, and the MPyC command line.
 //! - [`finish`]: ending together, so no link closes with data in flight.
-//! - [`link`]: a link's route (direct or relayed), RTT and byte counts.
-//! - [`wire`]: the bytes agents send each other (stream headers, codes, "finished").
+//! - [`link`]: a link for the whole run: its carrier, streams, route, RTT and byte counts.
+//! - [`wire`]: the bytes agents send each other (stream openings, control, codes, "finished").
 //! - [`report`]: signed run reports to the lobby, for the session page.
 //! - [`resume`]: what each side keeps of a stream so that a new connection can take it up at
-//!   the exact byte (the state machine of ARCHITECTURE.md's "Links that heal"; the forwards
-//!   do not drive it yet).
+//!   the exact byte (the state machine of ARCHITECTURE.md's "Links that heal").
 //! - [`run`]: all of the above, in order, for one run.
 
+pub mod control;
 pub mod endpoint;
 pub mod finish;
 pub mod forward;
@@ -23,6 +25,7 @@ pub mod mesh;
 pub mod report;
 pub mod resume;
 pub mod run;
+pub mod stream;
 pub mod wire;
 
 pub use endpoint::{PathPolicy, RelayPlan};

@@ -1,15 +1,20 @@
-//! A live link to one peer: the authenticated QUIC connection, byte counters, how it is routed
-//! right now (direct or relayed, with RTT) and how long since the peer was last heard, for
-//! progress lines and `mpcnet status`.
+//! A link to one peer for the whole run: the carrier that carries it now (an authenticated QUIC
+//! connection, replaced by a newer one when it ends while both agents live), the link's streams,
+//! byte counters, its route, how long since the peer was last heard, and, once it is over, why.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use iroh::endpoint::Connection;
 pub use mpcnet_proto::link_report::{LinkReport, Route};
+
+use crate::stream::StreamState;
+use crate::wire::CLOSE_REPLACED;
 
 /// A party of the session other than this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +30,8 @@ impl std::fmt::Display for Peer {
     }
 }
 
-/// Bytes moved between MPyC and a peer, counted by the forwards.
+/// Bytes moved between MPyC and a peer, counted by the forwards (each byte once, however many
+/// carriers it crossed).
 #[derive(Debug, Default)]
 pub struct Counters {
     pub sent: AtomicU64,
@@ -36,47 +42,168 @@ pub struct Counters {
 /// acknowledgements of the keep-alive pings at least every [`crate::endpoint::LINK_KEEP_ALIVE`].
 pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(4);
 
-/// An established link.
+/// The QUIC connection carrying a link now, and its number (0 for the first, counting up).
+#[derive(Debug, Clone)]
+pub struct Carrier {
+    pub connection: Connection,
+    pub number: u64,
+}
+
+/// A link: cheap to clone, every clone the same link.
 #[derive(Debug, Clone)]
 pub struct PeerLink {
     pub peer: Peer,
-    pub connection: Connection,
     pub counters: Arc<Counters>,
-    heard: Arc<Mutex<Heard>>,
+    shared: Arc<Shared>,
 }
 
-/// When the peer was last heard from: the link's count of received datagrams, and when it
+#[derive(Debug)]
+struct Shared {
+    carrier: watch::Sender<Carrier>,
+    heard: Mutex<Heard>,
+    /// When the peer's agent last spoke on a control stream (any carrier).
+    spoke: Mutex<Instant>,
+    /// Why the link is over, once it is.
+    ended: watch::Sender<Option<String>>,
+    streams: Mutex<Streams>,
+    /// Wakes the control sender: a delivery report is due now.
+    report_due: Notify,
+}
+
+/// When the peer was last heard from: the carrier's count of received datagrams, and when it
 /// last grew.
 #[derive(Debug)]
 struct Heard {
+    carrier: u64,
     datagrams: u64,
     at: Instant,
+}
+
+/// The link's live streams by number, and the numbers given out so far.
+#[derive(Debug, Default)]
+pub struct Streams {
+    pub live: HashMap<u32, Arc<StreamState>>,
+    /// The next number this side gives out, or the lowest the peer has not used yet.
+    pub next: u32,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl PeerLink {
     pub fn new(peer: Peer, connection: Connection) -> Self {
         let heard = Heard {
+            carrier: 0,
             datagrams: connection.stats().udp_rx.datagrams,
             at: Instant::now(),
         };
+        let (carrier, _) = watch::channel(Carrier {
+            connection,
+            number: 0,
+        });
+        let shared = Shared {
+            carrier,
+            heard: Mutex::new(heard),
+            spoke: Mutex::new(Instant::now()),
+            ended: watch::channel(None).0,
+            streams: Mutex::default(),
+            report_due: Notify::new(),
+        };
         Self {
             peer,
-            connection,
             counters: Arc::default(),
-            heard: Arc::new(Mutex::new(heard)),
+            shared: Arc::new(shared),
         }
     }
 
-    /// How long since a datagram from the peer last arrived (as far as this call can tell:
-    /// it looks at the count now).
+    /// The connection carrying the link now.
+    pub fn connection(&self) -> Connection {
+        self.shared.carrier.borrow().connection.clone()
+    }
+
+    /// The carrier now, and a way to wait for the next.
+    pub fn carriers(&self) -> watch::Receiver<Carrier> {
+        self.shared.carrier.subscribe()
+    }
+
+    /// Takes `connection` (from the link's peer) as the link's carrier and closes the one it
+    /// replaces, so that every stream on it stops and resumes on the new one.
+    pub fn replace_carrier(&self, connection: Connection) {
+        let mut old = None;
+        self.shared.carrier.send_modify(|carrier| {
+            let number = carrier.number + 1;
+            let previous = std::mem::replace(carrier, Carrier { connection, number });
+            old = Some(previous.connection);
+        });
+        if let Some(old) = old {
+            old.close(CLOSE_REPLACED.into(), b"replaced by a newer connection");
+        }
+    }
+
+    /// The peer's agent spoke on a control stream just now.
+    pub fn peer_spoke(&self) {
+        *lock(&self.shared.spoke) = Instant::now();
+    }
+
+    /// How long since the peer's agent last spoke on a control stream.
+    pub fn quiet_for(&self) -> Duration {
+        lock(&self.shared.spoke).elapsed()
+    }
+
+    /// Marks the link over for `reason` (the first reason given stays).
+    pub fn end(&self, reason: String) {
+        self.shared.ended.send_if_modified(|ended| {
+            let first = ended.is_none();
+            if first {
+                *ended = Some(reason);
+            }
+            first
+        });
+    }
+
+    /// Why the link is over, if it is.
+    pub fn ended_for(&self) -> Option<String> {
+        self.shared.ended.borrow().clone()
+    }
+
+    /// Waits until the link is over; returns why.
+    pub async fn ended(&self) -> String {
+        let mut ended = self.shared.ended.subscribe();
+        let reason = ended
+            .wait_for(Option::is_some)
+            .await
+            .map(|reason| reason.clone().unwrap_or_default());
+        match reason {
+            Ok(reason) => reason,
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// The link's streams, locked.
+    pub fn streams(&self) -> MutexGuard<'_, Streams> {
+        lock(&self.shared.streams)
+    }
+
+    /// Asks the control sender to send delivery reports now rather than on its next beat.
+    pub fn report_soon(&self) {
+        self.shared.report_due.notify_one();
+    }
+
+    /// Resolves when [`Self::report_soon`] was asked.
+    pub async fn report_asked(&self) {
+        self.shared.report_due.notified().await;
+    }
+
+    /// How long since a datagram from the peer last arrived on the current carrier (as far as
+    /// this call can tell: it looks at the count now).
     pub fn silence(&self) -> Duration {
-        let datagrams = self.connection.stats().udp_rx.datagrams;
-        let mut heard = self
-            .heard
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if datagrams != heard.datagrams {
+        let carrier = self.shared.carrier.borrow().clone();
+        let datagrams = carrier.connection.stats().udp_rx.datagrams;
+        let mut heard = lock(&self.shared.heard);
+        if carrier.number != heard.carrier || datagrams != heard.datagrams {
             *heard = Heard {
+                carrier: carrier.number,
                 datagrams,
                 at: Instant::now(),
             };
@@ -91,7 +218,8 @@ impl PeerLink {
 
     /// The selected path and its RTT.
     pub fn route(&self) -> (Route, Option<Duration>) {
-        let paths = self.connection.paths();
+        let connection = self.connection();
+        let paths = connection.paths();
         let Some(path) = paths.iter().find(|path| path.is_selected()) else {
             return (Route::None, None);
         };
@@ -107,7 +235,7 @@ impl PeerLink {
     pub fn report(&self) -> LinkReport {
         let (route, rtt) = self.route();
         let unreachable = self.unreachable_for();
-        let state = match (self.connection.close_reason(), unreachable) {
+        let state = match (self.ended_for(), unreachable) {
             (Some(_), _) => "closed",
             (None, Some(_)) => "unreachable",
             (None, None) => "connected",

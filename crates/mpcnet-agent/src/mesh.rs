@@ -1,6 +1,7 @@
 //! Linking up with every other party: dial each higher-numbered peer, accept each lower-numbered
 //! one (MPyC's own direction), and close any connection from a key outside the manifest before
-//! it can open a stream.
+//! it can open a stream. Once linked, a new connection from a lower-numbered peer is that
+//! link's new carrier (the peer dialed again).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::endpoint::{ALPN, PathPolicy, RelayPlan, peer_addr};
 use crate::link::{Peer, PeerLink};
-use crate::wire::{CLOSE_ALREADY_LINKED, CLOSE_NOT_A_PARTY};
+use crate::wire::{CLOSE_NOT_A_PARTY, CLOSE_REPLACED, CLOSE_RUN_OVER};
 
 /// How long a dialer waits for the peer's announcement before trying the relay alone.
 const ANNOUNCEMENT_GRACE: Duration = Duration::from_secs(3);
@@ -42,12 +43,22 @@ pub struct MeshPlan<'a> {
     pub policy: PathPolicy,
 }
 
-/// Every link of the run, and the task that keeps refusing other connections (strangers, a
-/// second connection of a linked party) for as long as this lives.
+/// Every link of the run, and the task that keeps accepting connections for as long as this
+/// lives: new carriers from linked peers, strangers refused.
 #[derive(Debug)]
 pub struct Mesh {
     pub links: Vec<PeerLink>,
     _refusing: AbortOnDropHandle<()>,
+}
+
+/// The run is over: every carrier closes saying so, and the peers end their links.
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        for link in &self.links {
+            link.connection()
+                .close(CLOSE_RUN_OVER.into(), b"this party's run is over");
+        }
+    }
 }
 
 /// Links with every peer, or fails at `deadline` naming the parties that did not link.
@@ -90,7 +101,8 @@ pub async fn link_all(
 
     let mut links: HashMap<u16, PeerLink> = HashMap::new();
     let mut errors: HashMap<u16, String> = HashMap::new();
-    let (mut incoming, refusing) = accept_from(endpoint.clone(), lower);
+    let linked: Linked = Arc::default();
+    let (mut incoming, refusing) = accept_from(endpoint.clone(), lower, linked.clone());
     while links.len() < peers.len() {
         let link = tokio::select! {
             Some(result) = arrived.recv() => match result {
@@ -102,14 +114,19 @@ pub async fn link_all(
         };
         on_link(&link);
         if let Some(replaced) = links.insert(link.peer.index, link) {
-            replaced.connection.close(
-                CLOSE_ALREADY_LINKED.into(),
-                b"replaced by a newer connection",
-            );
+            replaced
+                .connection()
+                .close(CLOSE_REPLACED.into(), b"replaced by a newer connection");
         }
     }
     if links.len() == peers.len() {
         let mut links: Vec<PeerLink> = links.into_values().collect();
+        *linked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = links
+            .iter()
+            .map(|link| (link.peer.key, link.clone()))
+            .collect();
         links.sort_by_key(|link| link.peer.index);
         return Ok(Mesh {
             links,
@@ -180,12 +197,17 @@ async fn dial(
     Err(last_error)
 }
 
-/// Accepts connections until the returned task is dropped. Those from `expected` keys are sent
-/// on the returned channel while it is open; every other connection is closed at once, before
-/// any stream. Each handshake runs in a task of the accepting task's own.
+/// The links of a linked mesh by peer key (empty while linking).
+type Linked = Arc<std::sync::Mutex<HashMap<iroh::PublicKey, PeerLink>>>;
+
+/// Accepts connections until the returned task is dropped. Those from `expected` keys become
+/// new carriers of their `linked` link once there is one, and are sent on the returned channel
+/// before; every other connection is closed at once, before any stream. Each handshake runs in
+/// a task of the accepting task's own.
 fn accept_from(
     endpoint: Endpoint,
     expected: HashMap<iroh::PublicKey, Peer>,
+    linked: Linked,
 ) -> (mpsc::Receiver<PeerLink>, AbortOnDropHandle<()>) {
     let (sender, receiver) = mpsc::channel(expected.len().max(1));
     let accepting = tokio::spawn(async move {
@@ -193,7 +215,7 @@ fn accept_from(
         let mut handshakes = tokio::task::JoinSet::new();
         while let Some(incoming) = endpoint.accept().await {
             while handshakes.try_join_next().is_some() {}
-            let (expected, sender) = (expected.clone(), sender.clone());
+            let (expected, sender, linked) = (expected.clone(), sender.clone(), linked.clone());
             handshakes.spawn(async move {
                 let connection = match incoming.await {
                     Ok(connection) => connection,
@@ -203,18 +225,20 @@ fn accept_from(
                     }
                 };
                 let remote = connection.remote_id();
-                match expected.get(&remote) {
-                    Some(peer) if !sender.is_closed() => {
+                let link = linked
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&remote)
+                    .cloned();
+                match (expected.get(&remote), link) {
+                    (Some(_), Some(link)) => {
+                        tracing::info!(peer = %link.peer, "the peer dialed again: a new connection carries the link");
+                        link.replace_carrier(connection);
+                    }
+                    (Some(peer), None) => {
                         let _ = sender.send(PeerLink::new(peer.clone(), connection)).await;
                     }
-                    Some(peer) => {
-                        tracing::warn!(%peer, "refused a second connection: the session is already linked");
-                        connection.close(
-                            CLOSE_ALREADY_LINKED.into(),
-                            b"this session is already linked",
-                        );
-                    }
-                    None => {
+                    (None, _) => {
                         tracing::warn!(key = %remote.fmt_short(), "refused a connection from a key that is not a party of this session");
                         connection.close(CLOSE_NOT_A_PARTY.into(), b"not a party of this session");
                     }

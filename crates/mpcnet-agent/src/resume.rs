@@ -8,18 +8,12 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+pub use crate::wire::Position;
+
 /// Bytes a sender holds unconfirmed per stream direction. Past it the sender stops reading
 /// MPyC's socket until confirmations come: MPyC feels back-pressure, never loss. 4 MiB keeps a
 /// stream at 1 Gbit/s over 30 ms of confirmation delay (a round trip plus the report's wait).
 pub const REPLAY_BOUND: usize = 4 * 1024 * 1024;
-
-/// How far a position is along one direction of a stream: bytes, and whether the end (MPyC
-/// closed its socket) is included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Position {
-    pub bytes: u64,
-    pub ended: bool,
-}
 
 /// Why a peer's report of what it delivered cannot be true.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

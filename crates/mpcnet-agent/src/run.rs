@@ -19,12 +19,12 @@ use tokio::time::Instant;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::endpoint::{self, PathPolicy, RelayPlan};
-use crate::finish;
 use crate::launcher::{self, Launch, LauncherError};
 use crate::link::{LinkReport, Peer, PeerLink, Route};
 use crate::mesh::{self, MeshError};
 use crate::report::{RunReporter, RunUpdates, failure_reason};
 use crate::wire::FinishedMessage;
+use crate::{control, finish};
 
 /// How often addresses are exchanged through the lobby while linking.
 const ADDRESS_EXCHANGE_PERIOD: Duration = Duration::from_millis(100);
@@ -168,11 +168,12 @@ async fn run_linked(
     reporter: &RunUpdates,
 ) -> Result<RunOutcome, RunError> {
     tokio::pin!(interrupt);
-    let mesh = tokio::select! {
-        mesh = link_with_everyone(plan, endpoint, progress) => mesh?,
+    let (mesh, addresses) = tokio::select! {
+        linked = link_with_everyone(plan, endpoint, progress) => linked?,
         () = &mut interrupt => return Err(RunError::Interrupted),
     };
     let links = &mesh.links;
+    let _keepers = keep_links(plan, endpoint, links, &addresses);
     let forwards = Forwards::open(plan, links).await?;
     let finish_listener = finish::listen(links);
     let finished = finish_listener.finished();
@@ -207,12 +208,13 @@ async fn run_linked(
 }
 
 /// Links with every peer (exchanging direct addresses through the lobby meanwhile), or fails
-/// naming who is missing; in auto mode then gives the links a moment to go direct.
+/// naming who is missing; in auto mode then gives the links a moment to go direct. Returns the
+/// mesh and the peers' direct addresses as last announced.
 async fn link_with_everyone(
     plan: &RunPlan,
     endpoint: &Endpoint,
     progress: &Progress,
-) -> Result<mesh::Mesh, RunError> {
+) -> Result<(mesh::Mesh, mesh::AddressBook), RunError> {
     let deadline = Instant::now() + plan.link_timeout;
     progress(format!(
         "linking with {} part{} ({})",
@@ -233,7 +235,7 @@ async fn link_with_everyone(
         relay: &plan.relay,
         policy: plan.policy,
     };
-    let linking = mesh::link_all(mesh_plan, addresses, deadline, |link| {
+    let linking = mesh::link_all(mesh_plan, addresses.clone(), deadline, |link| {
         let (route, rtt) = link.route();
         progress(format!("{}: linked, {route}{}", link.peer, format_rtt(rtt)));
     });
@@ -244,7 +246,29 @@ async fn link_with_everyone(
     if plan.policy == PathPolicy::Auto {
         await_direct_paths(&mesh.links, progress).await;
     }
-    Ok(mesh)
+    Ok((mesh, addresses))
+}
+
+/// Keeps every link across carriers for as long as the returned handles live; this side dials
+/// new carriers to the peers it dialed first (the higher-numbered ones).
+fn keep_links(
+    plan: &RunPlan,
+    endpoint: &Endpoint,
+    links: &[PeerLink],
+    addresses: &mesh::AddressBook,
+) -> Vec<AbortOnDropHandle<()>> {
+    links
+        .iter()
+        .map(|link| {
+            let redial = (link.peer.index > plan.me).then(|| control::Redial {
+                endpoint: endpoint.clone(),
+                relay: plan.relay.clone(),
+                policy: plan.policy,
+                addresses: addresses.clone(),
+            });
+            control::keep(link.clone(), redial, plan.patience)
+        })
+        .collect()
 }
 
 /// Each link's forward (serving MPyC's connections to a higher-numbered peer, or delivering a
@@ -452,13 +476,13 @@ impl AnnouncementStamps {
     }
 }
 
-/// The first link that closes before its peer said it finished.
+/// The first link that ends before its peer said it finished.
 async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (Peer, String) {
     let mut watches = tokio::task::JoinSet::new();
     for link in links {
         let (link, mut finished) = (link.clone(), finished.clone());
         watches.spawn(async move {
-            let reason = link.connection.closed().await;
+            let reason = link.ended().await;
             // The peer's last words ("finished", "aborted") may still be on their way in.
             let index = link.peer.index;
             let _ = tokio::time::timeout(
@@ -469,12 +493,6 @@ async fn first_lost_link(links: &[PeerLink], finished: finish::Finished) -> (Pee
             if finished.borrow().contains_key(&index) {
                 std::future::pending::<()>().await;
             }
-            let reason = match reason {
-                iroh::endpoint::ConnectionError::TimedOut => {
-                    "nothing was heard from it for longer than the patience".to_string()
-                }
-                other => other.to_string(),
-            };
             (link.peer, reason)
         });
     }

@@ -1,20 +1,38 @@
 //! What agents say to each other on a peer link, byte by byte (besides MPyC's own bytes).
 //!
-//! **MPyC stream** (bidirectional; one per MPyC TCP connection, opened by the agent of the
-//! party whose MPyC connects, i.e. the lower-numbered one):
+//! A *link* to a peer lives for the whole run; one QUIC connection at a time (its *carrier*)
+//! carries it, and a carrier that ends while both agents live is replaced by a new one (see
+//! ARCHITECTURE.md, "Links that heal"). Every MPyC TCP connection is a *stream* of the link,
+//! numbered by the agent whose MPyC connected (the lower-numbered party, which also dials the
+//! carriers); on each carrier a stream rides one QUIC bidirectional stream.
+//!
+//! **MPyC stream** (bidirectional; opened by the numbering side on every carrier the stream
+//! rides):
 //!
 //! ```text
-//! opener → receiver:  01 | p0 p1 | MPyC's bytes ...
-//!                     kind  MPyC's own first two bytes: the connecting party's id, u16 LE
-//! receiver → opener:  MPyC's bytes ...
+//! opener → receiver:  01 | s0..s3 | d0..d7 | e | MPyC's bytes from the receiver's position ...
+//!                     kind stream   what the opener has delivered of the receiver's bytes
+//!                          u32 LE   (u64 LE, then 1 if their end too, else 0)
+//! receiver → opener:  d0..d7 | e | MPyC's bytes from the opener's position ...
+//!                     what the receiver has delivered of the opener's bytes
 //! ```
 //!
-//! The opener writes the kind byte itself; `p0 p1` are the first bytes MPyC sends, forwarded
-//! as they are. The receiver reads the 3-byte header ([`MpycHeader`]), checks that the id names
-//! the peer of the link, and hands `p0 p1` and the rest to its MPyC. A direction ends with FIN
-//! when MPyC's connection ends cleanly, or with RESET_STREAM [`RESET_LOCAL_BROKE`] when it
-//! broke. A receiver that refuses a stream (no header in time, wrong kind, another party's id)
-//! sends STOP_SENDING [`STOP_REFUSED`].
+//! A stream's bytes are MPyC's, counted from its first: the first two, which the opener's MPyC
+//! sends first, are the connecting party's id (u16 LE); a receiver takes a new stream only if
+//! they name the peer of the link. On a stream's first carrier the opener sends from byte 0 at
+//! once; on a later one it waits for the receiver's position. A direction ends with FIN when
+//! MPyC's connection ended cleanly, or with RESET_STREAM [`RESET_LOCAL_BROKE`] when it broke
+//! (also the answer to resuming a stream that broke). A receiver that refuses a stream (no
+//! opening in time, another party's id, a stream number it never gave out) sends STOP_SENDING
+//! [`STOP_REFUSED`].
+//!
+//! **Control stream** (one-way, one per carrier from each side, for the carrier's life):
+//!
+//! ```text
+//! 03 | then messages of 14 bytes: t | s0..s3 | d0..d7 | e
+//!      t = 1: "I have delivered this much of stream s" (the direction towards the sender);
+//!      t = 0: a heartbeat (the rest zero), at least every second
+//! ```
 //!
 //! **Finished message** (one-way stream, once per run, from each party to every peer):
 //!
@@ -28,7 +46,8 @@
 //! that really failed.
 //!
 //! **Connection close codes**: [`CLOSE_NOT_A_PARTY`] for a key outside the sealed manifest,
-//! [`CLOSE_ALREADY_LINKED`] for a second connection from a party that is linked.
+//! [`CLOSE_REPLACED`] for a carrier that a newer one replaced, [`CLOSE_RUN_OVER`] for the
+//! carriers of a party whose run is over.
 //!
 //! This module depends on `std` only, so the fuzz target includes it as it is.
 
@@ -36,11 +55,14 @@ use std::fmt;
 
 /// QUIC close code for a connection from a key that is not a party of the session.
 pub const CLOSE_NOT_A_PARTY: u32 = 0x4d01;
-/// QUIC close code for a second connection from a party that is already linked.
-pub const CLOSE_ALREADY_LINKED: u32 = 0x4d02;
+/// QUIC close code for a carrier that a newer carrier of the same link replaced.
+pub const CLOSE_REPLACED: u32 = 0x4d02;
+/// QUIC close code for a carrier closed because this party's run is over: the link ends. (A
+/// carrier closed with any other code, e.g. a connection handle dropped, is dialed again.)
+pub const CLOSE_RUN_OVER: u32 = 0x4d03;
 /// Stream reset code: the local MPyC connection broke (as opposed to ending cleanly).
 pub const RESET_LOCAL_BROKE: u32 = 1;
-/// Stop-sending code: the receiving agent refused the stream (no valid header in time).
+/// Stop-sending code: the receiving agent refused the stream (no valid opening in time).
 pub const STOP_REFUSED: u32 = 2;
 
 /// The first byte of every stream an agent opens to a peer.
@@ -51,6 +73,8 @@ pub enum StreamKind {
     Mpyc = 1,
     /// A one-way stream carrying the [`FinishedMessage`].
     Finished = 2,
+    /// A one-way stream carrying [`ControlMessage`]s for a carrier's life.
+    Control = 3,
 }
 
 impl StreamKind {
@@ -59,6 +83,7 @@ impl StreamKind {
         match byte {
             1 => Ok(Self::Mpyc),
             2 => Ok(Self::Finished),
+            3 => Ok(Self::Control),
             other => Err(WireError::UnknownKind(other)),
         }
     }
@@ -76,6 +101,8 @@ pub enum WireError {
         expected: StreamKind,
         got: StreamKind,
     },
+    /// A byte that must be 0 or 1 (an end flag) or name a control message, and does not.
+    BadFlag(u8),
 }
 
 impl fmt::Display for WireError {
@@ -86,6 +113,7 @@ impl fmt::Display for WireError {
             Self::WrongKind { expected, got } => {
                 write!(f, "a {got:?} stream where a {expected:?} stream belongs")
             }
+            Self::BadFlag(byte) => write!(f, "{byte} where a flag (0 or 1) belongs"),
         }
     }
 }
@@ -108,37 +136,147 @@ fn expect_kind<const N: usize>(bytes: &[u8], kind: StreamKind) -> Result<[u8; N]
     Ok(exact)
 }
 
-/// What the opener of an MPyC stream writes before MPyC's own bytes.
-pub const MPYC_STREAM_OPENING: [u8; 1] = [StreamKind::Mpyc as u8];
-
-/// The start of an MPyC stream: its kind, then the party id MPyC sent first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MpycHeader {
-    /// The party id the connecting MPyC claims (u16 LE on the wire).
-    pub claimed_party: u16,
+/// How far one direction of a stream has come: bytes, and whether its end (MPyC closed its
+/// socket) is included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    pub bytes: u64,
+    pub ended: bool,
 }
 
-impl MpycHeader {
-    /// Bytes of the header on the wire.
-    pub const LEN: usize = 3;
+impl Position {
+    /// Bytes of a position on the wire.
+    pub const LEN: usize = 9;
 
-    /// The header in `bytes`, which must be exactly [`Self::LEN`] long.
-    pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
-        let [_, low, high] = expect_kind::<{ Self::LEN }>(bytes, StreamKind::Mpyc)?;
+    fn parse(bytes: [u8; Self::LEN]) -> Result<Self, WireError> {
+        let [b0, b1, b2, b3, b4, b5, b6, b7, ended] = bytes;
+        let ended = match ended {
+            0 => false,
+            1 => true,
+            other => return Err(WireError::BadFlag(other)),
+        };
         Ok(Self {
-            claimed_party: u16::from_le_bytes([low, high]),
+            bytes: u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
+            ended,
         })
     }
 
-    /// The header as it travels.
-    pub fn to_bytes(self) -> [u8; Self::LEN] {
-        let [low, high] = self.claimed_party.to_le_bytes();
-        [StreamKind::Mpyc as u8, low, high]
+    fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[..8].copy_from_slice(&self.bytes.to_le_bytes());
+        out[8] = u8::from(self.ended);
+        out
+    }
+}
+
+/// The bytes at `range` of `bytes` as an array (the range is fixed by the caller).
+fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    bytes[at..at + N]
+        .try_into()
+        .expect("caller checked the length")
+}
+
+/// What the opener writes first on every QUIC stream an MPyC stream rides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOpening {
+    /// The stream's number on the link (given by the opener, counting up from 0).
+    pub stream: u32,
+    /// What the opener has handed to its MPyC of the receiver's direction.
+    pub delivered: Position,
+}
+
+impl StreamOpening {
+    /// Bytes of the opening on the wire.
+    pub const LEN: usize = 5 + Position::LEN;
+
+    /// The opening in `bytes`, which must be exactly [`Self::LEN`] long.
+    pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
+        let exact = expect_kind::<{ Self::LEN }>(bytes, StreamKind::Mpyc)?;
+        Ok(Self {
+            stream: u32::from_le_bytes(array(&exact, 1)),
+            delivered: Position::parse(array(&exact, 5))?,
+        })
     }
 
-    /// MPyC's own bytes in the header, to hand on to the local MPyC.
-    pub fn mpyc_bytes(self) -> [u8; 2] {
-        self.claimed_party.to_le_bytes()
+    /// The opening as it travels.
+    pub fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[0] = StreamKind::Mpyc as u8;
+        out[1..5].copy_from_slice(&self.stream.to_le_bytes());
+        out[5..].copy_from_slice(&self.delivered.to_bytes());
+        out
+    }
+}
+
+/// What the receiver of a stream opening answers first: what it has handed to its MPyC of the
+/// opener's direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamAnswer {
+    pub delivered: Position,
+}
+
+impl StreamAnswer {
+    /// Bytes of the answer on the wire.
+    pub const LEN: usize = Position::LEN;
+
+    /// The answer in `bytes`, which must be exactly [`Self::LEN`] long.
+    pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
+        let exact: [u8; Self::LEN] = bytes.try_into().map_err(|_| WireError::Length {
+            expected: Self::LEN,
+            got: bytes.len(),
+        })?;
+        Ok(Self {
+            delivered: Position::parse(exact)?,
+        })
+    }
+
+    /// The answer as it travels.
+    pub fn to_bytes(self) -> [u8; Self::LEN] {
+        self.delivered.to_bytes()
+    }
+}
+
+/// The first byte of a control stream.
+pub const CONTROL_STREAM_OPENING: [u8; 1] = [StreamKind::Control as u8];
+
+/// One message on a control stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlMessage {
+    /// "I am here": sent at least every second, so a carrier that carries nothing is noticed.
+    Heartbeat,
+    /// "I have handed this much of stream `stream` to my MPyC": the sender may drop it.
+    Delivered { stream: u32, delivered: Position },
+}
+
+impl ControlMessage {
+    /// Bytes of a message on the wire.
+    pub const LEN: usize = 5 + Position::LEN;
+
+    /// The message in `bytes`, which must be exactly [`Self::LEN`] long.
+    pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
+        let exact: [u8; Self::LEN] = bytes.try_into().map_err(|_| WireError::Length {
+            expected: Self::LEN,
+            got: bytes.len(),
+        })?;
+        match exact[0] {
+            0 if exact[1..].iter().all(|byte| *byte == 0) => Ok(Self::Heartbeat),
+            1 => Ok(Self::Delivered {
+                stream: u32::from_le_bytes(array(&exact, 1)),
+                delivered: Position::parse(array(&exact, 5))?,
+            }),
+            other => Err(WireError::BadFlag(other)),
+        }
+    }
+
+    /// The message as it travels.
+    pub fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        if let Self::Delivered { stream, delivered } = self {
+            out[0] = 1;
+            out[1..5].copy_from_slice(&stream.to_le_bytes());
+            out[5..].copy_from_slice(&delivered.to_bytes());
+        }
+        out
     }
 }
 
@@ -182,32 +320,73 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_mpyc_header_reads_the_claimed_party_little_endian() {
-        let header = MpycHeader::parse(&[1, 2, 1]).expect("valid");
-        assert_eq!(header.claimed_party, 0x0102);
-        assert_eq!(header.to_bytes(), [1, 2, 1]);
-        assert_eq!(header.mpyc_bytes(), [2, 1]);
+    fn a_stream_opening_reads_number_and_position_little_endian() {
+        let bytes = [1, 2, 1, 0, 0, 7, 0, 0, 0, 0, 0, 0, 1, 1];
+        let opening = StreamOpening::parse(&bytes).expect("valid");
+        assert_eq!(opening.stream, 0x0102);
+        assert_eq!(
+            opening.delivered,
+            Position {
+                bytes: 0x0100_0000_0000_0007,
+                ended: true
+            }
+        );
+        assert_eq!(opening.to_bytes(), bytes);
+        let answer = StreamAnswer::parse(&bytes[5..]).expect("valid");
+        assert_eq!(answer.delivered, opening.delivered);
+        assert_eq!(answer.to_bytes(), bytes[5..]);
     }
 
     #[test]
-    fn malformed_headers_are_refused_with_their_reason() {
+    fn malformed_openings_are_refused_with_their_reason() {
+        let mut bytes = StreamOpening {
+            stream: 3,
+            delivered: Position::default(),
+        }
+        .to_bytes();
         assert_eq!(
-            MpycHeader::parse(&[1, 0]),
+            StreamOpening::parse(&bytes[..13]),
             Err(WireError::Length {
-                expected: 3,
-                got: 2
+                expected: 14,
+                got: 13
             })
         );
+        bytes[13] = 2;
+        assert_eq!(StreamOpening::parse(&bytes), Err(WireError::BadFlag(2)));
+        bytes[13] = 0;
+        bytes[0] = 9;
+        assert_eq!(StreamOpening::parse(&bytes), Err(WireError::UnknownKind(9)));
+        bytes[0] = 2;
         assert_eq!(
-            MpycHeader::parse(&[9, 0, 0]),
-            Err(WireError::UnknownKind(9))
-        );
-        assert_eq!(
-            MpycHeader::parse(&[2, 0, 0]),
+            StreamOpening::parse(&bytes),
             Err(WireError::WrongKind {
                 expected: StreamKind::Mpyc,
                 got: StreamKind::Finished
             })
+        );
+    }
+
+    #[test]
+    fn control_messages_round_trip_and_refuse_unknown_tags() {
+        let delivered = ControlMessage::Delivered {
+            stream: 5,
+            delivered: Position {
+                bytes: 1 << 40,
+                ended: false,
+            },
+        };
+        for message in [ControlMessage::Heartbeat, delivered] {
+            assert_eq!(ControlMessage::parse(&message.to_bytes()), Ok(message));
+        }
+        assert_eq!(ControlMessage::Heartbeat.to_bytes(), [0; 14]);
+        let mut bytes = delivered.to_bytes();
+        bytes[0] = 7;
+        assert_eq!(ControlMessage::parse(&bytes), Err(WireError::BadFlag(7)));
+        let mut heartbeat = [0; 14];
+        heartbeat[3] = 1;
+        assert!(
+            ControlMessage::parse(&heartbeat).is_err(),
+            "a heartbeat carries zeros only"
         );
     }
 

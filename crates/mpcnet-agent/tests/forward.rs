@@ -1,5 +1,5 @@
-//! Delivery over a real link: a stream is handed to MPyC's port only when its MPyC header names
-//! the party at the other end of the link, so no party can speak to MPyC as another.
+//! Delivery over a real link: a stream is handed to MPyC's port only when MPyC's first two bytes
+//! name the party at the other end of the link, so no party can speak to MPyC as another.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -27,16 +27,18 @@ async fn only_the_linked_partys_own_id_reaches_mpyc() {
     ));
 
     // Party 0 claims to be party 2: the stream is dropped, MPyC sees no connection.
-    let (mut send, _recv) = zero_to_one.connection.open_bi().await.expect("stream");
-    send.write_all(&[1, 2, 0]).await.expect("header");
-    send.write_all(b"pickled lies").await.expect("payload");
+    let (mut send, _recv) = zero_to_one.connection().open_bi().await.expect("stream");
+    let impostor = linked_pair::new_stream(0, b"\x02\x00pickled lies");
+    send.write_all(&impostor)
+        .await
+        .expect("opening and payload");
     let impostor = tokio::time::timeout(Duration::from_millis(500), mpyc.accept()).await;
     assert!(impostor.is_err(), "a stream claiming party 2 reached MPyC");
 
     // Party 0 as itself: delivered, header and payload intact.
-    let (mut send, _recv) = zero_to_one.connection.open_bi().await.expect("stream");
-    send.write_all(&[1, 0, 0]).await.expect("header");
-    send.write_all(b"hello").await.expect("payload");
+    let (mut send, _recv) = zero_to_one.connection().open_bi().await.expect("stream");
+    let honest = linked_pair::new_stream(1, b"\x00\x00hello");
+    send.write_all(&honest).await.expect("opening and payload");
     let (mut delivered, _) = tokio::time::timeout(Duration::from_secs(5), mpyc.accept())
         .await
         .expect("delivered in time")

@@ -41,11 +41,11 @@ async fn delivering_to(mpyc_port: u16, patience: Duration) -> (PeerLink, JoinSet
 
 /// Links and endpoints a test holds until its end.
 #[allow(dead_code)]
-struct Keep(PeerLink, [iroh::Endpoint; 2]);
+struct Keep(PeerLink, linked_pair::Alive);
 
 /// Opens a stream and sends `bytes` on it (so the far side sees the stream).
 async fn open_with(link: &PeerLink, bytes: &[u8]) -> (SendStream, RecvStream) {
-    let (mut send, recv) = link.connection.open_bi().await.expect("stream");
+    let (mut send, recv) = link.connection().open_bi().await.expect("stream");
     send.write_all(bytes).await.expect("bytes");
     (send, recv)
 }
@@ -58,9 +58,10 @@ async fn a_stream_without_its_header_is_refused_and_holds_up_no_other() {
     let port = mpyc.local_addr().expect("address").port();
     let (hostile, _agent, _keep) = delivering_to(port, Duration::from_secs(5)).await;
 
-    // One byte of the three: the agent waits for the rest, but not forever.
+    // One byte of the opening: the agent waits for the rest, but not forever.
     let (silent, _silent_recv) = open_with(&hostile, &[1]).await;
-    let (_real, _real_recv) = open_with(&hostile, b"\x01\x00\x00hello").await;
+    let real = linked_pair::new_stream(0, b"\x00\x00hello");
+    let (_real, _real_recv) = open_with(&hostile, &real).await;
     let (mut delivered, _) = tokio::time::timeout(PROMPTLY, mpyc.accept())
         .await
         .expect("the real stream is delivered at once")
@@ -87,16 +88,20 @@ async fn a_peer_cannot_open_more_streams_than_allowed() {
     for _ in 0..MAX_MPYC_STREAMS_PER_LINK {
         held.push(open_with(&hostile, &[1]).await);
     }
-    let one_more = tokio::time::timeout(PROMPTLY, hostile.connection.open_bi()).await;
+    let one_more = tokio::time::timeout(PROMPTLY, hostile.connection().open_bi()).await;
     assert!(one_more.is_err(), "a stream beyond the limit was opened");
 
     let mut one_way = Vec::new();
     for _ in 0..MAX_ONE_WAY_STREAMS_PER_LINK {
-        let mut send = hostile.connection.open_uni().await.expect("one-way stream");
+        let mut send = hostile
+            .connection()
+            .open_uni()
+            .await
+            .expect("one-way stream");
         send.write_all(&[2]).await.expect("byte");
         one_way.push(send);
     }
-    let one_more = tokio::time::timeout(PROMPTLY, hostile.connection.open_uni()).await;
+    let one_more = tokio::time::timeout(PROMPTLY, hostile.connection().open_uni()).await;
     assert!(
         one_more.is_err(),
         "a one-way stream beyond the limit was opened"
@@ -112,7 +117,7 @@ async fn a_peer_cannot_open_more_streams_than_allowed() {
         assert_eq!(refused, Some(STOP_REFUSED.into()));
     }
     drop(held);
-    let again = tokio::time::timeout(PROMPTLY, hostile.connection.open_bi()).await;
+    let again = tokio::time::timeout(PROMPTLY, hostile.connection().open_bi()).await;
     assert!(again.is_ok(), "the refused streams' slots never came back");
 }
 
@@ -121,12 +126,12 @@ async fn a_peer_cannot_make_the_agent_buffer_more_than_the_link_window() {
     // Nothing listens on port 1: valid streams wait for MPyC and are never read.
     let (hostile, _agent, _keep) = delivering_to(1, Duration::from_secs(30)).await;
     let mut writers = JoinSet::new();
-    for _ in 0..MAX_MPYC_STREAMS_PER_LINK {
-        let (send, _recv) = open_with(&hostile, &[1, 0, 0]).await;
+    for number in 0..MAX_MPYC_STREAMS_PER_LINK {
+        let (send, _recv) = open_with(&hostile, &linked_pair::new_stream(number, &[0, 0])).await;
         writers.spawn(write_until_blocked(send));
     }
     let accepted: u64 = writers.join_all().await.into_iter().sum();
-    let sent_on_the_wire = hostile.connection.stats().udp_tx.bytes;
+    let sent_on_the_wire = hostile.connection().stats().udp_tx.bytes;
     let window = u64::from(LINK_RECEIVE_WINDOW);
     assert!(
         accepted <= window,
@@ -160,9 +165,9 @@ async fn a_silent_one_way_stream_does_not_hold_up_a_real_finished_message() {
     let (hostile, _agent, keep) = delivering_to(1, Duration::from_secs(5)).await;
     let listener = finish::listen(std::slice::from_ref(&keep.0));
 
-    let mut silent = hostile.connection.open_uni().await.expect("stream");
+    let mut silent = hostile.connection().open_uni().await.expect("stream");
     silent.write_all(&[2]).await.expect("byte");
-    let mut real = hostile.connection.open_uni().await.expect("stream");
+    let mut real = hostile.connection().open_uni().await.expect("stream");
     let seven = FinishedMessage {
         exit_code: 7,
         cause: None,

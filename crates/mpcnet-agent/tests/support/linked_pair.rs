@@ -10,9 +10,18 @@ use mpcnet_agent::link::{Peer, PeerLink};
 use mpcnet_agent::mesh;
 use mpcnet_proto::Identity;
 
-/// Party 0 and party 1 linked directly; returns (0's link to 1, 1's link to 0) and the
-/// endpoints, which must outlive the links.
-pub async fn linked_pair() -> anyhow::Result<(PeerLink, PeerLink, [iroh::Endpoint; 2])> {
+/// What must outlive a linked pair's links: the endpoints, and the meshes (whose drop closes
+/// the links); and how party 0 dials party 1 again.
+#[allow(dead_code)] // held; `redial` read by the tests that need it
+pub struct Alive {
+    endpoints: [iroh::Endpoint; 2],
+    meshes: [mesh::Mesh; 2],
+    pub redial: mpcnet_agent::control::Redial,
+}
+
+/// Party 0 and party 1 linked directly; returns (0's link to 1, 1's link to 0) and what must
+/// outlive them.
+pub async fn linked_pair() -> anyhow::Result<(PeerLink, PeerLink, Alive)> {
     let relay = RelayPlan {
         url: "https://127.0.0.1:1".parse()?,
         quic_port: None,
@@ -72,10 +81,29 @@ pub async fn linked_pair() -> anyhow::Result<(PeerLink, PeerLink, [iroh::Endpoin
             |_| {}
         ),
     )?;
-    // The meshes' refusing tasks end here: these tests make their own connections.
     Ok((
         zero_links.links[0].clone(),
         one_links.links[0].clone(),
-        [zero, one],
+        Alive {
+            redial: mpcnet_agent::control::Redial {
+                endpoint: zero.clone(),
+                relay,
+                policy: PathPolicy::DirectOnly,
+                addresses,
+            },
+            endpoints: [zero, one],
+            meshes: [zero_links, one_links],
+        },
     ))
+}
+
+/// The bytes that start stream `number` on a link as the opener's agent sends them: its
+/// opening (nothing delivered yet), then MPyC's first bytes `mpyc`.
+#[allow(dead_code)] // the tests use it, the benchmark does not
+pub fn new_stream(number: u32, mpyc: &[u8]) -> Vec<u8> {
+    let opening = mpcnet_agent::wire::StreamOpening {
+        stream: number,
+        delivered: mpcnet_agent::wire::Position::default(),
+    };
+    [&opening.to_bytes()[..], mpyc].concat()
 }

@@ -1,0 +1,433 @@
+//! One MPyC TCP connection as a stream of a link: pumped both ways over whichever carrier the
+//! link has, taken up on the next carrier at the exact byte when one ends ([`crate::resume`]
+//! keeps the positions; the bytes on the wire are in [`crate::wire`]). Each read is written on
+//! at once, with no batching.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use iroh::endpoint::{Connection, ReadError, ReadExactError, RecvStream, SendStream, WriteError};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Notify, mpsc};
+
+use crate::link::{Counters, PeerLink};
+use crate::resume::{Incoming, Outgoing, REPLAY_BOUND};
+use crate::wire::{Position, RESET_LOCAL_BROKE, StreamAnswer, StreamOpening};
+
+/// The largest piece moved in one step.
+const CHUNK: usize = 64 * 1024;
+/// How long the receiver of a stream opening has to answer it.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an opener waits before trying again to open a stream on a carrier that lives.
+const REOPEN_PAUSE: Duration = Duration::from_secs(1);
+
+/// What each side keeps of a stream across carriers: the positions of both directions and the
+/// bytes the peer has not confirmed.
+#[derive(Debug)]
+pub struct StreamState {
+    outgoing: Mutex<Outgoing>,
+    incoming: Mutex<Incoming>,
+    /// Confirmations came: there may be room to read MPyC again, or the end is confirmed.
+    confirmed: Notify,
+}
+
+impl Default for StreamState {
+    fn default() -> Self {
+        Self {
+            outgoing: Mutex::new(Outgoing::new(REPLAY_BOUND)),
+            incoming: Mutex::default(),
+            confirmed: Notify::new(),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl StreamState {
+    /// The peer reports it has delivered up to `position` of this side's direction.
+    pub fn confirm(&self, position: Position) -> Result<(), crate::resume::ResumeError> {
+        lock(&self.outgoing).confirm(position)?;
+        self.confirmed.notify_waiters();
+        Ok(())
+    }
+
+    /// What this side has delivered of the peer's direction.
+    pub fn delivered(&self) -> Position {
+        lock(&self.incoming).position()
+    }
+
+    /// The delivery report to send now, if anything was delivered since the last one.
+    pub fn take_report(&self) -> Option<Position> {
+        let mut incoming = lock(&self.incoming);
+        incoming.has_news().then(|| incoming.report())
+    }
+
+    /// Counts `bytes` handed to MPyC; true if the sender should hear of it now.
+    pub(crate) fn delivered_more(&self, bytes: usize) -> bool {
+        let mut incoming = lock(&self.incoming);
+        incoming.delivered(bytes);
+        incoming.report_due(REPLAY_BOUND)
+    }
+
+    /// Waits until MPyC's bytes may be taken again (the replay buffer has room).
+    async fn room(&self) -> usize {
+        loop {
+            let confirmed = self.confirmed.notified();
+            let room = lock(&self.outgoing).room();
+            if room > 0 {
+                return room;
+            }
+            confirmed.await;
+        }
+    }
+
+    /// Waits until the peer has confirmed this side's end.
+    async fn end_confirmed(&self) {
+        loop {
+            let confirmed = self.confirmed.notified();
+            if lock(&self.outgoing).is_done() {
+                return;
+            }
+            confirmed.await;
+        }
+    }
+}
+
+/// A QUIC stream of one carrier for an MPyC stream, with what the peer has delivered of this
+/// side's direction (this side sends from there).
+#[derive(Debug)]
+pub struct Leg {
+    pub send: SendStream,
+    pub recv: RecvStream,
+    /// The carrier the leg is on.
+    pub connection: Connection,
+    pub peer_delivered: Position,
+}
+
+/// Which end of the stream this side is, and so how it gets the stream's next leg.
+#[derive(Debug)]
+pub enum End {
+    /// The side that numbered the stream: it opens a leg on each new carrier.
+    Opener,
+    /// The other side: legs come from the link's acceptor, after it read their opening.
+    Receiver(mpsc::Receiver<Leg>),
+}
+
+/// How a stream's time on one carrier ended.
+enum LegEnd {
+    /// Both directions ended and this side's end is confirmed.
+    Done,
+    /// MPyC's connection (here or at the peer) broke, or the peer broke the protocol.
+    Broken,
+    /// The carrier ended: go on with the next.
+    CarrierLost,
+}
+
+/// Runs stream `number` of `link` for MPyC's `tcp` over carrier after carrier, starting with
+/// `first` if given, until it is done or broken or the link ends. Forgets it in the link then.
+pub async fn run(
+    link: PeerLink,
+    number: u32,
+    tcp: TcpStream,
+    state: Arc<StreamState>,
+    mut end: End,
+    first: Option<Leg>,
+) {
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::warn!(%error, "cannot set TCP_NODELAY");
+    }
+    let (mut tcp_read, mut tcp_write) = tcp.into_split();
+    let mut next = first;
+    let mut carrier = None;
+    loop {
+        let leg = match next.take() {
+            Some(leg) => leg,
+            None => {
+                let got = tokio::select! {
+                    leg = next_leg(&link, number, &state, &mut end, &mut carrier) => leg,
+                    _ = link.ended() => None,
+                };
+                match got {
+                    Some(leg) => leg,
+                    None => break,
+                }
+            }
+        };
+        let Leg {
+            mut send,
+            mut recv,
+            connection,
+            peer_delivered,
+        } = leg;
+        let ended = match replay(&mut send, &state, peer_delivered).await {
+            Err(ended) => ended,
+            Ok(()) => {
+                let pumps = Pumps {
+                    state: &state,
+                    counters: &link.counters,
+                    link: &link,
+                    connection: &connection,
+                };
+                pumps
+                    .run(&mut tcp_read, &mut tcp_write, &mut send, &mut recv)
+                    .await
+            }
+        };
+        match ended {
+            LegEnd::Done => break,
+            LegEnd::CarrierLost => continue,
+            LegEnd::Broken => {
+                let _ = send.reset(RESET_LOCAL_BROKE.into());
+                let _ = recv.stop(RESET_LOCAL_BROKE.into());
+                break;
+            }
+        }
+    }
+    link.streams().live.remove(&number);
+}
+
+/// The stream's leg on the next carrier: opened by this side (the opener, on a carrier newer
+/// than `used`), or handed over by the acceptor. `None` if there will be none.
+async fn next_leg(
+    link: &PeerLink,
+    number: u32,
+    state: &StreamState,
+    end: &mut End,
+    used: &mut Option<u64>,
+) -> Option<Leg> {
+    let handed = match end {
+        End::Receiver(legs) => legs.recv().await?,
+        End::Opener => return open_leg(link, number, state, used).await,
+    };
+    let mut leg = handed;
+    let answer = StreamAnswer {
+        delivered: state.delivered(),
+    };
+    match leg.send.write_all(&answer.to_bytes()).await {
+        Ok(()) => Some(leg),
+        // The carrier ended under the answer: the next leg comes on the next carrier.
+        Err(_) => Box::pin(next_leg(link, number, state, end, used)).await,
+    }
+}
+
+/// Opens the stream on the link's carrier (the first one newer than `used`), says what this
+/// side has delivered and reads what the peer has. `None` if the peer says the stream broke.
+async fn open_leg(
+    link: &PeerLink,
+    number: u32,
+    state: &StreamState,
+    used: &mut Option<u64>,
+) -> Option<Leg> {
+    let mut carriers = link.carriers();
+    loop {
+        let carrier = carriers
+            .wait_for(|carrier| used.is_none_or(|used| carrier.number > used))
+            .await
+            .ok()?
+            .clone();
+        let opening = StreamOpening {
+            stream: number,
+            delivered: state.delivered(),
+        };
+        let opened = open_on(&carrier.connection, opening);
+        match tokio::time::timeout(ANSWER_TIMEOUT, opened).await {
+            Ok(Opened::Leg(leg)) => {
+                *used = Some(carrier.number);
+                return Some(leg);
+            }
+            Ok(Opened::Broken) => return None,
+            Ok(Opened::Failed(why)) => {
+                tracing::debug!(peer = %link.peer, number, %why, "cannot open the stream on this carrier");
+            }
+            Err(_) => tracing::debug!(peer = %link.peer, number, "no answer to a stream opening"),
+        }
+        if carrier.connection.close_reason().is_some() {
+            *used = Some(carrier.number);
+        } else {
+            tokio::time::sleep(REOPEN_PAUSE).await;
+        }
+    }
+}
+
+/// How opening a leg went.
+enum Opened {
+    Leg(Leg),
+    /// The peer reset or stopped the stream: it broke on its side.
+    Broken,
+    Failed(String),
+}
+
+/// Opens a leg on `connection` with `opening` and reads the peer's answer.
+async fn open_on(connection: &Connection, opening: StreamOpening) -> Opened {
+    let (mut send, mut recv) = match connection.open_bi().await {
+        Ok(streams) => streams,
+        Err(error) => return Opened::Failed(error.to_string()),
+    };
+    match send.write_all(&opening.to_bytes()).await {
+        Ok(()) => {}
+        Err(WriteError::Stopped(_)) => return Opened::Broken,
+        Err(error) => return Opened::Failed(error.to_string()),
+    }
+    let mut answer = [0u8; StreamAnswer::LEN];
+    match recv.read_exact(&mut answer).await {
+        Ok(()) => {}
+        Err(ReadExactError::ReadError(ReadError::Reset(_))) => return Opened::Broken,
+        Err(error) => return Opened::Failed(error.to_string()),
+    }
+    match StreamAnswer::parse(&answer) {
+        Ok(answer) => Opened::Leg(Leg {
+            send,
+            recv,
+            connection: connection.clone(),
+            peer_delivered: answer.delivered,
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "a peer answered a stream opening with nonsense");
+            Opened::Broken
+        }
+    }
+}
+
+/// Sends again, on a new leg, what the peer has not delivered of this side's direction
+/// (and the end, if MPyC closed its side).
+async fn replay(
+    send: &mut SendStream,
+    state: &StreamState,
+    peer_delivered: Position,
+) -> Result<(), LegEnd> {
+    let (again, ended) = {
+        let mut outgoing = lock(&state.outgoing);
+        let again = outgoing.resume_from(peer_delivered).map_err(|error| {
+            tracing::warn!(%error, "a peer resumed a stream from an impossible position");
+            LegEnd::Broken
+        })?;
+        (again, outgoing.sent().ended)
+    };
+    state.confirmed.notify_waiters();
+    for piece in again {
+        send.write_chunk(piece).await.map_err(write_ended)?;
+    }
+    if ended {
+        send.finish().map_err(|_| LegEnd::CarrierLost)?;
+    }
+    Ok(())
+}
+
+/// What a failed write on a leg means.
+fn write_ended(error: WriteError) -> LegEnd {
+    match error {
+        WriteError::Stopped(_) => LegEnd::Broken,
+        _ => LegEnd::CarrierLost,
+    }
+}
+
+/// The two directions of a stream on one leg.
+struct Pumps<'a> {
+    state: &'a StreamState,
+    counters: &'a Counters,
+    link: &'a PeerLink,
+    connection: &'a Connection,
+}
+
+impl Pumps<'_> {
+    /// Pumps both ways until both directions ended and this side's end is confirmed, or the
+    /// stream broke, or the carrier ended.
+    async fn run(
+        &self,
+        tcp_read: &mut OwnedReadHalf,
+        tcp_write: &mut OwnedWriteHalf,
+        send: &mut SendStream,
+        recv: &mut RecvStream,
+    ) -> LegEnd {
+        let outbound = self.outbound(tcp_read, send);
+        let inbound = self.inbound(recv, tcp_write);
+        tokio::pin!(outbound, inbound);
+        let (mut out_done, mut in_done) = (false, false);
+        while !(out_done && in_done) {
+            let ended = tokio::select! {
+                ended = &mut outbound, if !out_done => { out_done = true; ended }
+                ended = &mut inbound, if !in_done => { in_done = true; ended }
+            };
+            if !matches!(ended, LegEnd::Done) {
+                return ended;
+            }
+        }
+        tokio::select! {
+            () = self.state.end_confirmed() => LegEnd::Done,
+            _ = self.connection.closed() => LegEnd::CarrierLost,
+        }
+    }
+
+    /// MPyC's bytes to the peer, each held until confirmed.
+    async fn outbound(&self, tcp: &mut OwnedReadHalf, send: &mut SendStream) -> LegEnd {
+        if lock(&self.state.outgoing).sent().ended {
+            return LegEnd::Done;
+        }
+        let mut buffer = vec![0u8; CHUNK];
+        loop {
+            let room = self.state.room().await.min(CHUNK);
+            let read = match tcp.read(&mut buffer[..room]).await {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::debug!(peer = %self.link.peer, %error, "MPyC's connection broke");
+                    return LegEnd::Broken;
+                }
+            };
+            if read == 0 {
+                lock(&self.state.outgoing).end();
+                return match send.finish() {
+                    Ok(()) => LegEnd::Done,
+                    Err(_) => LegEnd::CarrierLost,
+                };
+            }
+            let piece = Bytes::copy_from_slice(&buffer[..read]);
+            lock(&self.state.outgoing).push(piece.clone());
+            self.counters.sent.fetch_add(read as u64, Ordering::Relaxed);
+            if let Err(error) = send.write_chunk(piece).await {
+                return write_ended(error);
+            }
+        }
+    }
+
+    /// The peer's bytes to MPyC, counted as each write lands so a new leg starts at the byte.
+    async fn inbound(&self, recv: &mut RecvStream, tcp: &mut OwnedWriteHalf) -> LegEnd {
+        if self.state.delivered().ended {
+            return LegEnd::Done;
+        }
+        loop {
+            let chunk = match recv.read_chunk(CHUNK).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => {
+                    if tcp.shutdown().await.is_err() {
+                        return LegEnd::Broken;
+                    }
+                    lock(&self.state.incoming).ended();
+                    self.link.report_soon();
+                    return LegEnd::Done;
+                }
+                Err(ReadError::Reset(_)) => return LegEnd::Broken,
+                Err(_) => return LegEnd::CarrierLost,
+            };
+            let mut written = 0;
+            while written < chunk.len() {
+                let wrote = match tcp.write(&chunk[written..]).await {
+                    Ok(0) | Err(_) => return LegEnd::Broken,
+                    Ok(wrote) => wrote,
+                };
+                written += wrote;
+                self.counters
+                    .received
+                    .fetch_add(wrote as u64, Ordering::Relaxed);
+                if self.state.delivered_more(wrote) {
+                    self.link.report_soon();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Streams outlive their carriers: two agents linked on loopback move megabytes both ways
+//! through a forward while the test kills the link's QUIC connection again and again, from
+//! either side. Every carrier killed must be replaced (counted), and the far end must receive
+//! exactly the bytes sent, once, in order (compared by length and hash), in both directions.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use mpcnet_agent::{control, finish, forward};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::task::TaskTracker;
+
+#[path = "support/linked_pair.rs"]
+mod linked_pair;
+
+/// Bytes each side sends.
+const TOTAL: usize = 24 * 1024 * 1024;
+/// How many carriers the test kills.
+const KILLS: u64 = 6;
+
+/// A deterministic stream of bytes that no shift of itself matches (a lost, repeated or
+/// reordered piece changes the hash).
+fn pattern(seed: u64, length: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..length)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 56) as u8
+        })
+        .collect()
+}
+
+/// FNV-1a: enough to tell two byte streams apart here.
+fn hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Sends `outgoing` on `tcp` while reading until the peer closes; returns what it read.
+async fn exchange(tcp: TcpStream, outgoing: Vec<u8>) -> Vec<u8> {
+    let (mut read, mut write) = tcp.into_split();
+    let sending = async move {
+        for piece in outgoing.chunks(4096) {
+            write.write_all(piece).await.expect("write");
+        }
+        write.shutdown().await.expect("shutdown");
+    };
+    let receiving = async move {
+        let mut received = Vec::new();
+        read.read_to_end(&mut received).await.expect("read");
+        received
+    };
+    tokio::join!(sending, receiving).1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
+    let (zero_to_one, one_to_zero, alive) = linked_pair::linked_pair().await.expect("linked");
+    let patience = Duration::from_secs(60);
+    let _keepers = [
+        control::keep(zero_to_one.clone(), Some(alive.redial.clone()), patience),
+        control::keep(one_to_zero.clone(), None, patience),
+    ];
+    let _one_way = finish::listen(&[zero_to_one.clone(), one_to_zero.clone()]);
+    let pumps = TaskTracker::new();
+
+    // Party 1's "MPyC": takes one connection, answers with its own pattern.
+    let mpyc = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("listener");
+    let mpyc_port = mpyc.local_addr().expect("address").port();
+    tokio::spawn(forward::deliver_incoming(
+        one_to_zero.clone(),
+        mpyc_port,
+        patience,
+        pumps.clone(),
+    ));
+    let forward = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("listener");
+    let forward_address: SocketAddr = forward.local_addr().expect("address");
+    tokio::spawn(forward::serve_outgoing(
+        forward,
+        zero_to_one.clone(),
+        pumps.clone(),
+    ));
+
+    // Party 0's MPyC starts with its id (0, u16 LE), as MPyC does.
+    let mut from_zero = vec![0u8, 0];
+    from_zero.extend(pattern(1, TOTAL));
+    let from_one = pattern(2, TOTAL);
+    let party_one = tokio::spawn({
+        let from_one = from_one.clone();
+        async move {
+            let (tcp, _) = mpyc.accept().await.expect("delivered");
+            exchange(tcp, from_one).await
+        }
+    });
+    let party_zero = tokio::spawn({
+        let from_zero = from_zero.clone();
+        async move {
+            let tcp = TcpStream::connect(forward_address).await.expect("connect");
+            exchange(tcp, from_zero).await
+        }
+    });
+
+    // Kill the carrier under the transfer, from either side, each time once it carries again.
+    let mut carriers = zero_to_one.carriers();
+    for kill in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !party_zero.is_finished() && !party_one.is_finished(),
+            "the transfer ended before kill {kill}: the test proves nothing"
+        );
+        let victim = if kill % 2 == 0 {
+            &zero_to_one
+        } else {
+            &one_to_zero
+        };
+        victim
+            .connection()
+            .close(0x99u32.into(), b"killed by the test");
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            carriers.wait_for(|c| c.number > kill),
+        )
+        .await
+        .expect("a new carrier within 30 s")
+        .expect("link alive");
+    }
+
+    let (at_zero, at_one) = tokio::time::timeout(Duration::from_secs(120), async {
+        (
+            party_zero.await.expect("party 0"),
+            party_one.await.expect("party 1"),
+        )
+    })
+    .await
+    .expect("the transfer ends");
+    assert!(
+        zero_to_one.carriers().borrow().number >= KILLS,
+        "a killed carrier was not replaced"
+    );
+    assert_eq!(
+        at_one.len(),
+        from_zero.len(),
+        "bytes lost or repeated towards party 1"
+    );
+    assert_eq!(
+        hash(&at_one),
+        hash(&from_zero),
+        "bytes changed towards party 1"
+    );
+    assert_eq!(
+        at_zero.len(),
+        from_one.len(),
+        "bytes lost or repeated towards party 0"
+    );
+    assert_eq!(
+        hash(&at_zero),
+        hash(&from_one),
+        "bytes changed towards party 0"
+    );
+    assert!(zero_to_one.ended_for().is_none() && one_to_zero.ended_for().is_none());
+}
