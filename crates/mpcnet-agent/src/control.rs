@@ -10,7 +10,7 @@ use iroh::endpoint::{Connection, ConnectionError, Endpoint, RecvStream, VarInt};
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::endpoint::{ALPN, PathPolicy, RelayPlan, peer_addr};
+use crate::endpoint::{ALPN, PathPolicy, RECOVERY_ALLOWANCE, RelayPlan, peer_addr};
 use crate::link::PeerLink;
 use crate::mesh::AddressBook;
 use crate::wire::{CLOSE_RUN_OVER, CONTROL_STREAM_OPENING, ControlMessage};
@@ -37,7 +37,8 @@ pub struct Redial {
 
 /// Keeps `link` until the returned handle drops: speaks on every carrier's control stream,
 /// dials new carriers if `redial` is given (the dialing side), and ends the link once nothing
-/// was heard from the peer for `patience`.
+/// was heard from the peer for `patience` and the [`RECOVERY_ALLOWANCE`] after it (an outage
+/// as long as the patience is ridden out).
 pub fn keep(link: PeerLink, redial: Option<Redial>, patience: Duration) -> AbortOnDropHandle<()> {
     AbortOnDropHandle::new(tokio::spawn(keep_link(link, redial, patience)))
 }
@@ -74,7 +75,7 @@ async fn keep_link(link: PeerLink, redial: Option<Redial>, patience: Duration) {
                     true
                 }
                 _ = ticker.tick() => {
-                    if link.quiet_for() > patience {
+                    if link.quiet_for() > patience + RECOVERY_ALLOWANCE {
                         link.end("nothing was heard from it for longer than the patience".into());
                         return;
                     }

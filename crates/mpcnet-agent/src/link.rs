@@ -249,6 +249,7 @@ impl PeerLink {
             bytes_sent: self.counters.sent.load(Ordering::Relaxed),
             bytes_received: self.counters.received.load(Ordering::Relaxed),
             unreachable_s: unreachable.map(|silence| silence.as_secs()),
+            reconnections: self.shared.carrier.borrow().number,
         }
     }
 }

@@ -598,6 +598,7 @@ fn watch_links(
             .map(|link| Told {
                 route: link.route().0,
                 unreachable: None,
+                carrier: 0,
             })
             .collect();
         let mut ticker = tokio::time::interval(STATUS_PERIOD);
@@ -621,12 +622,22 @@ struct Told {
     route: Route,
     /// While the peer is unreachable: since when, and the silence last told (seconds).
     unreachable: Option<(Instant, u64)>,
+    /// The number of the carrier last told.
+    carrier: u64,
 }
 
-/// Tells what changed on `link` since `told`: the peer unreachable (at once, then every
-/// [`UNREACHABLE_REMINDER`] seconds), reachable again, or on another route.
+/// Tells what changed on `link` since `told`: a new connection carrying it, the peer
+/// unreachable (at once, then every [`UNREACHABLE_REMINDER`] seconds), reachable again, or on
+/// another route.
 fn tell_link_changes(link: &PeerLink, told: &mut Told, patience: Duration, progress: &Progress) {
     let peer = &link.peer;
+    let carrier = link.carriers().borrow().number;
+    if carrier != told.carrier {
+        progress(format!(
+            "{peer}: a new connection carries the link, its streams resumed where they were"
+        ));
+        told.carrier = carrier;
+    }
     match (link.unreachable_for(), told.unreachable) {
         (Some(silence), None) => {
             let silent = silence.as_secs();
@@ -650,10 +661,8 @@ fn tell_link_changes(link: &PeerLink, told: &mut Told, patience: Duration, progr
                 since.elapsed().as_secs_f64(),
                 format_rtt(rtt)
             ));
-            *told = Told {
-                route,
-                unreachable: None,
-            };
+            told.route = route;
+            told.unreachable = None;
         }
         (None, None) => {
             let (route, rtt) = link.route();

@@ -39,4 +39,11 @@ pub struct LinkReport {
     /// Seconds since the peer was last heard, while it is unreachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_s: Option<u64>,
+    /// How many times a new QUIC connection took the link over, its streams resumed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reconnections: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }

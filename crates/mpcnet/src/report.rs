@@ -175,6 +175,7 @@ mod tests {
             bytes_sent: 10,
             bytes_received: 20,
             unreachable_s,
+            reconnections: 0,
         }
     }
 

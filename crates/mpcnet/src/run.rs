@@ -86,7 +86,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("running the session")?;
     for link in &outcome.links {
         say(&format!(
-            "party {} ({}): {}{}, {} bytes sent, {} received",
+            "party {} ({}): {}{}, {} bytes sent, {} received{}",
             link.index,
             link.name,
             link.route,
@@ -94,7 +94,12 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
                 .map(|rtt| format!(", rtt {rtt:.1} ms"))
                 .unwrap_or_default(),
             link.bytes_sent,
-            link.bytes_received
+            link.bytes_received,
+            match link.reconnections {
+                0 => String::new(),
+                1 => ", reconnected once".into(),
+                many => format!(", reconnected {many} times"),
+            }
         ));
     }
     if !outcome.unfinished.is_empty() {
