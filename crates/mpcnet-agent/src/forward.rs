@@ -111,6 +111,9 @@ pub async fn deliver_incoming(
     }
 }
 
+/// Where the legs of the receiving side's live streams go, by stream number.
+type Legs = std::collections::HashMap<u32, mpsc::Sender<Leg>>;
+
 /// What the receiving side of a link needs to take a stream opening.
 #[derive(Clone)]
 struct Receiving {
@@ -118,7 +121,7 @@ struct Receiving {
     mpyc_port: u16,
     patience: Duration,
     /// Where the legs of this side's live streams go, by stream number.
-    legs: Arc<std::sync::Mutex<std::collections::HashMap<u32, mpsc::Sender<Leg>>>>,
+    legs: Arc<std::sync::Mutex<Legs>>,
 }
 
 impl Receiving {
@@ -140,12 +143,7 @@ impl Receiving {
             connection,
             peer_delivered: opening.delivered,
         };
-        let handed = self
-            .legs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&opening.stream)
-            .cloned();
+        let handed = self.legs_mut().get(&opening.stream).cloned();
         if let Some(legs) = handed {
             let _ = legs.send(leg).await;
             return;
@@ -226,12 +224,8 @@ impl Receiving {
         self.link.streams().live.remove(&number);
     }
 
-    fn legs_mut(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<u32, mpsc::Sender<Leg>>> {
-        self.legs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn legs_mut(&self) -> std::sync::MutexGuard<'_, Legs> {
+        crate::lock(&self.legs)
     }
 }
 

@@ -29,5 +29,13 @@ pub mod stream;
 pub mod wire;
 
 pub use endpoint::{PathPolicy, RelayPlan};
+
+/// Locks `mutex`, taking the data of a holder that panicked as it is: every lock here guards
+/// plain bookkeeping that stays consistent between statements.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 pub use link::{LinkReport, Peer};
 pub use run::{Progress, RunError, RunOutcome, RunPlan, run};

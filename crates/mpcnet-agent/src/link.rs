@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use iroh::endpoint::Connection;
 pub use mpcnet_proto::link_report::{LinkReport, Route};
 
+use crate::lock;
 use crate::stream::StreamState;
 use crate::wire::CLOSE_REPLACED;
 
@@ -85,10 +86,6 @@ pub struct Streams {
     pub live: HashMap<u32, Arc<StreamState>>,
     /// The next number this side gives out, or the lowest the peer has not used yet.
     pub next: u32,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl PeerLink {

@@ -225,11 +225,7 @@ fn accept_from(
                     }
                 };
                 let remote = connection.remote_id();
-                let link = linked
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get(&remote)
-                    .cloned();
+                let link = crate::lock(&linked).get(&remote).cloned();
                 match (expected.get(&remote), link) {
                     (Some(_), Some(link)) => {
                         tracing::info!(peer = %link.peer, "the peer dialed again: a new connection carries the link");

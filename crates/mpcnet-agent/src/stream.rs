@@ -4,7 +4,7 @@
 //! at once, with no batching.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +15,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc};
 
 use crate::link::{Counters, PeerLink};
+use crate::lock;
 use crate::resume::{Incoming, Outgoing, REPLAY_BOUND};
 use crate::wire::{Position, RESET_LOCAL_BROKE, StreamAnswer, StreamOpening};
 
@@ -43,10 +44,6 @@ impl Default for StreamState {
             confirmed: Notify::new(),
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl StreamState {

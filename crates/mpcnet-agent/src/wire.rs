@@ -169,7 +169,7 @@ impl Position {
     }
 }
 
-/// The bytes at `range` of `bytes` as an array (the range is fixed by the caller).
+/// The `N` bytes of `bytes` from `at` on, as an array (the caller checked the length).
 fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     bytes[at..at + N]
         .try_into()
