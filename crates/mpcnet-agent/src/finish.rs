@@ -58,7 +58,7 @@ pub fn listen(links: &[PeerLink]) -> FinishListener {
 /// message), at most [`READERS_PER_LINK`] at once.
 async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, FinishedMessage>>) {
     let mut carriers = link.carriers();
-    loop {
+    'carriers: loop {
         let connection = carriers.borrow_and_update().connection.clone();
         let mut readers = JoinSet::new();
         let mut control: Option<JoinSet<()>> = None;
@@ -72,7 +72,14 @@ async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, FinishedMe
                     Ok(stream) => {
                         readers.spawn(read_one_way(stream, link.clone(), sender.clone()));
                     }
-                    Err(_) => break,
+                    // This carrier is over: wait for the next (it may be here already).
+                    Err(_) => tokio::select! {
+                        changed = carriers.changed() => match changed {
+                            Ok(()) => break,
+                            Err(_) => break 'carriers,
+                        },
+                        _ = link.ended() => break 'carriers,
+                    },
                 },
                 Some(Ok(Some(stream))) = readers.join_next() => {
                     // A control stream: read it for the carrier's life, refuse a second.
@@ -87,17 +94,10 @@ async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, FinishedMe
                 }
                 changed = carriers.changed() => match changed {
                     Ok(()) => break,
-                    Err(_) => return,
+                    Err(_) => break 'carriers,
                 },
-                _ = link.ended() => break,
+                _ = link.ended() => break 'carriers,
             }
-        }
-        if link.ended_for().is_some() {
-            break;
-        }
-        if carriers.has_changed().is_ok_and(|changed| !changed) && carriers.changed().await.is_err()
-        {
-            break;
         }
     }
     // The link is over: wake the waiters, who also count ended links as done.

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::link::{Counters, PeerLink};
 use crate::lock;
 use crate::resume::{Incoming, Outgoing, REPLAY_BOUND};
-use crate::wire::{Position, RESET_LOCAL_BROKE, StreamAnswer, StreamOpening};
+use crate::wire::{Position, RESET_LEG_ABANDONED, RESET_LOCAL_BROKE, StreamAnswer, StreamOpening};
 
 /// The largest piece moved in one step.
 const CHUNK: usize = 64 * 1024;
@@ -178,7 +178,10 @@ pub async fn run(
         };
         match ended {
             LegEnd::Done => break,
-            LegEnd::CarrierLost => continue,
+            LegEnd::CarrierLost => {
+                abandon(&mut send, &mut recv);
+                continue;
+            }
             LegEnd::Broken => {
                 let _ = send.reset(RESET_LOCAL_BROKE.into());
                 let _ = recv.stop(RESET_LOCAL_BROKE.into());
@@ -187,6 +190,13 @@ pub async fn run(
         }
     }
     link.streams().live.remove(&number);
+}
+
+/// Gives a leg up so that the peer cannot take it for the stream's end (a QUIC stream dropped
+/// unreset finishes cleanly).
+fn abandon(send: &mut SendStream, recv: &mut RecvStream) {
+    let _ = send.reset(RESET_LEG_ABANDONED.into());
+    let _ = recv.stop(RESET_LEG_ABANDONED.into());
 }
 
 /// The stream's leg on the next carrier: opened by this side (the opener, on a carrier newer
@@ -209,7 +219,10 @@ async fn next_leg(
     match leg.send.write_all(&answer.to_bytes()).await {
         Ok(()) => Some(leg),
         // The carrier ended under the answer: the next leg comes on the next carrier.
-        Err(_) => Box::pin(next_leg(link, number, state, end, used)).await,
+        Err(_) => {
+            abandon(&mut leg.send, &mut leg.recv);
+            Box::pin(next_leg(link, number, state, end, used)).await
+        }
     }
 }
 
@@ -232,17 +245,15 @@ async fn open_leg(
             stream: number,
             delivered: state.delivered(),
         };
-        let opened = open_on(&carrier.connection, opening);
-        match tokio::time::timeout(ANSWER_TIMEOUT, opened).await {
-            Ok(Opened::Leg(leg)) => {
+        match open_on(&carrier.connection, opening).await {
+            Opened::Leg(leg) => {
                 *used = Some(carrier.number);
                 return Some(leg);
             }
-            Ok(Opened::Broken) => return None,
-            Ok(Opened::Failed(why)) => {
+            Opened::Broken => return None,
+            Opened::Failed(why) => {
                 tracing::debug!(peer = %link.peer, number, %why, "cannot open the stream on this carrier");
             }
-            Err(_) => tracing::debug!(peer = %link.peer, number, "no answer to a stream opening"),
         }
         if carrier.connection.close_reason().is_some() {
             *used = Some(carrier.number);
@@ -260,22 +271,30 @@ enum Opened {
     Failed(String),
 }
 
-/// Opens a leg on `connection` with `opening` and reads the peer's answer.
+/// Opens a leg on `connection` with `opening` and reads the peer's answer (within
+/// [`ANSWER_TIMEOUT`]; a leg given up is reset).
 async fn open_on(connection: &Connection, opening: StreamOpening) -> Opened {
-    let (mut send, mut recv) = match connection.open_bi().await {
-        Ok(streams) => streams,
-        Err(error) => return Opened::Failed(error.to_string()),
+    let opened = tokio::time::timeout(ANSWER_TIMEOUT, connection.open_bi()).await;
+    let (mut send, mut recv) = match opened {
+        Ok(Ok(streams)) => streams,
+        Ok(Err(error)) => return Opened::Failed(error.to_string()),
+        Err(_) => return Opened::Failed("no stream slot in time".into()),
     };
-    match send.write_all(&opening.to_bytes()).await {
-        Ok(()) => {}
-        Err(WriteError::Stopped(_)) => return Opened::Broken,
-        Err(error) => return Opened::Failed(error.to_string()),
-    }
     let mut answer = [0u8; StreamAnswer::LEN];
-    match recv.read_exact(&mut answer).await {
-        Ok(()) => {}
-        Err(ReadExactError::ReadError(ReadError::Reset(_))) => return Opened::Broken,
-        Err(error) => return Opened::Failed(error.to_string()),
+    let exchanged = tokio::time::timeout(ANSWER_TIMEOUT, async {
+        send.write_all(&opening.to_bytes()).await?;
+        recv.read_exact(&mut answer).await?;
+        anyhow::Ok(())
+    });
+    let failure = match exchanged.await {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) if refused_as_broken(&error) => return Opened::Broken,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(_) => Some("no answer in time".into()),
+    };
+    if let Some(why) = failure {
+        abandon(&mut send, &mut recv);
+        return Opened::Failed(why);
     }
     match StreamAnswer::parse(&answer) {
         Ok(answer) => Opened::Leg(Leg {
@@ -289,6 +308,16 @@ async fn open_on(connection: &Connection, opening: StreamOpening) -> Opened {
             Opened::Broken
         }
     }
+}
+
+/// Whether opening a leg failed because the peer stopped or reset it: the stream broke there.
+fn refused_as_broken(error: &anyhow::Error) -> bool {
+    let stopped = matches!(error.downcast_ref(), Some(WriteError::Stopped(_)));
+    let reset = matches!(
+        error.downcast_ref(),
+        Some(ReadExactError::ReadError(ReadError::Reset(_)))
+    );
+    stopped || reset
 }
 
 /// Sends again, on a new leg, what the peer has not delivered of this side's direction
@@ -319,6 +348,7 @@ async fn replay(
 /// What a failed write on a leg means.
 fn write_ended(error: WriteError) -> LegEnd {
     match error {
+        WriteError::Stopped(code) if code == RESET_LEG_ABANDONED.into() => LegEnd::CarrierLost,
         WriteError::Stopped(_) => LegEnd::Broken,
         _ => LegEnd::CarrierLost,
     }
@@ -407,6 +437,9 @@ impl Pumps<'_> {
                     lock(&self.state.incoming).ended();
                     self.link.report_soon();
                     return LegEnd::Done;
+                }
+                Err(ReadError::Reset(code)) if code == RESET_LEG_ABANDONED.into() => {
+                    return LegEnd::CarrierLost;
                 }
                 Err(ReadError::Reset(_)) => return LegEnd::Broken,
                 Err(_) => return LegEnd::CarrierLost,

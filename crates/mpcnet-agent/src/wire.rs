@@ -19,10 +19,10 @@
 //!
 //! A stream's bytes are MPyC's, counted from its first: the first two, which the opener's MPyC
 //! sends first, are the connecting party's id (u16 LE); a receiver takes a new stream only if
-//! they name the peer of the link. On a stream's first carrier the opener sends from byte 0 at
-//! once; on a later one it waits for the receiver's position. A direction ends with FIN when
-//! MPyC's connection ended cleanly, or with RESET_STREAM [`RESET_LOCAL_BROKE`] when it broke
-//! (also the answer to resuming a stream that broke). A receiver that refuses a stream (no
+//! they name the peer of the link. The opener waits for the answer before it sends. A
+//! direction ends with FIN when MPyC's connection ended cleanly, or with RESET_STREAM
+//! [`RESET_LOCAL_BROKE`] when it broke (also the answer to resuming a stream that broke); a
+//! leg given up while its carrier may live is reset with [`RESET_LEG_ABANDONED`]. A receiver that refuses a stream (no
 //! opening in time, another party's id, a stream number it never gave out) sends STOP_SENDING
 //! [`STOP_REFUSED`].
 //!
@@ -62,6 +62,9 @@ pub const CLOSE_REPLACED: u32 = 0x4d02;
 pub const CLOSE_RUN_OVER: u32 = 0x4d03;
 /// Stream reset code: the local MPyC connection broke (as opposed to ending cleanly).
 pub const RESET_LOCAL_BROKE: u32 = 1;
+/// Stream reset code: this leg of the stream is abandoned (its carrier is going); the stream
+/// goes on on the next carrier. A QUIC stream dropped unreset would end cleanly instead.
+pub const RESET_LEG_ABANDONED: u32 = 3;
 /// Stop-sending code: the receiving agent refused the stream (no valid opening in time).
 pub const STOP_REFUSED: u32 = 2;
 

@@ -1,12 +1,14 @@
 //! Streams outlive their carriers: two agents linked on loopback move megabytes both ways
-//! through a forward while the test kills the link's QUIC connection again and again, from
-//! either side. Every carrier killed must be replaced (counted), and the far end must receive
-//! exactly the bytes sent, once, in order (compared by length and hash), in both directions.
+//! through a forward while the test ends the link's QUIC connection six times (closed by
+//! either side, or replaced by a newer one while it lives). Every carrier ended must be
+//! replaced once (counted), both sides must hear each other on the newest, and the far end must
+//! receive exactly the bytes sent, once, in order (compared by length and hash), both ways.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use mpcnet_agent::{control, finish, forward};
+use mpcnet_agent::{control, endpoint, finish, forward};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
@@ -16,7 +18,9 @@ mod linked_pair;
 
 /// Bytes each side sends.
 const TOTAL: usize = 24 * 1024 * 1024;
-/// How many carriers the test kills.
+/// How many carriers the test ends: closed by party 0, closed by party 1, replaced by a newer
+/// one, and again (the last is a replacement: a listener that did not follow a carrier replaced
+/// under it would miss the newest one).
 const KILLS: u64 = 6;
 
 /// A deterministic stream of bytes that no shift of itself matches (a lost, repeated or
@@ -38,6 +42,22 @@ fn hash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3)
     })
+}
+
+/// A new connection from party 0 to party 1, as the dialing side makes one.
+async fn dial(redial: &control::Redial) -> iroh::endpoint::Connection {
+    let me = redial.endpoint.id();
+    let peer = redial
+        .addresses
+        .borrow()
+        .keys()
+        .copied()
+        .find(|key| *key != me);
+    let peer = peer.expect("party 1's key");
+    let direct = redial.addresses.borrow()[&peer].clone();
+    let addr = endpoint::peer_addr(peer, &redial.relay, &direct, redial.policy);
+    let dialed = redial.endpoint.connect(addr, endpoint::ALPN).await;
+    dialed.expect("dialed")
 }
 
 /// Sends `outgoing` on `tcp` while reading until the peer closes; returns what it read.
@@ -108,29 +128,39 @@ async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
         }
     });
 
-    // Kill the carrier under the transfer, from either side, each time once it carries again.
+    // End the carrier under the transfer, each time once another share of the bytes has
+    // arrived at party 1 and the link carries again.
     let mut carriers = zero_to_one.carriers();
     for kill in 0..KILLS {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(
-            !party_zero.is_finished() && !party_one.is_finished(),
-            "the transfer ended before kill {kill}: the test proves nothing"
-        );
-        let victim = if kill % 2 == 0 {
-            &zero_to_one
-        } else {
-            &one_to_zero
-        };
-        victim
-            .connection()
-            .close(0x99u32.into(), b"killed by the test");
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            carriers.wait_for(|c| c.number > kill),
-        )
+        let share = (kill as usize + 1) * TOTAL / (KILLS as usize + 2);
+        let arrived = || one_to_zero.counters.received.load(Ordering::Relaxed) as usize;
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while arrived() < share {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
         .await
-        .expect("a new carrier within 30 s")
-        .expect("link alive");
+        .expect("the transfer moves between kills");
+        assert!(
+            arrived() < from_zero.len(),
+            "the transfer to party 1 ended before kill {kill}: the test proves nothing"
+        );
+        match kill % 3 {
+            0 => zero_to_one
+                .connection()
+                .close(0x99u32.into(), b"killed by the test"),
+            1 => one_to_zero
+                .connection()
+                .close(0x99u32.into(), b"killed by the test"),
+            // As the dialing side does when a carrier stopped carrying: a newer connection
+            // replaces one that still lives.
+            _ => zero_to_one.replace_carrier(dial(&alive.redial).await),
+        }
+        let carried = carriers.wait_for(|carrier| carrier.number > kill);
+        tokio::time::timeout(Duration::from_secs(30), carried)
+            .await
+            .expect("a new carrier within 30 s")
+            .expect("link alive");
     }
 
     let (at_zero, at_one) = tokio::time::timeout(Duration::from_secs(120), async {
@@ -141,10 +171,21 @@ async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
     })
     .await
     .expect("the transfer ends");
-    assert!(
-        zero_to_one.carriers().borrow().number >= KILLS,
-        "a killed carrier was not replaced"
+    assert_eq!(
+        zero_to_one.carriers().borrow().number,
+        KILLS,
+        "each ended carrier is replaced once, and no other"
     );
+    // Both sides hear each other's control stream on the newest carrier.
+    tokio::time::sleep(control::HEARTBEAT * 2).await;
+    for link in [&zero_to_one, &one_to_zero] {
+        eprintln!("{}: quiet for {:?}", link.peer, link.quiet_for());
+        assert!(
+            link.quiet_for() < control::HEARTBEAT * 2,
+            "{}'s heartbeats are not heard on the newest carrier",
+            link.peer
+        );
+    }
     assert_eq!(
         at_one.len(),
         from_zero.len(),
