@@ -117,6 +117,7 @@ pub enum End {
 }
 
 /// How a stream's time on one carrier ended.
+#[derive(Debug)]
 enum LegEnd {
     /// Both directions ended and this side's end is confirmed.
     Done,
@@ -141,13 +142,12 @@ pub async fn run(
     }
     let (mut tcp_read, mut tcp_write) = tcp.into_split();
     let mut next = first;
-    let mut carrier = None;
     loop {
         let leg = match next.take() {
             Some(leg) => leg,
             None => {
                 let got = tokio::select! {
-                    leg = next_leg(&link, number, &state, &mut end, &mut carrier) => leg,
+                    leg = next_leg(&link, number, &state, &mut end) => leg,
                     _ = link.ended() => None,
                 };
                 match got {
@@ -162,6 +162,10 @@ pub async fn run(
             connection,
             peer_delivered,
         } = leg;
+        tracing::debug!(
+            peer = %link.peer, number, delivered = ?state.delivered(), ?peer_delivered,
+            sent = ?lock(&state.outgoing).sent(), "a stream takes a new leg"
+        );
         let ended = match replay(&mut send, &state, peer_delivered).await {
             Err(ended) => ended,
             Ok(()) => {
@@ -176,6 +180,7 @@ pub async fn run(
                     .await
             }
         };
+        tracing::debug!(peer = %link.peer, number, ?ended, "a stream's leg ended");
         match ended {
             LegEnd::Done => break,
             LegEnd::CarrierLost => {
@@ -199,18 +204,12 @@ fn abandon(send: &mut SendStream, recv: &mut RecvStream) {
     let _ = recv.stop(RESET_LEG_ABANDONED.into());
 }
 
-/// The stream's leg on the next carrier: opened by this side (the opener, on a carrier newer
-/// than `used`), or handed over by the acceptor. `None` if there will be none.
-async fn next_leg(
-    link: &PeerLink,
-    number: u32,
-    state: &StreamState,
-    end: &mut End,
-    used: &mut Option<u64>,
-) -> Option<Leg> {
+/// The stream's next leg: opened by this side (the opener), or handed over by the acceptor.
+/// `None` if there will be none.
+async fn next_leg(link: &PeerLink, number: u32, state: &StreamState, end: &mut End) -> Option<Leg> {
     let handed = match end {
         End::Receiver(legs) => legs.recv().await?,
-        End::Opener => return open_leg(link, number, state, used).await,
+        End::Opener => return open_leg(link, number, state).await,
     };
     let mut leg = handed;
     let answer = StreamAnswer {
@@ -221,45 +220,35 @@ async fn next_leg(
         // The carrier ended under the answer: the next leg comes on the next carrier.
         Err(_) => {
             abandon(&mut leg.send, &mut leg.recv);
-            Box::pin(next_leg(link, number, state, end, used)).await
+            Box::pin(next_leg(link, number, state, end)).await
         }
     }
 }
 
-/// Opens the stream on the link's carrier (the first one newer than `used`), says what this
-/// side has delivered and reads what the peer has. `None` if the peer says the stream broke.
-async fn open_leg(
-    link: &PeerLink,
-    number: u32,
-    state: &StreamState,
-    used: &mut Option<u64>,
-) -> Option<Leg> {
+/// Opens the stream on the link's carrier, says what this side has delivered and reads what
+/// the peer has; on a carrier that has closed it waits for the next one, and on a live one it
+/// tries again after [`REOPEN_PAUSE`] (a leg can end while its carrier lives: the peer gave it
+/// up, or never answered). `None` if the peer says the stream broke.
+async fn open_leg(link: &PeerLink, number: u32, state: &StreamState) -> Option<Leg> {
     let mut carriers = link.carriers();
     loop {
-        let carrier = carriers
-            .wait_for(|carrier| used.is_none_or(|used| carrier.number > used))
-            .await
-            .ok()?
-            .clone();
+        let carrier = carriers.borrow_and_update().clone();
+        if carrier.connection.close_reason().is_some() {
+            carriers.changed().await.ok()?;
+            continue;
+        }
         let opening = StreamOpening {
             stream: number,
             delivered: state.delivered(),
         };
         match open_on(&carrier.connection, opening).await {
-            Opened::Leg(leg) => {
-                *used = Some(carrier.number);
-                return Some(leg);
-            }
+            Opened::Leg(leg) => return Some(leg),
             Opened::Broken => return None,
             Opened::Failed(why) => {
                 tracing::debug!(peer = %link.peer, number, %why, "cannot open the stream on this carrier");
             }
         }
-        if carrier.connection.close_reason().is_some() {
-            *used = Some(carrier.number);
-        } else {
-            tokio::time::sleep(REOPEN_PAUSE).await;
-        }
+        let _ = tokio::time::timeout(REOPEN_PAUSE, carriers.changed()).await;
     }
 }
 
