@@ -40,6 +40,8 @@ const KEY_CACHE_CAPACITY: usize = 128;
 const TICKET_HEADER: &str = "x-mpcnet-relay-ticket";
 /// How often the relays look for ended sessions, spent budgets and stuck handshakes.
 pub const SWEEP_PERIOD: Duration = Duration::from_secs(1);
+/// How long an ended relay connection is looked at again for its client's FIN.
+const UNSURE_FOR: Duration = Duration::from_secs(3);
 
 fn now() -> u64 {
     SystemTime::now()
@@ -64,6 +66,10 @@ struct RelaysState {
     upgrading: HashMap<u64, Upgrading>,
     /// Admitted connections, until iroh says they ended.
     admitted: HashMap<ConnectionId, Admitted>,
+    /// Ended connections whose client's FIN had not been seen when the relay let go (it can
+    /// be a moment behind the end of the TLS stream), looked at again by each sweep until the
+    /// deadline: then they count as dropped by the relay, not closed by the party.
+    unsure: Vec<(Admitted, tokio::time::Instant)>,
     next_ticket: u64,
 }
 
@@ -309,6 +315,7 @@ impl SessionRelays {
         let live = self.live_sessions().await;
         let mut state = lock(&self.state);
         state.close_stuck_handshakes(&self.metrics);
+        state.settle_departures(&self.departures);
         if let Some(live) = live {
             state.end_sessions_not_in(&live);
             self.departures.keep_only(&live);
@@ -359,6 +366,26 @@ impl RelaysState {
                     .is_some_and(|session| session.creator == Some(creator))
             })
             .count()
+    }
+
+    /// Records as gone the parties of ended connections whose FIN has come since, unless they
+    /// are back on the relay; forgets those past their deadline.
+    fn settle_departures(&mut self, departures: &Departures) {
+        let now = tokio::time::Instant::now();
+        for (client, until) in std::mem::take(&mut self.unsure) {
+            let back = self
+                .admitted
+                .values()
+                .any(|other| other.lobby == client.lobby && other.party == client.party);
+            if back {
+                continue;
+            }
+            if client.ticket.closed_by_client() {
+                departures.left(client.lobby, client.party);
+            } else if now < until {
+                self.unsure.push((client, until));
+            }
+        }
     }
 
     fn close_stuck_handshakes(&mut self, metrics: &Metrics) {
@@ -479,6 +506,9 @@ impl AccessControl for SessionAccess {
         // Closed from its own side (not dropped by the relay for silence): the party is gone.
         if client.ticket.closed_by_client() {
             relays.departures.left(client.lobby, client.party);
+        } else {
+            let until = tokio::time::Instant::now() + UNSURE_FOR;
+            lock(&relays.state).unsure.push((client, until));
         }
     }
 }
