@@ -64,7 +64,9 @@ async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, FinishedMe
         let mut control: Option<JoinSet<()>> = None;
         loop {
             if readers.len() >= READERS_PER_LINK {
-                readers.join_next().await;
+                if let Some(Ok(Some(stream))) = readers.join_next().await {
+                    take_control(&mut control, stream, &link);
+                }
                 continue;
             }
             tokio::select! {
@@ -82,15 +84,7 @@ async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, FinishedMe
                     },
                 },
                 Some(Ok(Some(stream))) = readers.join_next() => {
-                    // A control stream: read it for the carrier's life, refuse a second.
-                    match &mut control {
-                        None => {
-                            let mut listening = JoinSet::new();
-                            listening.spawn(control::listen(link.clone(), stream));
-                            control = Some(listening);
-                        }
-                        Some(_) => refuse(stream, &link, "a second control stream"),
-                    }
+                    take_control(&mut control, stream, &link);
                 }
                 changed = carriers.changed() => match changed {
                     Ok(()) => break,
@@ -102,6 +96,18 @@ async fn listen_on(link: PeerLink, sender: watch::Sender<HashMap<u16, FinishedMe
     }
     // The link is over: wake the waiters, who also count ended links as done.
     sender.send_modify(|_| {});
+}
+
+/// Reads a carrier's control stream for the carrier's life (in `control`), or refuses a second.
+fn take_control(control: &mut Option<JoinSet<()>>, stream: RecvStream, link: &PeerLink) {
+    match control {
+        None => {
+            let mut listening = JoinSet::new();
+            listening.spawn(control::listen(link.clone(), stream));
+            *control = Some(listening);
+        }
+        Some(_) => refuse(stream, link, "a second control stream"),
+    }
 }
 
 /// Reads the kind of a one-way stream within [`MESSAGE_TIMEOUT`]: a "finished" message is

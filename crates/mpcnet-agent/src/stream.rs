@@ -75,7 +75,11 @@ impl StreamState {
     /// Waits until MPyC's bytes may be taken again (the replay buffer has room).
     async fn room(&self) -> usize {
         loop {
+            // Enabled before the check: a confirmation between the check and the wait is not
+            // missed (`notify_waiters` wakes only waiters that exist).
             let confirmed = self.confirmed.notified();
+            tokio::pin!(confirmed);
+            confirmed.as_mut().enable();
             let room = lock(&self.outgoing).room();
             if room > 0 {
                 return room;
@@ -88,6 +92,8 @@ impl StreamState {
     async fn end_confirmed(&self) {
         loop {
             let confirmed = self.confirmed.notified();
+            tokio::pin!(confirmed);
+            confirmed.as_mut().enable();
             if lock(&self.outgoing).is_done() {
                 return;
             }

@@ -1,7 +1,7 @@
 //! Streams outlive their carriers: two agents linked on loopback move megabytes both ways
 //! through a forward while the test ends the link's QUIC connection six times (closed by
 //! either side, or replaced by a newer one while it lives). Every carrier ended must be
-//! replaced once (counted), both sides must hear each other on the newest, and the far end must
+//! replaced (counted), both sides must hear each other on the newest, and the far end must
 //! receive exactly the bytes sent, once, in order (compared by length and hash), both ways.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -171,10 +171,11 @@ async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
     })
     .await
     .expect("the transfer ends");
-    assert_eq!(
-        zero_to_one.carriers().borrow().number,
-        KILLS,
-        "each ended carrier is replaced once, and no other"
+    // At least one new carrier per kill (a loaded machine may also see a carrier go quiet for
+    // the 5 s that make the dialing side replace it).
+    assert!(
+        zero_to_one.carriers().borrow().number >= KILLS,
+        "an ended carrier was not replaced"
     );
     // Both sides hear each other's control stream on the newest carrier.
     tokio::time::sleep(control::HEARTBEAT * 2).await;
