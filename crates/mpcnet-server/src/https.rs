@@ -75,8 +75,8 @@ impl ConnectionTicket {
     }
 
     /// Whether the client closed its side (its FIN or reset arrived), as opposed to going
-    /// silent: the kernel's TCP state of the socket, which this ticket keeps open. Asked when
-    /// the relay lets go of a connection.
+    /// silent: the kernel's TCP state of the socket, which this ticket keeps open (a reset
+    /// socket is in no table at all). Asked when the relay lets go of a connection.
     pub fn closed_by_client(&self) -> bool {
         use std::os::unix::fs::MetadataExt as _;
         let inode = self
@@ -88,11 +88,19 @@ impl ConnectionTicket {
         let Ok(inode) = inode else {
             return false;
         };
-        ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+        let tables: Vec<String> = ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
             .iter()
             .filter_map(|table| std::fs::read_to_string(table).ok())
-            .find_map(|table| tcp_state_of(&table, inode))
-            .is_some_and(|state| state == TCP_CLOSE_WAIT || state == TCP_CLOSE)
+            .collect();
+        if tables.is_empty() {
+            return false;
+        }
+        // A socket this ticket holds open that no table lists was reset by the client (the
+        // kernel drops a reset socket from the tables): its process died with unread data.
+        tables
+            .iter()
+            .find_map(|table| tcp_state_of(table, inode))
+            .is_none_or(|state| state == TCP_CLOSE_WAIT || state == TCP_CLOSE)
     }
 }
 
