@@ -140,21 +140,22 @@ fn dial_again(link: PeerLink, redial: Redial) -> AbortOnDropHandle<()> {
 /// Speaks on `connection`'s control stream: a heartbeat every [`HEARTBEAT`], and the delivery
 /// reports of the link's streams when due, until the carrier ends.
 async fn speak(link: PeerLink, connection: Connection) {
-    let spoken = async {
-        let mut stream = connection.open_uni().await?;
-        stream.write_all(&CONTROL_STREAM_OPENING).await?;
-        loop {
-            let mut messages = vec![ControlMessage::Heartbeat];
-            messages.extend(delivery_reports(&link));
-            let bytes: Vec<u8> = messages.iter().flat_map(|m| m.to_bytes()).collect();
-            stream.write_all(&bytes).await?;
-            let _ = tokio::time::timeout(HEARTBEAT, link.report_asked()).await;
-        }
-        #[allow(unreachable_code)]
-        anyhow::Ok(())
-    };
-    if let Err(error) = spoken.await {
-        tracing::debug!(peer = %link.peer, %error, "a control stream ended");
+    let Err(error) = speak_until_it_fails(&link, &connection).await;
+    tracing::debug!(peer = %link.peer, %error, "a control stream ended");
+}
+
+async fn speak_until_it_fails(
+    link: &PeerLink,
+    connection: &Connection,
+) -> anyhow::Result<std::convert::Infallible> {
+    let mut stream = connection.open_uni().await?;
+    stream.write_all(&CONTROL_STREAM_OPENING).await?;
+    loop {
+        let mut messages = vec![ControlMessage::Heartbeat];
+        messages.extend(delivery_reports(link));
+        let bytes: Vec<u8> = messages.iter().flat_map(|m| m.to_bytes()).collect();
+        stream.write_all(&bytes).await?;
+        let _ = tokio::time::timeout(HEARTBEAT, link.report_asked()).await;
     }
 }
 

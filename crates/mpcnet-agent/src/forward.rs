@@ -129,7 +129,7 @@ impl Receiving {
     /// refuses it.
     async fn take(
         &self,
-        mut send: SendStream,
+        send: SendStream,
         mut recv: RecvStream,
         connection: iroh::endpoint::Connection,
     ) {
@@ -151,9 +151,7 @@ impl Receiving {
         let next = self.link.streams().next;
         if opening.stream < next {
             // A stream this side had, now over: it broke (a finished one is never resumed).
-            send = leg.send;
-            let _ = send.reset(RESET_LOCAL_BROKE.into());
-            let _ = leg.recv.stop(RESET_LOCAL_BROKE.into());
+            stream::give_up(&mut leg.send, &mut leg.recv, RESET_LOCAL_BROKE);
             return;
         }
         self.start(opening.stream, leg).await;
@@ -172,12 +170,10 @@ impl Receiving {
             delivered: Position::default(),
         };
         if leg.send.write_all(&answer.to_bytes()).await.is_err() {
-            self.forget(number);
             return;
         }
         let Some(id) = read_party_id(&mut leg.recv, link).await else {
             let _ = leg.recv.stop(STOP_REFUSED.into());
-            self.forget(number);
             return;
         };
         let deadline = Instant::now() + self.patience;
@@ -185,11 +181,11 @@ impl Receiving {
             Ok(tcp) => tcp,
             Err(error) => {
                 tracing::warn!(peer = %link.peer, %error, "MPyC never listened on its port");
-                return self.forget(number);
+                return;
             }
         };
         if tcp.write_all(&id).await.is_err() {
-            return self.forget(number);
+            return;
         }
         let state = Arc::new(StreamState::default());
         state.delivered_more(id.len());
@@ -205,7 +201,8 @@ impl Receiving {
             Some(leg),
         )
         .await;
-        self.forget(number);
+        // The stream forgot itself in the link; its legs have nowhere to go now.
+        self.legs_mut().remove(&number);
     }
 
     /// Takes `number` as the peer's newest stream if it is one and there is room for it.
@@ -217,11 +214,6 @@ impl Receiving {
         }
         streams.next = number + 1;
         true
-    }
-
-    fn forget(&self, number: u32) {
-        self.legs_mut().remove(&number);
-        self.link.streams().live.remove(&number);
     }
 
     fn legs_mut(&self) -> std::sync::MutexGuard<'_, Legs> {

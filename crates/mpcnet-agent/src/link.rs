@@ -138,6 +138,11 @@ impl PeerLink {
         }
     }
 
+    /// How many times a newer carrier took the link over.
+    pub fn reconnections(&self) -> u64 {
+        self.shared.carrier.borrow().number
+    }
+
     /// The peer's agent spoke on a control stream just now.
     pub fn peer_spoke(&self) {
         *lock(&self.shared.spoke) = Instant::now();
@@ -246,7 +251,7 @@ impl PeerLink {
             bytes_sent: self.counters.sent.load(Ordering::Relaxed),
             bytes_received: self.counters.received.load(Ordering::Relaxed),
             unreachable_s: unreachable.map(|silence| silence.as_secs()),
-            reconnections: self.shared.carrier.borrow().number,
+            reconnections: self.reconnections(),
         }
     }
 }

@@ -631,7 +631,7 @@ struct Told {
 /// another route.
 fn tell_link_changes(link: &PeerLink, told: &mut Told, patience: Duration, progress: &Progress) {
     let peer = &link.peer;
-    let carrier = link.carriers().borrow().number;
+    let carrier = link.reconnections();
     if carrier != told.carrier {
         progress(format!(
             "{peer}: a new connection carries the link, its streams resumed where they were"

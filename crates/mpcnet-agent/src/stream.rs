@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc};
 
-use crate::link::{Counters, PeerLink};
+use crate::link::PeerLink;
 use crate::lock;
 use crate::resume::{Incoming, Outgoing, REPLAY_BOUND};
 use crate::wire::{Position, RESET_LEG_ABANDONED, RESET_LOCAL_BROKE, StreamAnswer, StreamOpening};
@@ -72,30 +72,29 @@ impl StreamState {
         incoming.report_due(REPLAY_BOUND)
     }
 
-    /// Waits until MPyC's bytes may be taken again (the replay buffer has room).
+    /// Waits until MPyC's bytes may be taken again (the replay buffer has room); returns how
+    /// many.
     async fn room(&self) -> usize {
-        loop {
-            // Enabled before the check: a confirmation between the check and the wait is not
-            // missed (`notify_waiters` wakes only waiters that exist).
-            let confirmed = self.confirmed.notified();
-            tokio::pin!(confirmed);
-            confirmed.as_mut().enable();
-            let room = lock(&self.outgoing).room();
-            if room > 0 {
-                return room;
-            }
-            confirmed.await;
-        }
+        self.once_confirmed(|outgoing| Some(outgoing.room()).filter(|room| *room > 0))
+            .await
     }
 
     /// Waits until the peer has confirmed this side's end.
     async fn end_confirmed(&self) {
+        self.once_confirmed(|outgoing| outgoing.is_done().then_some(()))
+            .await;
+    }
+
+    /// Waits until `ready` says yes of the outgoing side, looking again after each
+    /// confirmation. The wake-up is enabled before each look: `notify_waiters` wakes only
+    /// waiters that exist, so a confirmation between the look and the wait is not missed.
+    async fn once_confirmed<T>(&self, ready: impl Fn(&Outgoing) -> Option<T>) -> T {
         loop {
             let confirmed = self.confirmed.notified();
             tokio::pin!(confirmed);
             confirmed.as_mut().enable();
-            if lock(&self.outgoing).is_done() {
-                return;
+            if let Some(value) = ready(&lock(&self.outgoing)) {
+                return value;
             }
             confirmed.await;
         }
@@ -177,7 +176,6 @@ pub async fn run(
             Ok(()) => {
                 let pumps = Pumps {
                     state: &state,
-                    counters: &link.counters,
                     link: &link,
                     connection: &connection,
                 };
@@ -190,12 +188,11 @@ pub async fn run(
         match ended {
             LegEnd::Done => break,
             LegEnd::CarrierLost => {
-                abandon(&mut send, &mut recv);
+                give_up(&mut send, &mut recv, RESET_LEG_ABANDONED);
                 continue;
             }
             LegEnd::Broken => {
-                let _ = send.reset(RESET_LOCAL_BROKE.into());
-                let _ = recv.stop(RESET_LOCAL_BROKE.into());
+                give_up(&mut send, &mut recv, RESET_LOCAL_BROKE);
                 break;
             }
         }
@@ -203,11 +200,12 @@ pub async fn run(
     link.streams().live.remove(&number);
 }
 
-/// Gives a leg up so that the peer cannot take it for the stream's end (a QUIC stream dropped
-/// unreset finishes cleanly).
-fn abandon(send: &mut SendStream, recv: &mut RecvStream) {
-    let _ = send.reset(RESET_LEG_ABANDONED.into());
-    let _ = recv.stop(RESET_LEG_ABANDONED.into());
+/// Gives a leg up both ways with `code`: [`RESET_LEG_ABANDONED`] (the stream goes on on
+/// another leg) or [`RESET_LOCAL_BROKE`] (it broke). Never just dropped: a QUIC stream dropped
+/// unreset finishes cleanly, which the peer would take for the end of MPyC's connection.
+pub(crate) fn give_up(send: &mut SendStream, recv: &mut RecvStream, code: u32) {
+    let _ = send.reset(code.into());
+    let _ = recv.stop(code.into());
 }
 
 /// The stream's next leg: opened by this side (the opener), or handed over by the acceptor.
@@ -225,7 +223,7 @@ async fn next_leg(link: &PeerLink, number: u32, state: &StreamState, end: &mut E
         Ok(()) => Some(leg),
         // The carrier ended under the answer: the next leg comes on the next carrier.
         Err(_) => {
-            abandon(&mut leg.send, &mut leg.recv);
+            give_up(&mut leg.send, &mut leg.recv, RESET_LEG_ABANDONED);
             Box::pin(next_leg(link, number, state, end)).await
         }
     }
@@ -288,7 +286,7 @@ async fn open_on(connection: &Connection, opening: StreamOpening) -> Opened {
         Err(_) => Some("no answer in time".into()),
     };
     if let Some(why) = failure {
-        abandon(&mut send, &mut recv);
+        give_up(&mut send, &mut recv, RESET_LEG_ABANDONED);
         return Opened::Failed(why);
     }
     match StreamAnswer::parse(&answer) {
@@ -352,7 +350,6 @@ fn write_ended(error: WriteError) -> LegEnd {
 /// The two directions of a stream on one leg.
 struct Pumps<'a> {
     state: &'a StreamState,
-    counters: &'a Counters,
     link: &'a PeerLink,
     connection: &'a Connection,
 }
@@ -410,7 +407,8 @@ impl Pumps<'_> {
             }
             let piece = Bytes::copy_from_slice(&buffer[..read]);
             lock(&self.state.outgoing).push(piece.clone());
-            self.counters.sent.fetch_add(read as u64, Ordering::Relaxed);
+            let counters = &self.link.counters;
+            counters.sent.fetch_add(read as u64, Ordering::Relaxed);
             if let Err(error) = send.write_chunk(piece).await {
                 return write_ended(error);
             }
@@ -446,7 +444,8 @@ impl Pumps<'_> {
                     Ok(wrote) => wrote,
                 };
                 written += wrote;
-                self.counters
+                self.link
+                    .counters
                     .received
                     .fetch_add(wrote as u64, Ordering::Relaxed);
                 if self.state.delivered_more(wrote) {
