@@ -108,6 +108,13 @@ impl Record {
         Some(self.success)
     }
 
+    /// Why a fault of the run does not apply to its candidate, if one does not.
+    pub fn fault_not_applicable(&self) -> Option<&str> {
+        self.faults
+            .iter()
+            .find_map(|fault| fault.not_applicable.as_deref())
+    }
+
     /// The path of the matrix pair (the row party is party 0, the column party party 1).
     pub fn matrix_path(&self) -> Option<&PairPath> {
         self.matrix_cell.as_ref()?;

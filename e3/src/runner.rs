@@ -301,14 +301,18 @@ async fn run_with_faults(
 ) -> (anyhow::Result<RunOutcome>, Vec<FaultOutcome>) {
     let started = tokio::time::Instant::now();
     let outcomes = std::sync::Mutex::new(Vec::new());
+    let mediator = candidate.mediator();
     let outcome = {
         let run = candidate.run(lab, workload, logs);
         tokio::pin!(run);
         tokio::select! {
             outcome = &mut run => outcome,
-            () = fault::inject(lab, faults, started, &outcomes) => run.await,
+            () = fault::inject(lab, faults, &mediator, started, &outcomes) => run.await,
         }
     };
+    if let Err(error) = fault::restore(lab, faults) {
+        eprintln!("e3: could not put the network back as built after its faults: {error:#}");
+    }
     let mut outcomes = outcomes
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

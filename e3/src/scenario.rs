@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::fault::{Fault, FaultFile};
+use crate::fault::{Fault, FaultFile, SiteFacts};
 use crate::record::PathKind;
 
 /// A scenario file as written.
@@ -443,11 +443,16 @@ fn listed_network(network: NetworkFile) -> anyhow::Result<Network> {
     if party_sites.len() < 2 {
         bail!("network {:?} needs at least two parties", network.name);
     }
-    let nat: Vec<bool> = sites.iter().map(|site| site.profile.is_nat()).collect();
+    let facts: Vec<SiteFacts> = (0..sites.len())
+        .map(|site| SiteFacts {
+            nat: sites[site].profile.is_nat(),
+            parties: party_sites.iter().filter(|on| **on == site).count(),
+        })
+        .collect();
     let mut faults = network
         .faults
         .iter()
-        .map(|fault| Fault::check(fault, &nat))
+        .map(|fault| Fault::check(fault, &facts))
         .collect::<anyhow::Result<Vec<_>>>()
         .with_context(|| format!("network {:?}", network.name))?;
     faults.sort_by_key(|fault| fault.at);

@@ -36,6 +36,8 @@ pub struct Router {
     pub wan: Ipv4Addr,
     pub profile: Profile,
     pub link: Link,
+    /// Its address on the LAN, the parties' default route.
+    pub lan_gateway: Ipv4Addr,
 }
 
 /// A built network; dropping it tears everything down.
@@ -135,6 +137,7 @@ impl Lab {
                 wan,
                 profile: site.profile,
                 link: site.link,
+                lan_gateway: lan_address(lan, 1),
             });
         }
 
@@ -148,13 +151,8 @@ impl Lab {
             let namespace = create(&format!("h{party}"))?;
             let port = format!("p{party}");
             connect_to_bridge(&routers[site].namespace, &port, &namespace, address)?;
-            namespace.ip(&[
-                "route",
-                "add",
-                "default",
-                "via",
-                &lan_address(lan, 1).to_string(),
-            ])?;
+            let gateway = routers[site].lan_gateway.to_string();
+            namespace.ip(&["route", "add", "default", "via", &gateway])?;
             hosts.push(Host { namespace, address });
         }
         Ok(Self {
@@ -195,6 +193,45 @@ impl Lab {
             "add rule ip e3 prerouting iifname \"wan\" tcp dport {port} dnat to {host}:{port}\n"
         ))?;
         Ok(true)
+    }
+
+    /// The addresses other sites see a site's parties at: its router's public address, and
+    /// its LAN when the site is public.
+    pub fn site_addresses(&self, site: usize) -> Vec<String> {
+        let router = &self.routers[site];
+        let mut addresses = vec![router.wan.to_string()];
+        if !router.profile.is_nat() {
+            let [a, b, c, _] = router.lan_gateway.octets();
+            addresses.push(format!("{a}.{b}.{c}.0/24"));
+        }
+        addresses
+    }
+
+    /// The IPv4 addresses on `party`'s host interface now.
+    pub fn host_addresses(&self, party: u16) -> anyhow::Result<Vec<Ipv4Addr>> {
+        let host = &self.hosts[usize::from(party)];
+        let listing = host
+            .namespace
+            .ip(&["-4", "-o", "addr", "show", "dev", HOST_INTERFACE])?;
+        Ok(listing.lines().filter_map(inet_address).collect())
+    }
+
+    /// Moves `party`'s host from address `from` to `to` on its LAN: the old address removed,
+    /// the new one added, the default route through its router again, and its router's port
+    /// forwards pointed at the new address.
+    pub fn move_host(&self, party: u16, from: Ipv4Addr, to: Ipv4Addr) -> anyhow::Result<()> {
+        let namespace = &self.hosts[usize::from(party)].namespace;
+        let router = self.router_of(party);
+        // Removed first: a second address in the subnet would be a secondary one, which the
+        // kernel deletes with the primary.
+        namespace.ip(&["addr", "del", &format!("{from}/24"), "dev", HOST_INTERFACE])?;
+        namespace.ip(&["addr", "add", &format!("{to}/24"), "dev", HOST_INTERFACE])?;
+        let gateway = router.lan_gateway.to_string();
+        namespace.ip(&["route", "replace", "default", "via", &gateway])?;
+        if router.profile.is_nat() {
+            move_port_forwards(&router.namespace, from, to)?;
+        }
+        Ok(())
     }
 
     /// Forgets every NAT mapping and connection, so one run's state cannot help the next.
@@ -331,6 +368,33 @@ fn connect_to_bridge(
         HOST_INTERFACE,
     ])?;
     host.ip(&["link", "set", HOST_INTERFACE, "up"])?;
+    Ok(())
+}
+
+/// The address in a line of `ip -o addr`: `2: eth0    inet 10.0.1.2/24 scope global eth0 …`.
+fn inet_address(line: &str) -> Option<Ipv4Addr> {
+    let mut fields = line.split_whitespace();
+    fields.find(|field| *field == "inet")?;
+    fields.next()?.split('/').next()?.parse().ok()
+}
+
+/// Points a router's port forwards (its `prerouting` DNAT rules) at `to` instead of `from`.
+fn move_port_forwards(router: &Namespace, from: Ipv4Addr, to: Ipv4Addr) -> anyhow::Result<()> {
+    let listing = router.exec("nft", &["-a", "list", "chain", "ip", "e3", "prerouting"])?;
+    let old = format!("dnat to {from}:");
+    let mut replaced = String::new();
+    for line in listing.lines().filter(|line| line.contains(&old)) {
+        let Some((rule, handle)) = line.trim().rsplit_once(" # handle ") else {
+            continue;
+        };
+        let rule = rule.replace(&old, &format!("dnat to {to}:"));
+        replaced.push_str(&format!(
+            "replace rule ip e3 prerouting handle {handle} {rule}\n"
+        ));
+    }
+    if !replaced.is_empty() {
+        router.nft(&replaced)?;
+    }
     Ok(())
 }
 
@@ -471,6 +535,13 @@ mod tests {
             parse_ping_average("5 packets transmitted, 0 received"),
             None
         );
+    }
+
+    #[test]
+    fn host_addresses_are_read_from_ip() {
+        let line = "2: eth0    inet 10.0.1.102/24 scope global eth0\\       valid_lft forever";
+        assert_eq!(inet_address(line), Some(Ipv4Addr::new(10, 0, 1, 102)));
+        assert_eq!(inet_address("2: eth0 link/ether 02:00:00:00:00:01"), None);
     }
 
     #[test]

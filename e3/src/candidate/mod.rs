@@ -2,6 +2,7 @@
 //! what it needs, gives each party's MPyC the addresses to use, runs a workload, reports the
 //! path each pair took as far as it can tell, and stops, leaving its logs behind.
 
+mod mediator;
 mod mpcnet;
 mod n2n;
 mod nebula;
@@ -21,6 +22,7 @@ use crate::record::PathKind;
 use crate::scenario::{Network, Workload};
 use crate::topology::Lab;
 
+pub use self::mediator::{Listening, Mediator, MediatorHandle, Protocol, wait_until_listening};
 pub use self::mpcnet::Mpcnet;
 pub use self::overlay::Overlay;
 pub use self::plain::Plain;
@@ -133,6 +135,17 @@ impl Candidate {
             Self::Plain(plain) => plain.effort(),
             Self::Mpcnet(mpcnet) => mpcnet.effort(),
             Self::Overlay(overlay) => overlay.effort(),
+        }
+    }
+
+    /// The candidate's mediator on the internet host, for `mediator` faults.
+    pub fn mediator(&self) -> Mediator {
+        match self {
+            Self::Plain(_) => {
+                Mediator::None("plain has no mediator (parties dial each other over IP)")
+            }
+            Self::Mpcnet(mpcnet) => mpcnet.mediator(),
+            Self::Overlay(overlay) => overlay.mediator(),
         }
     }
 

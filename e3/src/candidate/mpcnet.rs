@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::mediator::{Listening, Mediator, MediatorHandle, Protocol};
 use super::{Effort, Observation, RunOutcome, Tools, pairs, run_parties};
 use crate::record::PathKind;
 use crate::scenario::{Network, Workload};
@@ -15,6 +16,11 @@ use crate::topology::Lab;
 
 /// HTTPS (lobby API and relay) and QUIC address discovery: 443 gets through "TCP 443 only".
 const SERVER_PORT: u16 = 443;
+/// The server's HTTPS listener, the one the lobby answers on.
+const SERVER_LISTENS: Listening = Listening {
+    protocol: Protocol::Tcp,
+    port: SERVER_PORT,
+};
 /// The longest `mpcnet create` or `mpcnet status` may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -28,7 +34,8 @@ pub struct Mpcnet {
     homes: Vec<PathBuf>,
     /// The invite of the last run, for `observe`.
     last_invite: Option<String>,
-    _server: tokio::process::Child,
+    /// `mpcnet serve` (a `mediator` fault may kill it and start it again).
+    server: MediatorHandle,
 }
 
 impl Mpcnet {
@@ -41,20 +48,22 @@ impl Mpcnet {
     ) -> anyhow::Result<Self> {
         let data = logs.join("server");
         let listen = format!("{}:{SERVER_PORT}", lab.internet_host.address);
-        let mut server = lab
-            .internet_host
-            .namespace
-            .command(&tools.mpcnet)
+        let mut command = lab.internet_host.namespace.command(&tools.mpcnet);
+        let log = logs.join("server.err");
+        command
             .args(["serve", "--listen", &listen, "--metrics-listen", "off"])
             .args(["--public-name", &lab.internet_host.address.to_string()])
             .arg("--data")
             .arg(&data)
             .env("MPCNET_HOME", &data)
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(logs.join("server.err"))?))
-            .spawn()
-            .context("starting mpcnet serve")?;
-        let stdout = server.stdout.take().context("server stdout")?;
+            .stderr(Stdio::from(std::fs::File::create(&log)?));
+        let server = MediatorHandle::default();
+        let stdout = server
+            .start(command, SERVER_LISTENS, &log)
+            .await
+            .context("starting mpcnet serve")?
+            .context("server stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let server_url = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
             .await
@@ -71,7 +80,7 @@ impl Mpcnet {
             server_url,
             homes,
             last_invite: None,
-            _server: server,
+            server,
         })
     }
 
@@ -91,6 +100,13 @@ impl Mpcnet {
         logs: &Path,
     ) -> anyhow::Result<RunOutcome> {
         let started = Instant::now();
+        if !self.server.is_running() {
+            // A fault killed it in an earlier run: each run starts with the lobby up.
+            self.server
+                .restart(&lab.internet_host.namespace)
+                .await
+                .context("starting mpcnet serve again")?;
+        }
         let invite = self.create(lab, workload).await?;
         let timeout = Duration::from_secs_f64(workload.timeout_s);
         let commands = (0..self.parties)
@@ -109,6 +125,11 @@ impl Mpcnet {
         let parties = run_parties(commands, timeout, logs).await?;
         self.last_invite = Some(invite);
         Ok(RunOutcome::since(started, parties))
+    }
+
+    /// The lobby server (with its embedded relay), for faults.
+    pub fn mediator(&self) -> Mediator {
+        Mediator::Process(self.server.clone())
     }
 
     /// Each party's index and link routes at the end of the last run, from `mpcnet status`.

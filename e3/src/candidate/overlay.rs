@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+pub use super::mediator::Protocol;
+use super::mediator::{Listening, Mediator, MediatorHandle, wait_until_listening};
 use super::{Effort, Observation, RunOutcome, Tools, pairs, run_mpyc};
 use crate::record::PathKind;
 use crate::scenario::{Network, Workload};
@@ -195,12 +197,6 @@ pub struct Hub {
     pub port: u16,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
 /// The config files of one VPN on one network: written under one directory, their lines
 /// counted as what a person would write by hand (keys and certificates that tools generate
 /// are not counted).
@@ -246,16 +242,23 @@ impl ConfigFiles {
 
 /// Starts a daemon with its standard output and error going to `log`.
 pub fn spawn_logged(
-    mut command: tokio::process::Command,
+    command: tokio::process::Command,
     log: &Path,
 ) -> anyhow::Result<tokio::process::Child> {
-    let output =
-        std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    command
-        .stdout(output.try_clone()?)
-        .stderr(output)
+    logged(command, log)?
         .spawn()
         .with_context(|| format!("starting the daemon that logs to {}", log.display()))
+}
+
+/// `command` with its standard output and error going to a new `log`.
+fn logged(
+    mut command: tokio::process::Command,
+    log: &Path,
+) -> anyhow::Result<tokio::process::Command> {
+    let output =
+        std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    command.stdout(output.try_clone()?).stderr(output);
+    Ok(command)
 }
 
 /// A path as a command-line or config-file argument.
@@ -278,8 +281,8 @@ pub struct Overlay {
     network: Network,
     config_lines: u32,
     logs: PathBuf,
-    /// The hub of the last run, while it runs.
-    hub: Option<tokio::process::Child>,
+    /// The hub of the last run, while it runs (a `mediator` fault may kill it meanwhile).
+    hub: MediatorHandle,
     /// Pairs that did not answer over the overlay in the last run, in time.
     unreached: Vec<(u16, u16)>,
     /// The parties' daemons of the last run, while they run.
@@ -309,7 +312,7 @@ impl Overlay {
             network: network.clone(),
             config_lines: files.lines,
             logs: logs.to_path_buf(),
-            hub: None,
+            hub: MediatorHandle::default(),
             unreached: Vec::new(),
             daemons: Vec::new(),
             started: None,
@@ -318,6 +321,14 @@ impl Overlay {
 
     pub fn effort(&self) -> Effort {
         self.vpn.effort(self.network.parties(), self.config_lines)
+    }
+
+    /// The hub on the internet host, for faults; WireGuard's static mesh has none.
+    pub fn mediator(&self) -> Mediator {
+        match self.vpn {
+            Vpn::Wireguard(_) => Mediator::None("wireguard has no mediator (a static mesh)"),
+            _ => Mediator::Process(self.hub.clone()),
+        }
     }
 
     pub fn expected_path(&self, network: &Network, a: u16, b: u16) -> PathKind {
@@ -346,10 +357,15 @@ impl Overlay {
             port,
         }) = self.vpn.hub(lab)
         {
-            let hub = spawn_logged(command, &logs.join(format!("{}-hub.log", self.name)))
+            let log = logs.join(format!("{}-hub.log", self.name));
+            let listening = Listening { protocol, port };
+            self.hub
+                .start(logged(command, &log)?, listening, &log)
+                .await
                 .with_context(|| format!("starting {}'s hub", self.name))?;
-            self.hub = Some(hub);
-            wait_until_listening(lab, protocol, port, &self.name).await?;
+            wait_until_listening(&lab.internet_host.namespace, listening, None)
+                .await
+                .with_context(|| format!("{}'s hub", self.name))?;
         }
         let started = Instant::now();
         self.started = Some(started);
@@ -433,8 +449,7 @@ impl Overlay {
     /// Stops the last run's daemons and hub, waiting for each to be gone (a daemon checks a
     /// predecessor's pid file), and anything they left running on the hosts.
     async fn stop(&mut self, lab: &Lab) {
-        if let Some(mut hub) = self.hub.take() {
-            let _ = hub.kill().await;
+        if self.hub.stop().await {
             lab.internet_host.namespace.kill_all();
         }
         if !self.daemons.is_empty() {
@@ -454,31 +469,6 @@ impl Drop for Overlay {
     fn drop(&mut self) {
         self.daemons.clear();
         self.vpn.after_stop();
-    }
-}
-
-/// Waits (at most 10 s) until something in the internet host listens on `port`.
-async fn wait_until_listening(
-    lab: &Lab,
-    protocol: Protocol,
-    port: u16,
-    name: &str,
-) -> anyhow::Result<()> {
-    let flag = match protocol {
-        Protocol::Tcp => "-ltnH",
-        Protocol::Udp => "-lunH",
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let wanted = format!(":{port} ");
-    loop {
-        let listening = lab.internet_host.namespace.exec("ss", &[flag])?;
-        if listening.lines().any(|line| line.contains(&wanted)) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{name}'s hub is not listening on port {port} after 10 s (see its log)");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

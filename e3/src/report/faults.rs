@@ -35,7 +35,8 @@ pub(super) fn faults_section(records: &[Record]) -> Vec<Block> {
             "Each network's faults hit it while every candidate ran (times from the start of \
              the run). Survived: every party printed the right answer; lost: the run failed \
              (first error shown); not proven: a fault did not take effect, so the run shows \
-             nothing. Wall time in seconds."
+             nothing; not applicable: the candidate has nothing the fault hits (a mediator \
+             fault on a candidate without one). Wall time in seconds."
                 .into(),
         ),
         Block::Table(table),
@@ -46,24 +47,29 @@ pub(super) fn faults_section(records: &[Record]) -> Vec<Block> {
 
 /// One cell: how the runs of a candidate on a network went through its faults.
 fn cell(runs: &[&&Record]) -> String {
-    let outcomes: Vec<String> = runs
-        .iter()
-        .map(|record| match record.survived_faults() {
-            Some(true) => format!("survived ({} s)", number(record.wall_seconds)),
-            Some(false) => format!(
-                "lost: {}",
-                record
-                    .errors
-                    .first()
-                    .map_or("no error recorded", String::as_str)
-            ),
-            None => "not proven".into(),
-        })
-        .collect();
+    let outcomes: Vec<String> = runs.iter().map(|record| outcome(record)).collect();
     if outcomes.is_empty() {
         super::MISSING.into()
     } else {
         outcomes.join("; ")
+    }
+}
+
+/// How one run went through its faults.
+fn outcome(record: &Record) -> String {
+    if let Some(why) = record.fault_not_applicable() {
+        return format!("not applicable: {why}");
+    }
+    match record.survived_faults() {
+        Some(true) => format!("survived ({} s)", number(record.wall_seconds)),
+        Some(false) => format!(
+            "lost: {}",
+            record
+                .errors
+                .first()
+                .map_or("no error recorded", String::as_str)
+        ),
+        None => "not proven".into(),
     }
 }
 

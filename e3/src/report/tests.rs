@@ -329,7 +329,7 @@ fn a_written_analysis_opens_the_report() {
 }
 
 #[test]
-fn faults_survived_tells_survived_lost_and_not_proven_apart() {
+fn faults_survived_tells_survived_lost_not_proven_and_not_applicable_apart() {
     use crate::fault::FaultOutcome;
     let fault = |took_effect: bool| FaultOutcome {
         fault: "site 0: blackout for 30 s at 8 s".into(),
@@ -341,6 +341,7 @@ fn faults_survived_tells_survived_lost_and_not_proven_apart() {
             "0 packets dropped"
         }
         .into(),
+        not_applicable: None,
     };
     let mut survived = record("faults", "blackout", "mpcnet", "many_rounds", 1);
     survived.faults = vec![fault(true)];
@@ -351,9 +352,17 @@ fn faults_survived_tells_survived_lost_and_not_proven_apart() {
     lost.errors = vec!["party 0: timed out after 240 s".into()];
     let mut unproven = record("faults", "blackout", "n2n", "many_rounds", 1);
     unproven.faults = vec![fault(false)];
+    let mut mediatorless = record("faults", "blackout", "wireguard", "many_rounds", 1);
+    mediatorless.faults = vec![FaultOutcome {
+        took_effect: false,
+        evidence: "not applicable: wireguard has no mediator".into(),
+        not_applicable: Some("wireguard has no mediator".into()),
+        ..fault(false)
+    }];
     let quiet = record("faults", "no faults", "tinc", "many_rounds", 1);
     let dir = tempfile::TempDir::new().expect("temp dir");
-    write_report(&[survived, lost, unproven, quiet], dir.path()).expect("writes");
+    let records = [survived, lost, unproven, mediatorless, quiet];
+    write_report(&records, dir.path()).expect("writes");
     let report = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
     let section = report
         .split("## Faults survived")
@@ -368,6 +377,10 @@ fn faults_survived_tells_survived_lost_and_not_proven_apart() {
         "{section}"
     );
     assert!(section.contains("| n2n | not proven |"), "{section}");
+    assert!(
+        section.contains("| wireguard | not applicable: wireguard has no mediator |"),
+        "{section}"
+    );
     assert!(section.contains("31 packets dropped"), "{section}");
     let header = section
         .lines()
