@@ -220,8 +220,23 @@ impl RecordContext<'_> {
     }
 }
 
-/// One (candidate, workload, run) on a built lab.
+/// One (candidate, workload, run) on a built lab, which is put back as built after (once the
+/// candidate was observed: a host moved back meanwhile would change the paths it sees).
 async fn run_one(
+    lab: &Lab,
+    candidate: &mut Candidate,
+    context: &RecordContext<'_>,
+    logs: &Path,
+) -> Record {
+    let record = run_and_judge(lab, candidate, context, logs).await;
+    if let Err(error) = fault::restore(lab, &context.network.faults) {
+        eprintln!("e3: could not put the network back as built after its faults: {error:#}");
+    }
+    record
+}
+
+/// Runs one (candidate, workload, run) with its faults, observes the candidate and judges it.
+async fn run_and_judge(
     lab: &Lab,
     candidate: &mut Candidate,
     context: &RecordContext<'_>,
@@ -310,9 +325,6 @@ async fn run_with_faults(
             () = fault::inject(lab, faults, &mediator, started, &outcomes) => run.await,
         }
     };
-    if let Err(error) = fault::restore(lab, faults) {
-        eprintln!("e3: could not put the network back as built after its faults: {error:#}");
-    }
     let mut outcomes = outcomes
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
