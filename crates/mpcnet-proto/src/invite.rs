@@ -182,6 +182,20 @@ impl FromStr for ServerAddress {
     }
 }
 
+/// In JSON, a server address is its text form (pin included), as `mpcnet serve` prints it.
+impl serde::Serialize for ServerAddress {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ServerAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Everything a party needs to join a session, in one line.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Invite {
