@@ -70,6 +70,7 @@ impl Lab {
             name: None,
             party_name: "p0".into(),
             args: Vec::new(),
+            extra_relays: Vec::new(),
         };
         let invite = session::create(parties[0], &plan).await.expect("created");
         let home = |name: &str| Home::open(self.dir.path().join(name)).expect("home");
