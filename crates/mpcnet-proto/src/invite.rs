@@ -421,6 +421,34 @@ fn decode_secret_part(
 mod tests {
     use super::*;
 
+    /// In JSON (an offer's extra relays) a server address is its text, pin included; text that
+    /// is no server address is refused as it is on the command line.
+    #[test]
+    fn a_server_address_is_its_text_in_json() {
+        let pinned: ServerAddress =
+            "https://relay.example:7001#sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                .parse()
+                .expect("address");
+        let json = serde_json::to_string(&pinned).expect("serializes");
+        assert_eq!(
+            json,
+            "\"https://relay.example:7001#sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\""
+        );
+        let read: ServerAddress = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(read, pinned);
+        for bad in [
+            "\"http://relay.example:7001\"",
+            "\"https://relay.example:7001/relay?session=x\"",
+            "\"https://relay.example:7001#sha256=short\"",
+            "7001",
+        ] {
+            assert!(
+                serde_json::from_str::<ServerAddress>(bad).is_err(),
+                "{bad} is no relay address"
+            );
+        }
+    }
+
     fn sample(pin: Option<CertPin>) -> Invite {
         Invite {
             server: ServerAddress::new(&Url::parse("https://127.0.0.1:7000").expect("url"), pin)
