@@ -76,7 +76,7 @@ pub struct SessionRelay {
 
 /// The session's relays, in the order parties move through them: the lobby server's first,
 /// then the creator's others. The endpoint's relay map holds one at a time (its home, where
-/// peers reach it): the first at the start, so every party meets on the same relay, and the
+/// peers reach it): the first at the start, so every party homes on the same relay, and the
 /// next once it dies ([`crate::failover`]). Left to choose among several, iroh would home
 /// each party on the relay that answered its probe fastest, a coin toss among near relays.
 #[derive(Debug, Clone)]

@@ -57,11 +57,13 @@ fn links_move_to_another_relay_when_theirs_dies_for_good() {
     let running = std::thread::spawn(move || run_all(commands, Duration::from_secs(240)));
     wait_until_running(&root.path().join("alice"), &invite);
     let carrying = wait_until_relayed(root.path(), &invite);
-    // Every party starts on the plan's first relay, the lobby server's.
+    // Every party homes on the plan's first relay, the lobby server's, so links ride it; a
+    // link may also ride the other (dials name every relay, and a party that dialed through
+    // it is there too), so at least one of alice's is on the relay about to die.
     let lobby_port = format!(":{}/", server.port());
     assert!(
-        carrying.iter().all(|via| via.contains(&lobby_port)),
-        "alice's links are not on the lobby server's relay ({}): {carrying:?}",
+        carrying.iter().any(|via| via.contains(&lobby_port)),
+        "none of alice's links is on the lobby server's relay ({}): {carrying:?}",
         server.address
     );
     // The fault: the relay that carries every link dies for good, lobby and all, while the
