@@ -218,6 +218,17 @@ impl PeerLink {
         Some(self.silence()).filter(|silence| *silence >= UNREACHABLE_AFTER)
     }
 
+    /// The relay the carrier's selected path goes through, if it is relayed.
+    pub fn relay(&self) -> Option<iroh::RelayUrl> {
+        let connection = self.connection();
+        let paths = connection.paths();
+        let path = paths.iter().find(|path| path.is_selected())?;
+        match path.remote_addr() {
+            iroh::TransportAddr::Relay(url) => Some(url.clone()),
+            _ => None,
+        }
+    }
+
     /// The selected path and its RTT.
     pub fn route(&self) -> (Route, Option<Duration>) {
         let connection = self.connection();

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::endpoint::{self, PathPolicy, RelayPlan};
+use crate::failover::{self, GoneRelays};
 use crate::launcher::{self, Launch, LauncherError};
 use crate::link::{LinkReport, Peer, PeerLink, Route};
 use crate::mesh::{self, MeshError};
@@ -173,7 +174,9 @@ async fn run_linked(
         () = &mut interrupt => return Err(RunError::Interrupted),
     };
     let links = &mesh.links;
-    let _keepers = keep_links(plan, endpoint, links, &addresses);
+    let gone = GoneRelays::default();
+    let _failover = failover::watch(endpoint.clone(), plan.relay.clone(), gone.clone());
+    let _keepers = keep_links(plan, endpoint, links, &addresses, &gone);
     let forwards = Forwards::open(plan, links).await?;
     let finish_listener = finish::listen(links);
     let finished = finish_listener.finished();
@@ -256,6 +259,7 @@ fn keep_links(
     endpoint: &Endpoint,
     links: &[PeerLink],
     addresses: &mesh::AddressBook,
+    gone: &GoneRelays,
 ) -> Vec<AbortOnDropHandle<()>> {
     links
         .iter()
@@ -263,6 +267,7 @@ fn keep_links(
             let redial = (link.peer.index > plan.me).then(|| control::Redial {
                 endpoint: endpoint.clone(),
                 relay: plan.relay.clone(),
+                gone: gone.clone(),
                 policy: plan.policy,
                 addresses: addresses.clone(),
             });

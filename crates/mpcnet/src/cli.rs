@@ -36,6 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the lobby server with its relay; the first line printed is the --server value for `create`.
     Serve(ServeArgs),
+    /// Run a relay for the sessions of a lobby on another host, admitting only their parties;
+    /// the first line printed is the --relay value for `create`.
+    Relay(RelayArgs),
     /// Show this party's identity (created on first use).
     Id(IdArgs),
     /// Create a session and print its invite.
@@ -153,6 +156,51 @@ pub struct ServeArgs {
     pub no_address_discovery: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// TCP address for HTTPS (the relay).
+    #[arg(long, env = "MPCNET_LISTEN", default_value = "0.0.0.0:7001")]
+    pub listen: SocketAddr,
+
+    /// The lobby whose sealed sessions this relay serves, as `mpcnet serve` printed it
+    /// (https://HOST:PORT#sha256=PIN); it names each session's parties.
+    #[arg(long, env = "MPCNET_LOBBY", value_name = "URL")]
+    pub lobby: ServerAddress,
+
+    /// Directory for the self-signed certificate [default: HOME/relay].
+    #[arg(long, env = "MPCNET_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Host name or IP address parties use to reach this relay (repeatable; the first is printed).
+    #[arg(
+        long = "public-name",
+        env = "MPCNET_PUBLIC_NAME",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub public_names: Vec<String>,
+
+    /// The most connections held at once.
+    #[arg(long, env = "MPCNET_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// The most connections held at once from one IP address.
+    #[arg(long, env = "MPCNET_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+
+    /// New connections one IP address may open per second (five times as many at once).
+    #[arg(long, env = "MPCNET_MAX_NEW_CONNECTIONS_PER_IP", default_value_t = 50)]
+    pub max_new_connections_per_ip: u32,
+
+    /// Bytes per second one relay client may send (its excess waits).
+    #[arg(long, env = "MPCNET_RELAY_RATE", default_value_t = 25_000_000)]
+    pub relay_rate: u32,
+
+    /// Bytes one relay client may send at once after a quiet spell.
+    #[arg(long, env = "MPCNET_RELAY_BURST", default_value_t = 16 << 20)]
+    pub relay_burst: u32,
+}
+
 /// A socket address, or none (`off`).
 #[derive(Debug, Clone, Copy)]
 pub struct OptionalAddress(pub Option<SocketAddr>);
@@ -198,6 +246,16 @@ pub struct CreateArgs {
     /// Print JSON (invite, lobby id) instead of the bare invite.
     #[arg(long, env = "MPCNET_JSON")]
     pub json: bool,
+
+    /// A relay besides the lobby server's, as `mpcnet relay` printed it
+    /// (https://HOST:PORT#sha256=PIN); repeat for more. Links move to another relay when one dies.
+    #[arg(
+        long = "relay",
+        env = "MPCNET_RELAYS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub relays: Vec<ServerAddress>,
 
     /// Public arguments every party passes to the program.
     #[arg(last = true, value_name = "PROGRAM ARGS")]

@@ -24,22 +24,30 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, listen: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["serve", "--listen", listen, "--metrics-listen", "off"];
+        args.extend(extra);
+        Self::spawn(&args, data)
+    }
+
+    /// A relay (`mpcnet relay`) for the sessions of `lobby` (its `--server` value).
+    pub fn start_relay(data: &Path, lobby: &str) -> Self {
+        Self::spawn(
+            &["relay", "--listen", "127.0.0.1:0", "--lobby", lobby],
+            data,
+        )
+    }
+
+    /// Starts `mpcnet ARGS --data DATA` and reads the address it prints first.
+    fn spawn(args: &[&str], data: &Path) -> Self {
         let mut child = Command::new(MPCNET)
-            .args([
-                "serve",
-                "--listen",
-                listen,
-                "--metrics-listen",
-                "off",
-                "--data",
-            ])
+            .args(args)
+            .arg("--data")
             .arg(data)
-            .args(extra)
             .env("MPCNET_HOME", data.join("home"))
             .stdout(Stdio::piped())
             .stderr(server_log(data))
             .spawn()
-            .expect("mpcnet serve starts");
+            .expect("mpcnet starts");
         let stdout = child.stdout.take().expect("stdout");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -49,7 +57,7 @@ impl Server {
         });
         let address = receiver
             .recv_timeout(Duration::from_secs(30))
-            .expect("serve prints its address within 30 s")
+            .expect("it prints its address within 30 s")
             .trim()
             .to_owned();
         assert!(
@@ -187,6 +195,17 @@ pub fn create_session(
     program: &Path,
     public_args: &[&str],
 ) -> String {
+    create_session_with(server, root, program, &[], public_args)
+}
+
+/// [`create_session`] with `extra` flags for `create`.
+pub fn create_session_with(
+    server: &Server,
+    root: &Path,
+    program: &Path,
+    extra: &[&str],
+    public_args: &[&str],
+) -> String {
     let program = program.to_str().expect("utf-8");
     let mut args = vec![
         "create",
@@ -197,6 +216,7 @@ pub fn create_session(
         "--program",
         program,
     ];
+    args.extend(extra);
     args.extend(["--party-name", "alice", "--name", "salary survey", "--"]);
     args.extend(public_args);
     let created = succeed(mpcnet(&root.join("alice"), &args));
