@@ -48,7 +48,7 @@ fn links_move_to_another_relay_when_theirs_dies_for_good() {
         root.path(),
         &example("many_rounds.py"),
         &["--relay", &relay.address],
-        &["3000"],
+        &["1500"],
     );
     let commands = PARTIES
         .iter()
@@ -77,7 +77,7 @@ fn links_move_to_another_relay_when_theirs_dies_for_good() {
     );
     let finished = running.join().expect("the parties' runs");
     eprintln!("the run ended {:?} after the kill", killed_at.elapsed());
-    assert_all_answer(&finished, "RESULT counter=6 steps=3000");
+    assert_all_answer(&finished, "RESULT counter=6 steps=1500");
     for (name, party) in PARTIES.iter().zip(&finished) {
         assert!(
             party.stderr.contains("reconnected"),
