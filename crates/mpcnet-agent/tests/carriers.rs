@@ -2,7 +2,8 @@
 //! through a forward while the test ends the link's QUIC connection six times (closed by
 //! either side, or replaced by a newer one while it lives). Every carrier ended must be
 //! replaced (counted), both sides must hear each other on the newest, and the far end must
-//! receive exactly the bytes sent, once, in order (compared by length and hash), both ways.
+//! receive exactly the bytes sent, once, in order (compared by length and hash), both ways. And
+//! a stream taken while the far MPyC is not listening yet outlives two carriers ended under it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -208,4 +209,79 @@ async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
         "bytes changed towards party 0"
     );
     assert!(zero_to_one.ended_for().is_none() && one_to_zero.ended_for().is_none());
+}
+
+/// Closes `link`'s carrier and waits for the link's carrier number `number`.
+async fn end_carrier(link: &mpcnet_agent::link::PeerLink, number: u64) {
+    link.connection()
+        .close(0x99u32.into(), b"killed by the test");
+    let mut carriers = link.carriers();
+    let carried = carriers.wait_for(|carrier| carrier.number >= number);
+    tokio::time::timeout(Duration::from_secs(30), carried)
+        .await
+        .expect("a new carrier within 30 s")
+        .expect("link alive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_waiting_for_mpyc_to_listen_survives_its_carrier_ending() {
+    let (zero_to_one, one_to_zero, alive) = linked_pair::linked_pair().await.expect("linked");
+    let patience = Duration::from_secs(60);
+    let _keepers = [
+        control::keep(zero_to_one.clone(), Some(alive.redial.clone()), patience),
+        control::keep(one_to_zero.clone(), None, patience),
+    ];
+    let _one_way = finish::listen(&[zero_to_one.clone(), one_to_zero.clone()]);
+    let pumps = TaskTracker::new();
+    // Party 1's MPyC port, not listening yet (as when party 1's MPyC starts later).
+    let mpyc_port = {
+        let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await;
+        probe.expect("port").local_addr().expect("address").port()
+    };
+    tokio::spawn(forward::deliver_incoming(
+        one_to_zero.clone(),
+        mpyc_port,
+        patience,
+        pumps.clone(),
+    ));
+    let forward = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await;
+    let forward = forward.expect("listener");
+    let forward_address = forward.local_addr().expect("address");
+    tokio::spawn(forward::serve_outgoing(forward, zero_to_one.clone(), pumps));
+
+    // Party 0's MPyC connects; party 1 takes the stream and waits for its MPyC's first bytes.
+    let mut tcp = TcpStream::connect(forward_address).await.expect("connect");
+    let admitted = async {
+        while one_to_zero.streams().next == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), admitted)
+        .await
+        .expect("party 1 took the stream");
+    // The carrier ends before the first bytes came, and again (from the other side) while
+    // party 1 waits for its MPyC to listen.
+    end_carrier(&zero_to_one, 1).await;
+    tcp.write_all(b"\0\0hello").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    end_carrier(&one_to_zero, 2).await;
+    assert!(
+        one_to_zero.streams().live.is_empty(),
+        "party 1 delivered the stream before its MPyC listened: the test proves nothing"
+    );
+
+    let mpyc = TcpListener::bind((Ipv4Addr::LOCALHOST, mpyc_port)).await;
+    let (mut delivered, _) =
+        tokio::time::timeout(Duration::from_secs(30), mpyc.expect("bind").accept())
+            .await
+            .expect("the stream reaches MPyC once it listens")
+            .expect("accepted");
+    let mut greeting = [0u8; 7];
+    delivered.read_exact(&mut greeting).await.expect("read");
+    assert_eq!(&greeting, b"\0\0hello");
+    delivered.write_all(b"back").await.expect("write");
+    let mut answer = [0u8; 4];
+    let answered = tokio::time::timeout(Duration::from_secs(30), tcp.read_exact(&mut answer));
+    answered.await.expect("the answer comes").expect("read");
+    assert_eq!(&answer, b"back");
 }
