@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use mpcnet_agent::link::PeerLink;
 use mpcnet_agent::{control, endpoint, finish, forward};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -61,6 +62,22 @@ async fn dial(redial: &control::Redial) -> iroh::endpoint::Connection {
     dialed.expect("dialed")
 }
 
+/// Keeps both sides of the pair's link as a run does (party 0 dials again), with their
+/// one-way streams listened to, until the returned handles drop.
+fn keep(
+    zero_to_one: &PeerLink,
+    one_to_zero: &PeerLink,
+    alive: &linked_pair::Alive,
+    patience: Duration,
+) -> impl Sized {
+    let keepers = [
+        control::keep(zero_to_one.clone(), Some(alive.redial.clone()), patience),
+        control::keep(one_to_zero.clone(), None, patience),
+    ];
+    let one_way = finish::listen(&[zero_to_one.clone(), one_to_zero.clone()]);
+    (keepers, one_way)
+}
+
 /// Sends `outgoing` on `tcp` while reading until the peer closes; returns what it read.
 async fn exchange(tcp: TcpStream, outgoing: Vec<u8>) -> Vec<u8> {
     let (mut read, mut write) = tcp.into_split();
@@ -82,11 +99,7 @@ async fn exchange(tcp: TcpStream, outgoing: Vec<u8>) -> Vec<u8> {
 async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
     let (zero_to_one, one_to_zero, alive) = linked_pair::linked_pair().await.expect("linked");
     let patience = Duration::from_secs(60);
-    let _keepers = [
-        control::keep(zero_to_one.clone(), Some(alive.redial.clone()), patience),
-        control::keep(one_to_zero.clone(), None, patience),
-    ];
-    let _one_way = finish::listen(&[zero_to_one.clone(), one_to_zero.clone()]);
+    let _kept = keep(&zero_to_one, &one_to_zero, &alive, patience);
     let pumps = TaskTracker::new();
 
     // Party 1's "MPyC": takes one connection, answers with its own pattern.
@@ -212,7 +225,7 @@ async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
 }
 
 /// Closes `link`'s carrier and waits for the link's carrier number `number`.
-async fn end_carrier(link: &mpcnet_agent::link::PeerLink, number: u64) {
+async fn end_carrier(link: &PeerLink, number: u64) {
     link.connection()
         .close(0x99u32.into(), b"killed by the test");
     let mut carriers = link.carriers();
@@ -227,11 +240,7 @@ async fn end_carrier(link: &mpcnet_agent::link::PeerLink, number: u64) {
 async fn a_stream_waiting_for_mpyc_to_listen_survives_its_carrier_ending() {
     let (zero_to_one, one_to_zero, alive) = linked_pair::linked_pair().await.expect("linked");
     let patience = Duration::from_secs(60);
-    let _keepers = [
-        control::keep(zero_to_one.clone(), Some(alive.redial.clone()), patience),
-        control::keep(one_to_zero.clone(), None, patience),
-    ];
-    let _one_way = finish::listen(&[zero_to_one.clone(), one_to_zero.clone()]);
+    let _kept = keep(&zero_to_one, &one_to_zero, &alive, patience);
     let pumps = TaskTracker::new();
     // Party 1's MPyC port, not listening yet (as when party 1's MPyC starts later).
     let mpyc_port = {

@@ -135,16 +135,20 @@ impl RunningServer {
 
 /// Starts the server described by `config`.
 pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
-    let (listener, https_addr) =
-        listen(config.listen, &config.data_dir, config.limits.connections).await?;
-    let certificate = ServerCertificate::load(&certificate_source(
-        config.certificate_files.clone(),
-        &config.data_dir,
-        &config.public_names,
+    let Https {
+        listener,
+        https_addr,
+        certificate,
+        tls,
+        address,
+    } = Https::bind(
         config.listen,
-    ))?;
-    let tls = certificate.server_config()?;
-    let address = advertised_address(&config.public_names, https_addr, &certificate)?;
+        &config.data_dir,
+        config.limits.connections,
+        config.certificate_files.clone(),
+        &config.public_names,
+    )
+    .await?;
 
     let address_discovery = if config.address_discovery {
         let udp = https_addr;
@@ -230,16 +234,20 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
 /// Starts a relay that serves the sealed, live sessions of the lobby `config.lobby`, admitting
 /// only the parties the lobby names for each (asked once per session every few seconds).
 pub async fn spawn_relay(config: RelayServeConfig) -> Result<RunningServer, ServeError> {
-    let (listener, https_addr) =
-        listen(config.listen, &config.data_dir, config.connections).await?;
-    let certificate = ServerCertificate::load(&certificate_source(
-        None,
-        &config.data_dir,
-        &config.public_names,
+    let Https {
+        listener,
+        https_addr,
+        tls,
+        address,
+        ..
+    } = Https::bind(
         config.listen,
-    ))?;
-    let tls = certificate.server_config()?;
-    let address = advertised_address(&config.public_names, https_addr, &certificate)?;
+        &config.data_dir,
+        config.connections,
+        None,
+        &config.public_names,
+    )
+    .await?;
     let lobby = mpcnet_client::LobbyClient::new(&config.lobby)?;
     let relays = SessionRelays::new(
         Members::Lobby(LobbyMembers::new(lobby)),
@@ -266,21 +274,49 @@ pub async fn spawn_relay(config: RelayServeConfig) -> Result<RunningServer, Serv
     })
 }
 
-/// Makes the data directory and binds the HTTPS listener; returns it with its bound address.
-async fn listen(
-    address: SocketAddr,
-    data_dir: &std::path::Path,
-    connections: ConnectionLimits,
-) -> Result<(TcpListener, SocketAddr), ServeError> {
-    raise_open_file_limit(connections.total);
-    std::fs::create_dir_all(data_dir).map_err(|source| ServeError::DataDir {
-        path: data_dir.to_path_buf(),
-        source,
-    })?;
-    let bind_error = |source| ServeError::Bind { address, source };
-    let listener = TcpListener::bind(address).await.map_err(bind_error)?;
-    let bound = listener.local_addr().map_err(bind_error)?;
-    Ok((listener, bound))
+/// A server's HTTPS side before it serves: the bound listener, its certificate and TLS
+/// configuration, and the address parties are told to use.
+struct Https {
+    listener: TcpListener,
+    https_addr: SocketAddr,
+    certificate: ServerCertificate,
+    tls: Arc<rustls::ServerConfig>,
+    address: ServerAddress,
+}
+
+impl Https {
+    /// Makes the data directory, binds `listen` and loads the certificate (`files`, else the
+    /// self-signed one kept in `data_dir`, made for `public_names` if missing).
+    async fn bind(
+        listen: SocketAddr,
+        data_dir: &std::path::Path,
+        connections: ConnectionLimits,
+        files: Option<(PathBuf, PathBuf)>,
+        public_names: &[String],
+    ) -> Result<Self, ServeError> {
+        raise_open_file_limit(connections.total);
+        std::fs::create_dir_all(data_dir).map_err(|source| ServeError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let bind_error = |source| ServeError::Bind {
+            address: listen,
+            source,
+        };
+        let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+        let https_addr = listener.local_addr().map_err(bind_error)?;
+        let source = certificate_source(files, data_dir, public_names, listen);
+        let certificate = ServerCertificate::load(&source)?;
+        let tls = certificate.server_config()?;
+        let address = advertised_address(public_names, https_addr, &certificate)?;
+        Ok(Self {
+            listener,
+            https_addr,
+            certificate,
+            tls,
+            address,
+        })
+    }
 }
 
 /// Ends stuck handshakes and ended sessions of `relays`, forever.

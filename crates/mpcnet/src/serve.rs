@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use mpcnet_server::{Limits, Rate, RelayLimits, RelayServeConfig, RunningServer, ServeConfig};
+use mpcnet_server::{Limits, RelayLimits, RelayServeConfig, RunningServer, ServeConfig};
 
 use crate::cli::{RelayArgs, ServeArgs};
 
@@ -19,16 +19,9 @@ fn limits(args: &ServeArgs) -> Limits {
         stored_program_bytes_per_creator: args.max_program_bytes_per_ip,
         max_lobbies: args.max_lobbies,
         max_lobbies_per_creator: args.max_lobbies_per_ip,
-        connections: mpcnet_server::ConnectionLimits {
-            total: args.max_connections,
-            per_ip: args.max_connections_per_ip,
-            new_per_ip: Rate::new(
-                args.max_new_connections_per_ip,
-                args.max_new_connections_per_ip.saturating_mul(5),
-            ),
-        },
+        connections: args.connections.limits(),
         relay: RelayLimits {
-            client_rate: Rate::new(args.relay_rate, args.relay_burst),
+            client_rate: args.relay_rate.rate(),
             keys_per_creator: args.relay_clients_per_ip,
             bytes_per_creator: args.relay_bytes_per_ip,
             ..defaults.relay
@@ -72,16 +65,9 @@ pub async fn run_relay(args: RelayArgs, home: &Path) -> anyhow::Result<()> {
         data_dir: args.data.clone().unwrap_or_else(|| home.join("relay")),
         public_names: args.public_names.clone(),
         lobby: args.lobby.clone(),
-        connections: mpcnet_server::ConnectionLimits {
-            total: args.max_connections,
-            per_ip: args.max_connections_per_ip,
-            new_per_ip: Rate::new(
-                args.max_new_connections_per_ip,
-                args.max_new_connections_per_ip.saturating_mul(5),
-            ),
-        },
+        connections: args.connections.limits(),
         relay: RelayLimits {
-            client_rate: Rate::new(args.relay_rate, args.relay_burst),
+            client_rate: args.relay_rate.rate(),
             ..defaults.relay
         },
     };

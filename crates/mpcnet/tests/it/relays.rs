@@ -24,18 +24,16 @@ fn carrying_relays(status: &Value) -> Vec<String> {
 
 /// Polls alice's status until both her links are relayed; returns their relays.
 fn wait_until_relayed(root: &std::path::Path, invite: &str) -> Vec<String> {
-    let started = Instant::now();
-    loop {
-        let relays = carrying_relays(&status_json(&root.join("alice"), invite));
-        if relays.len() == 2 {
-            return relays;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "alice's links never both relayed"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let what = "alice's links both relayed";
+    poll_until(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        what,
+        || {
+            let relays = carrying_relays(&status_json(&root.join("alice"), invite));
+            Some(relays).filter(|relays| relays.len() == 2)
+        },
+    )
 }
 
 #[test]

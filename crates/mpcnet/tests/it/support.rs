@@ -240,20 +240,33 @@ pub fn three_party_session(server: &Server, root: &Path) -> String {
     invite
 }
 
-/// Polls `status --json` in `home` until the session's run there is running; returns that status.
-pub fn wait_until_running(home: &Path, invite: &str) -> Value {
+/// Calls `found` every `every` until it finds something, for at most `limit`; fails naming
+/// `what` (and the last thing `found` was given to say) if it never does.
+pub fn poll_until<T>(
+    limit: Duration,
+    every: Duration,
+    what: &str,
+    mut found: impl FnMut() -> Option<T>,
+) -> T {
     let started = std::time::Instant::now();
     loop {
-        let status = status_json(home, invite);
-        if status["run"]["state"] == "running" {
-            return status;
+        if let Some(thing) = found() {
+            return thing;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never running: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(every);
     }
+}
+
+/// Polls `status --json` in `home` until the session's run there is running; returns that status.
+pub fn wait_until_running(home: &Path, invite: &str) -> Value {
+    let running = |status: &Value| status["run"]["state"] == "running";
+    poll_until(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        "running",
+        || Some(status_json(home, invite)).filter(running),
+    )
 }
 
 pub fn status_json(home: &Path, invite: &str) -> Value {
