@@ -41,6 +41,11 @@ const GONE_CHECK_PERIOD: Duration = Duration::from_secs(1);
 const LAST_WORDS_GRACE: Duration = Duration::from_millis(300);
 /// How long pumps may take to drain once MPyC has exited.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long closing the endpoint may wait for its connections' close to be acknowledged. The
+/// wait scales with each connection's RTT estimate, which an outage can inflate to minutes (a
+/// packet acknowledged only after a 120 s blackout): E3 saw a finished run hang there for good.
+/// The peers have heard this party's "finished" message by then.
+const ENDPOINT_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Receives one human-readable line per event of the run.
 pub type Progress = Arc<dyn Fn(String) + Send + Sync>;
@@ -139,7 +144,7 @@ pub async fn run(
         Ok(endpoint) => {
             let updates = reporter.updates();
             let result = run_linked(&plan, &endpoint, interrupt, &progress, updates).await;
-            endpoint.close().await;
+            let _ = tokio::time::timeout(ENDPOINT_CLOSE_TIMEOUT, endpoint.close()).await;
             result
         }
         Err(error) => Err(error.into()),
