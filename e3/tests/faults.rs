@@ -1,5 +1,5 @@
 //! E3's fault injection end to end, as root: `scenarios/faults-ci.toml` (a NAT rebinding, a
-//! 30 s blackout, 30 s of 10 % loss, each of a home site in the middle of a run)
+//! 30 s and a 120 s blackout, 30 s of 10 % loss, each of a home site in the middle of a run)
 //! over plain IP and mpcnet. Every fault must prove it took effect (packets dropped, public
 //! ports changed), and mpcnet must ride out every one with the right answer at every party
 //! (plain IP's outcome is printed, not judged).
@@ -31,8 +31,8 @@ fn faults_take_effect_and_mpcnet_rides_them_out() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let text = std::fs::read_to_string(out.path().join("records.jsonl")).expect("records");
     let records = read_records(&text).expect("records parse");
-    // Three networks, two candidates.
-    assert_eq!(records.len(), 6, "{stderr}");
+    // Four networks, two candidates.
+    assert_eq!(records.len(), 8, "{stderr}");
     let mut problems = Vec::new();
     for record in &records {
         let name = format!("{} on {}", record.candidate, record.network);

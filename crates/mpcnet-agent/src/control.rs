@@ -11,9 +11,10 @@ use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::endpoint::{ALPN, PathPolicy, RECOVERY_ALLOWANCE, RelayPlan, peer_addr};
+use crate::failover::GoneRelays;
 use crate::link::PeerLink;
 use crate::mesh::AddressBook;
-use crate::wire::{CLOSE_RUN_OVER, CONTROL_STREAM_OPENING, ControlMessage};
+use crate::wire::{CLOSE_RELAY_GONE, CLOSE_RUN_OVER, CONTROL_STREAM_OPENING, ControlMessage};
 
 /// How often each side speaks on its control stream when it has nothing else to say.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -31,6 +32,8 @@ const DIAL_PAUSE: Duration = Duration::from_millis(250);
 pub struct Redial {
     pub endpoint: Endpoint,
     pub relay: RelayPlan,
+    /// The relays this party gave up on: dials leave them out.
+    pub gone: GoneRelays,
     pub policy: PathPolicy,
     pub addresses: AddressBook,
 }
@@ -108,18 +111,29 @@ fn ending(reason: &ConnectionError) -> Option<String> {
     }
 }
 
-/// Dials the link's peer until a new carrier is up, and hands it to the link.
+/// Dials the link's peer until a new carrier is up, and hands it to the link. Each attempt
+/// names only the relays not given up, after closing a carrier relayed through one that was:
+/// iroh sends a new connection's first packets on the path the peer's open connections use.
 fn dial_again(link: PeerLink, redial: Redial) -> AbortOnDropHandle<()> {
     AbortOnDropHandle::new(tokio::spawn(async move {
         let started = Instant::now();
         loop {
+            if link
+                .relay()
+                .is_some_and(|relay| redial.gone.contains(&relay))
+            {
+                tracing::info!(peer = %link.peer, "closing the carrier relayed through a relay given up");
+                link.connection()
+                    .close(CLOSE_RELAY_GONE.into(), b"its relay is gone");
+            }
             let direct = redial
                 .addresses
                 .borrow()
                 .get(&link.peer.key)
                 .cloned()
                 .unwrap_or_default();
-            let addr = peer_addr(link.peer.key, &redial.relay, &direct, redial.policy);
+            let relays = redial.gone.remaining(&redial.relay);
+            let addr = peer_addr(link.peer.key, &relays, &direct, redial.policy);
             let dialed = tokio::time::timeout(DIAL_ATTEMPT, redial.endpoint.connect(addr, ALPN));
             match dialed.await {
                 Ok(Ok(connection)) => {

@@ -1,16 +1,14 @@
-//! The party's iroh endpoint: keyed by its identity, using only the session's own relay (never
+//! The party's iroh endpoint: keyed by its identity, using only the session's own relays (never
 //! public relays or lookups), in one of three path policies.
 
 use std::net::SocketAddr;
 
 use iroh::endpoint::{
-    AckFrequencyConfig, Endpoint, IdleTimeout, PortmapperConfig, QuicTransportConfig, VarInt,
-    presets,
+    Endpoint, IdleTimeout, PortmapperConfig, QuicTransportConfig, VarInt, presets,
 };
 use iroh::tls::CaTlsConfig;
 use iroh::{EndpointAddr, RelayMap, RelayMode, RelayUrl, SecretKey};
-use mpcnet_proto::Identity;
-use rustls::pki_types::CertificateDer;
+use mpcnet_proto::{CertPin, Identity};
 
 /// The ALPN of mpcnet peer links.
 pub const ALPN: &[u8] = b"mpcnet/1";
@@ -25,11 +23,6 @@ pub const DEFAULT_PATIENCE: std::time::Duration = std::time::Duration::from_secs
 pub const RECOVERY_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(20);
 /// How often an idle link pings, so a quiet MPyC phase never looks like a lost peer.
 pub const LINK_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
-/// The longest a peer may hold back its acknowledgement of a packet (asked of it with QUIC's
-/// ACK frequency extension; QUIC's default is 25 ms). A lost packet is sent again after a
-/// probe timeout of about RTT + 4 RTT variations + this delay: MPyC's rounds are single small
-/// messages, which only that timeout finds lost, so the default cost every loss 25 ms more.
-pub const MAX_ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
 
 // What a peer can make this agent hold. A session member may be hostile: QUIC's defaults (100
 // bidirectional and 100 one-way streams, 1.25 MB per stream, no connection-wide limit) let one
@@ -65,15 +58,59 @@ pub enum PathPolicy {
     RelayOnly,
 }
 
-/// The session's relay, from the manifest and the lobby server.
+/// One relay of the session, from the manifest.
+#[derive(Debug, Clone)]
+pub struct SessionRelay {
+    pub url: RelayUrl,
+    /// UDP port of QUIC address discovery, if the relay's host runs it.
+    pub quic_port: Option<u16>,
+    /// The pin of its self-signed certificate; `None` to trust the platform's CA roots.
+    pub pin: Option<CertPin>,
+}
+
+/// The session's relays, in the order parties move through them: the lobby server's first,
+/// then the creator's others. The endpoint's relay map holds one at a time (its home, where
+/// peers reach it): the first at the start, so every party homes on the same relay, and the
+/// next once it dies ([`crate::failover`]). Left to choose among several, iroh would home
+/// each party on the relay that answered its probe fastest, a coin toss among near relays.
 #[derive(Debug, Clone)]
 pub struct RelayPlan {
-    pub url: RelayUrl,
-    /// UDP port of QUIC address discovery, if the server runs it.
-    pub quic_port: Option<u16>,
-    /// The server's self-signed certificate (already checked against the pin); `None` to use
-    /// the platform's CA roots.
-    pub certificate: Option<Vec<u8>>,
+    pub relays: Vec<SessionRelay>,
+}
+
+impl SessionRelay {
+    /// The relay as iroh configures it.
+    pub fn config(&self) -> iroh_relay::RelayConfig {
+        let quic = self.quic_port.map(iroh_relay::RelayQuicConfig::new);
+        iroh_relay::RelayConfig::new(self.url.clone(), quic)
+    }
+}
+
+impl RelayPlan {
+    /// The relay map to start with: the first relay.
+    fn first_home(&self) -> RelayMap {
+        self.relays
+            .iter()
+            .take(1)
+            .map(SessionRelay::config)
+            .collect()
+    }
+
+    /// Trust for the relays' TLS: their pins, and the platform's CA roots if one has no pin;
+    /// `None` (iroh's default roots) if none is pinned.
+    fn tls(&self) -> Option<CaTlsConfig> {
+        let pins: Vec<CertPin> = self.relays.iter().filter_map(|relay| relay.pin).collect();
+        if pins.is_empty() {
+            return None;
+        }
+        let ca_too = pins.len() < self.relays.len();
+        Some(CaTlsConfig::custom_server_cert_verifier(
+            std::sync::Arc::new(move |provider| {
+                mpcnet_client::servers_verifier(&pins, ca_too, provider)
+                    .map_err(std::io::Error::other)
+            }),
+        ))
+    }
 }
 
 /// Why the endpoint could not be made.
@@ -99,11 +136,12 @@ pub async fn bind(
 ) -> Result<Endpoint, EndpointError> {
     let idle = IdleTimeout::try_from(patience.saturating_add(RECOVERY_ALLOWANCE))
         .map_err(|_| EndpointError::Patience(patience))?;
-    let mut acks = AckFrequencyConfig::default();
-    acks.max_ack_delay(Some(MAX_ACK_DELAY));
     let transport = QuicTransportConfig::builder()
         .max_idle_timeout(Some(idle))
-        .ack_frequency_config(Some(acks))
+        // No ACK frequency extension (asking peers to acknowledge within 1 ms made a lost
+        // round-trip cheaper: 10 % loss, 218.6 s -> 169.8 s): noq-proto 1.4.0 writes its
+        // ACK_FREQUENCY frame without checking the room left in the packet, and after a 120 s
+        // outage (a packet full of ACK ranges) that panicked an agent in E3, losing the MPC.
         .keep_alive_interval(LINK_KEEP_ALIVE)
         .max_concurrent_bidi_streams(VarInt::from_u32(MAX_MPYC_STREAMS_PER_LINK))
         .max_concurrent_uni_streams(VarInt::from_u32(MAX_ONE_WAY_STREAMS_PER_LINK))
@@ -115,16 +153,13 @@ pub async fn bind(
         .secret_key(SecretKey::from_bytes(&identity.to_secret_bytes()))
         .alpns(vec![ALPN.to_vec()])
         .transport_config(transport);
-    builder = match &relay.certificate {
-        Some(der) => builder.ca_tls_config(CaTlsConfig::custom_roots([CertificateDer::from(
-            der.clone(),
-        )])),
-        None => builder,
-    };
+    if let Some(tls) = relay.tls() {
+        builder = builder.ca_tls_config(tls);
+    }
     builder = match policy {
         PathPolicy::DirectOnly => builder.relay_mode(RelayMode::Disabled),
         PathPolicy::Auto | PathPolicy::RelayOnly => {
-            builder.relay_mode(RelayMode::Custom(relay_map(relay)))
+            builder.relay_mode(RelayMode::Custom(relay.first_home()))
         }
     };
     if policy == PathPolicy::RelayOnly {
@@ -144,12 +179,9 @@ pub async fn bind(
         .map_err(|e| EndpointError::Bind(e.to_string()))
 }
 
-fn relay_map(relay: &RelayPlan) -> RelayMap {
-    let quic = relay.quic_port.map(iroh_relay::RelayQuicConfig::new);
-    iroh_relay::RelayConfig::new(relay.url.clone(), quic).into()
-}
-
-/// How to reach `peer`: its relay and direct addresses as the policy allows.
+/// How to reach `peer`: every relay of the session and its direct addresses, as the policy
+/// allows. A first packet goes out on each (iroh sends to every known path until one is
+/// chosen), so a dial gets through whichever relay the peer is at.
 pub fn peer_addr(
     peer: iroh::PublicKey,
     relay: &RelayPlan,
@@ -158,7 +190,9 @@ pub fn peer_addr(
 ) -> EndpointAddr {
     let mut addr = EndpointAddr::new(peer);
     if policy != PathPolicy::DirectOnly {
-        addr = addr.with_relay_url(relay.url.clone());
+        for session_relay in &relay.relays {
+            addr = addr.with_relay_url(session_relay.url.clone());
+        }
     }
     if policy != PathPolicy::RelayOnly {
         for address in direct {

@@ -148,8 +148,7 @@ impl Receiving {
             let _ = legs.send(leg).await;
             return;
         }
-        let next = self.link.streams().next;
-        if opening.stream < next {
+        if self.link.streams().used(opening.stream) {
             // A stream this side had, now over: it broke (a finished one is never resumed).
             stream::give_up(&mut leg.send, &mut leg.recv, RESET_LOCAL_BROKE);
             return;
@@ -158,22 +157,19 @@ impl Receiving {
     }
 
     /// A new stream: answers that nothing is delivered yet, checks MPyC's first two bytes,
-    /// connects to MPyC and runs the stream.
+    /// connects to MPyC and runs the stream. Its later legs find it from the moment it is
+    /// admitted: a carrier may end while MPyC is not listening yet.
     async fn start(&self, number: u32, mut leg: Leg) {
         let link = &self.link;
-        if leg.peer_delivered != Position::default() || !self.admit(number) {
+        let admitted = (leg.peer_delivered == Position::default())
+            .then(|| self.admit(number))
+            .flatten();
+        let Some((_registered, mut handed)) = admitted else {
             tracing::warn!(peer = %link.peer, number, "refused a stream opening out of place");
             let _ = leg.recv.stop(STOP_REFUSED.into());
             return;
-        }
-        let answer = StreamAnswer {
-            delivered: Position::default(),
         };
-        if leg.send.write_all(&answer.to_bytes()).await.is_err() {
-            return;
-        }
-        let Some(id) = read_party_id(&mut leg.recv, link).await else {
-            let _ = leg.recv.stop(STOP_REFUSED.into());
+        let Some(id) = self.party_id(&mut leg, &mut handed).await else {
             return;
         };
         let deadline = Instant::now() + self.patience;
@@ -190,30 +186,49 @@ impl Receiving {
         let state = Arc::new(StreamState::default());
         state.delivered_more(id.len());
         link.streams().live.insert(number, state.clone());
-        let (legs, handed) = mpsc::channel(1);
-        self.legs_mut().insert(number, legs);
-        stream::run(
-            link.clone(),
-            number,
-            tcp,
-            state,
-            End::Receiver(handed),
-            Some(leg),
-        )
-        .await;
-        // The stream forgot itself in the link; its legs have nowhere to go now.
-        self.legs_mut().remove(&number);
+        let end = End::Receiver(handed);
+        stream::run(link.clone(), number, tcp, state, end, Some(leg)).await;
     }
 
-    /// Takes `number` as the peer's newest stream if it is one and there is room for it.
-    fn admit(&self, number: u32) -> bool {
-        let mut streams = self.link.streams();
-        let room = streams.live.len() < MAX_MPYC_STREAMS_PER_LINK as usize;
-        if number < streams.next || !room {
-            return false;
+    /// Answers `leg` that nothing is delivered yet and reads MPyC's first two bytes from it,
+    /// checked; if the leg ends first (its carrier did), from the stream's next leg.
+    async fn party_id(&self, leg: &mut Leg, handed: &mut mpsc::Receiver<Leg>) -> Option<[u8; 2]> {
+        let answer = StreamAnswer {
+            delivered: Position::default(),
+        };
+        loop {
+            if leg.send.write_all(&answer.to_bytes()).await.is_ok() {
+                match read_party_id(&mut leg.recv, &self.link).await {
+                    Ok(id) => return Some(id),
+                    Err(HeaderFailure::Ended) => {}
+                    Err(HeaderFailure::Refused) => {
+                        let _ = leg.recv.stop(STOP_REFUSED.into());
+                        return None;
+                    }
+                }
+            }
+            let next = tokio::time::timeout(self.patience, handed.recv()).await;
+            *leg = next.ok().flatten()?;
         }
-        streams.next = number + 1;
-        true
+    }
+
+    /// Takes `number` as one of the peer's new streams if it is one and there is room for it
+    /// (streams count from their admission), and registers where its later legs go until the
+    /// returned registration drops.
+    fn admit(&self, number: u32) -> Option<(Registered, mpsc::Receiver<Leg>)> {
+        let mut legs = self.legs_mut();
+        let room = legs.len() < MAX_MPYC_STREAMS_PER_LINK as usize;
+        if !room || !self.link.streams().take_new(number) {
+            return None;
+        }
+        let (leg_sender, handed) = mpsc::channel(1);
+        legs.insert(number, leg_sender);
+        drop(legs);
+        let registered = Registered {
+            legs: self.legs.clone(),
+            number,
+        };
+        Some((registered, handed))
     }
 
     fn legs_mut(&self) -> std::sync::MutexGuard<'_, Legs> {
@@ -221,11 +236,33 @@ impl Receiving {
     }
 }
 
+/// A receiving stream's entry in [`Receiving::legs`], removed when the stream is over (or never
+/// got going): its legs have nowhere to go then.
+struct Registered {
+    legs: Arc<std::sync::Mutex<Legs>>,
+    number: u32,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        crate::lock(&self.legs).remove(&self.number);
+    }
+}
+
+/// Why a stream's first bytes were not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeaderFailure {
+    /// The leg ended first (its carrier did, or the peer reset it).
+    Ended,
+    /// Too late, or not what it must be: the stream is refused.
+    Refused,
+}
+
 /// The stream's opening, if it arrives within [`HEADER_TIMEOUT`] and is one; `None` (logged)
 /// otherwise.
 async fn read_opening(recv: &mut RecvStream, link: &PeerLink) -> Option<StreamOpening> {
     let mut bytes = [0u8; StreamOpening::LEN];
-    let bytes = read_within(recv, &mut bytes, link).await?;
+    let bytes = read_within(recv, &mut bytes, link).await.ok()?;
     match StreamOpening::parse(bytes) {
         Ok(opening) => Some(opening),
         Err(error) => {
@@ -237,32 +274,32 @@ async fn read_opening(recv: &mut RecvStream, link: &PeerLink) -> Option<StreamOp
 
 /// MPyC's first two bytes on a new stream, if they come within [`HEADER_TIMEOUT`] and name
 /// the link's own peer; `None` (logged) otherwise.
-async fn read_party_id(recv: &mut RecvStream, link: &PeerLink) -> Option<[u8; 2]> {
+async fn read_party_id(recv: &mut RecvStream, link: &PeerLink) -> Result<[u8; 2], HeaderFailure> {
     let mut bytes = [0u8; 2];
     let bytes = *read_within(recv, &mut bytes, link).await?;
     let claimed = u16::from_le_bytes(bytes);
     if claimed != link.peer.index {
         tracing::warn!(peer = %link.peer, claimed, "refused a stream claiming another party's id");
-        return None;
+        return Err(HeaderFailure::Refused);
     }
-    Some(bytes)
+    Ok(bytes)
 }
 
-/// Fills `bytes` from `recv` within [`HEADER_TIMEOUT`]; `None` (logged) if it cannot.
+/// Fills `bytes` from `recv` within [`HEADER_TIMEOUT`] (failures logged).
 async fn read_within<'a, const N: usize>(
     recv: &mut RecvStream,
     bytes: &'a mut [u8; N],
     link: &PeerLink,
-) -> Option<&'a [u8; N]> {
+) -> Result<&'a [u8; N], HeaderFailure> {
     match tokio::time::timeout(HEADER_TIMEOUT, recv.read_exact(bytes)).await {
-        Ok(Ok(())) => Some(bytes),
+        Ok(Ok(())) => Ok(bytes),
         Ok(Err(error)) => {
-            tracing::warn!(peer = %link.peer, %error, "dropped a stream without its opening");
-            None
+            tracing::warn!(peer = %link.peer, %error, "a stream ended before its first bytes");
+            Err(HeaderFailure::Ended)
         }
         Err(_) => {
             tracing::warn!(peer = %link.peer, "dropped a stream whose opening did not come within {HEADER_TIMEOUT:?}");
-            None
+            Err(HeaderFailure::Refused)
         }
     }
 }

@@ -1,7 +1,8 @@
 //! A party's agent: it links with every other party of a sealed session and runs MPyC over
 //! those links.
 //!
-//! - [`endpoint`]: the iroh endpoint keyed by the party's identity, our relay only.
+//! - [`endpoint`]: the iroh endpoint keyed by the party's identity, the session's relays only.
+//! - [`failover`]: giving up a relay that died, so links move to another.
 //! - [`mesh`]: dial higher-numbered peers, accept lower-numbered ones, refuse strangers.
 //! - [`forward`]: MPyC's TCP connections as streams of the links, both ways.
 //! - [`stream`]: one such stream, pumped over carrier after carrier, resumed at the byte.
@@ -17,6 +18,7 @@
 
 pub mod control;
 pub mod endpoint;
+pub mod failover;
 pub mod finish;
 pub mod forward;
 pub mod launcher;
@@ -28,7 +30,9 @@ pub mod run;
 pub mod stream;
 pub mod wire;
 
-pub use endpoint::{PathPolicy, RelayPlan};
+pub use endpoint::{PathPolicy, RelayPlan, SessionRelay};
+pub use link::{LinkReport, Peer};
+pub use run::{Progress, RunError, RunOutcome, RunPlan, run};
 
 /// Locks `mutex`, taking the data of a holder that panicked as it is: every lock here guards
 /// plain bookkeeping that stays consistent between statements.
@@ -37,5 +41,3 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-pub use link::{LinkReport, Peer};
-pub use run::{Progress, RunError, RunOutcome, RunPlan, run};

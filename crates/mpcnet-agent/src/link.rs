@@ -2,7 +2,7 @@
 //! connection, replaced by a newer one when it ends while both agents live), the link's streams,
 //! byte counters, its route, how long since the peer was last heard, and, once it is over, why.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use iroh::endpoint::Connection;
 pub use mpcnet_proto::link_report::{LinkReport, Route};
 
+use crate::endpoint::MAX_MPYC_STREAMS_PER_LINK;
 use crate::lock;
 use crate::stream::StreamState;
 use crate::wire::CLOSE_REPLACED;
@@ -86,6 +87,31 @@ pub struct Streams {
     pub live: HashMap<u32, Arc<StreamState>>,
     /// The next number this side gives out, or the lowest the peer has not used yet.
     pub next: u32,
+    /// The peer's numbers below `next` not used yet: its streams' openings may arrive out of
+    /// order (each stream is independent in QUIC).
+    skipped: BTreeSet<u32>,
+}
+
+impl Streams {
+    /// Takes `number` as one of the peer's new streams: false if it was used already, or lies
+    /// further ahead than the peer's streams can be.
+    pub fn take_new(&mut self, number: u32) -> bool {
+        if number < self.next {
+            return self.skipped.remove(&number);
+        }
+        let limit = MAX_MPYC_STREAMS_PER_LINK as usize;
+        if (number - self.next) as usize + self.skipped.len() > limit {
+            return false;
+        }
+        self.skipped.extend(self.next..number);
+        self.next = number + 1;
+        true
+    }
+
+    /// Whether the peer used `number` already (the stream may be over).
+    pub fn used(&self, number: u32) -> bool {
+        number < self.next && !self.skipped.contains(&number)
+    }
 }
 
 impl PeerLink {
@@ -218,6 +244,17 @@ impl PeerLink {
         Some(self.silence()).filter(|silence| *silence >= UNREACHABLE_AFTER)
     }
 
+    /// The relay the carrier's selected path goes through, if it is relayed.
+    pub fn relay(&self) -> Option<iroh::RelayUrl> {
+        let connection = self.connection();
+        let paths = connection.paths();
+        let path = paths.iter().find(|path| path.is_selected())?;
+        match path.remote_addr() {
+            iroh::TransportAddr::Relay(url) => Some(url.clone()),
+            _ => None,
+        }
+    }
+
     /// The selected path and its RTT.
     pub fn route(&self) -> (Route, Option<Duration>) {
         let connection = self.connection();
@@ -253,5 +290,37 @@ impl PeerLink {
             unreachable_s: unreachable.map(|silence| silence.as_secs()),
             reconnections: self.reconnections(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peers_stream_numbers_are_taken_once_in_any_order() {
+        let mut streams = Streams::default();
+        assert!(
+            streams.take_new(2),
+            "a number ahead, its openings overtaken"
+        );
+        assert!(!streams.used(0) && !streams.used(1) && streams.used(2));
+        assert!(streams.take_new(0) && streams.take_new(1));
+        assert!(!streams.take_new(0) && !streams.take_new(1) && !streams.take_new(2));
+        assert!(streams.used(0) && streams.used(1));
+        assert!(streams.take_new(3));
+    }
+
+    #[test]
+    fn the_peer_cannot_make_the_skipped_numbers_grow_without_bound() {
+        let mut streams = Streams::default();
+        let limit = MAX_MPYC_STREAMS_PER_LINK;
+        assert!(!streams.take_new(limit + 1), "a number too far ahead");
+        assert!(streams.take_new(limit));
+        assert!(
+            !streams.take_new(limit + 2),
+            "more skipped numbers than streams"
+        );
+        assert!(streams.take_new(limit + 1));
     }
 }

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::endpoint::{self, PathPolicy, RelayPlan};
+use crate::failover::{self, GoneRelays};
 use crate::launcher::{self, Launch, LauncherError};
 use crate::link::{LinkReport, Peer, PeerLink, Route};
 use crate::mesh::{self, MeshError};
@@ -40,6 +41,11 @@ const GONE_CHECK_PERIOD: Duration = Duration::from_secs(1);
 const LAST_WORDS_GRACE: Duration = Duration::from_millis(300);
 /// How long pumps may take to drain once MPyC has exited.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long closing the endpoint may wait for its connections' close to be acknowledged. The
+/// wait scales with each connection's RTT estimate, which an outage can inflate to minutes (a
+/// packet acknowledged only after a 120 s blackout): E3 saw a finished run hang there for good.
+/// The peers have heard this party's "finished" message by then.
+const ENDPOINT_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Receives one human-readable line per event of the run.
 pub type Progress = Arc<dyn Fn(String) + Send + Sync>;
@@ -138,7 +144,7 @@ pub async fn run(
         Ok(endpoint) => {
             let updates = reporter.updates();
             let result = run_linked(&plan, &endpoint, interrupt, &progress, updates).await;
-            endpoint.close().await;
+            let _ = tokio::time::timeout(ENDPOINT_CLOSE_TIMEOUT, endpoint.close()).await;
             result
         }
         Err(error) => Err(error.into()),
@@ -173,7 +179,9 @@ async fn run_linked(
         () = &mut interrupt => return Err(RunError::Interrupted),
     };
     let links = &mesh.links;
-    let _keepers = keep_links(plan, endpoint, links, &addresses);
+    let gone = GoneRelays::default();
+    let _failover = failover::watch(endpoint.clone(), plan.relay.clone(), gone.clone());
+    let _keepers = keep_links(plan, endpoint, links, &addresses, &gone);
     let forwards = Forwards::open(plan, links).await?;
     let finish_listener = finish::listen(links);
     let finished = finish_listener.finished();
@@ -256,6 +264,7 @@ fn keep_links(
     endpoint: &Endpoint,
     links: &[PeerLink],
     addresses: &mesh::AddressBook,
+    gone: &GoneRelays,
 ) -> Vec<AbortOnDropHandle<()>> {
     links
         .iter()
@@ -263,6 +272,7 @@ fn keep_links(
             let redial = (link.peer.index > plan.me).then(|| control::Redial {
                 endpoint: endpoint.clone(),
                 relay: plan.relay.clone(),
+                gone: gone.clone(),
                 policy: plan.policy,
                 addresses: addresses.clone(),
             });

@@ -46,8 +46,9 @@
 //! that really failed.
 //!
 //! **Connection close codes**: [`CLOSE_NOT_A_PARTY`] for a key outside the sealed manifest,
-//! [`CLOSE_REPLACED`] for a carrier that a newer one replaced, [`CLOSE_RUN_OVER`] for the
-//! carriers of a party whose run is over.
+//! [`CLOSE_REPLACED`] for a carrier that a newer one replaced, [`CLOSE_RELAY_GONE`] for a
+//! carrier relayed through a relay this party gave up on, [`CLOSE_RUN_OVER`] for the carriers
+//! of a party whose run is over.
 //!
 //! This module depends on `std` only, so the fuzz target includes it as it is.
 
@@ -57,6 +58,9 @@ use std::fmt;
 pub const CLOSE_NOT_A_PARTY: u32 = 0x4d01;
 /// QUIC close code for a carrier that a newer carrier of the same link replaced.
 pub const CLOSE_REPLACED: u32 = 0x4d02;
+/// QUIC close code for a carrier whose relay this party gave up on (it stayed unreachable): the
+/// link dials again through the relays that remain.
+pub const CLOSE_RELAY_GONE: u32 = 0x4d04;
 /// QUIC close code for a carrier closed because this party's run is over: the link ends. (A
 /// carrier closed with any other code, e.g. a connection handle dropped, is dialed again.)
 pub const CLOSE_RUN_OVER: u32 = 0x4d03;

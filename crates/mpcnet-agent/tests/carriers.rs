@@ -2,12 +2,14 @@
 //! through a forward while the test ends the link's QUIC connection six times (closed by
 //! either side, or replaced by a newer one while it lives). Every carrier ended must be
 //! replaced (counted), both sides must hear each other on the newest, and the far end must
-//! receive exactly the bytes sent, once, in order (compared by length and hash), both ways.
+//! receive exactly the bytes sent, once, in order (compared by length and hash), both ways. And
+//! a stream taken while the far MPyC is not listening yet outlives two carriers ended under it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use mpcnet_agent::link::PeerLink;
 use mpcnet_agent::{control, endpoint, finish, forward};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -60,6 +62,22 @@ async fn dial(redial: &control::Redial) -> iroh::endpoint::Connection {
     dialed.expect("dialed")
 }
 
+/// Keeps both sides of the pair's link as a run does (party 0 dials again), with their
+/// one-way streams listened to, until the returned handles drop.
+fn keep(
+    zero_to_one: &PeerLink,
+    one_to_zero: &PeerLink,
+    alive: &linked_pair::Alive,
+    patience: Duration,
+) -> impl Sized {
+    let keepers = [
+        control::keep(zero_to_one.clone(), Some(alive.redial.clone()), patience),
+        control::keep(one_to_zero.clone(), None, patience),
+    ];
+    let one_way = finish::listen(&[zero_to_one.clone(), one_to_zero.clone()]);
+    (keepers, one_way)
+}
+
 /// Sends `outgoing` on `tcp` while reading until the peer closes; returns what it read.
 async fn exchange(tcp: TcpStream, outgoing: Vec<u8>) -> Vec<u8> {
     let (mut read, mut write) = tcp.into_split();
@@ -81,11 +99,7 @@ async fn exchange(tcp: TcpStream, outgoing: Vec<u8>) -> Vec<u8> {
 async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
     let (zero_to_one, one_to_zero, alive) = linked_pair::linked_pair().await.expect("linked");
     let patience = Duration::from_secs(60);
-    let _keepers = [
-        control::keep(zero_to_one.clone(), Some(alive.redial.clone()), patience),
-        control::keep(one_to_zero.clone(), None, patience),
-    ];
-    let _one_way = finish::listen(&[zero_to_one.clone(), one_to_zero.clone()]);
+    let _kept = keep(&zero_to_one, &one_to_zero, &alive, patience);
     let pumps = TaskTracker::new();
 
     // Party 1's "MPyC": takes one connection, answers with its own pattern.
@@ -208,4 +222,75 @@ async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
         "bytes changed towards party 0"
     );
     assert!(zero_to_one.ended_for().is_none() && one_to_zero.ended_for().is_none());
+}
+
+/// Closes `link`'s carrier and waits for the link's carrier number `number`.
+async fn end_carrier(link: &PeerLink, number: u64) {
+    link.connection()
+        .close(0x99u32.into(), b"killed by the test");
+    let mut carriers = link.carriers();
+    let carried = carriers.wait_for(|carrier| carrier.number >= number);
+    tokio::time::timeout(Duration::from_secs(30), carried)
+        .await
+        .expect("a new carrier within 30 s")
+        .expect("link alive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_waiting_for_mpyc_to_listen_survives_its_carrier_ending() {
+    let (zero_to_one, one_to_zero, alive) = linked_pair::linked_pair().await.expect("linked");
+    let patience = Duration::from_secs(60);
+    let _kept = keep(&zero_to_one, &one_to_zero, &alive, patience);
+    let pumps = TaskTracker::new();
+    // Party 1's MPyC port, not listening yet (as when party 1's MPyC starts later).
+    let mpyc_port = {
+        let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await;
+        probe.expect("port").local_addr().expect("address").port()
+    };
+    tokio::spawn(forward::deliver_incoming(
+        one_to_zero.clone(),
+        mpyc_port,
+        patience,
+        pumps.clone(),
+    ));
+    let forward = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await;
+    let forward = forward.expect("listener");
+    let forward_address = forward.local_addr().expect("address");
+    tokio::spawn(forward::serve_outgoing(forward, zero_to_one.clone(), pumps));
+
+    // Party 0's MPyC connects; party 1 takes the stream and waits for its MPyC's first bytes.
+    let mut tcp = TcpStream::connect(forward_address).await.expect("connect");
+    let admitted = async {
+        while one_to_zero.streams().next == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), admitted)
+        .await
+        .expect("party 1 took the stream");
+    // The carrier ends before the first bytes came, and again (from the other side) while
+    // party 1 waits for its MPyC to listen.
+    end_carrier(&zero_to_one, 1).await;
+    tcp.write_all(b"\0\0hello").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    end_carrier(&one_to_zero, 2).await;
+    assert!(
+        one_to_zero.streams().live.is_empty(),
+        "party 1 delivered the stream before its MPyC listened: the test proves nothing"
+    );
+
+    let mpyc = TcpListener::bind((Ipv4Addr::LOCALHOST, mpyc_port)).await;
+    let (mut delivered, _) =
+        tokio::time::timeout(Duration::from_secs(30), mpyc.expect("bind").accept())
+            .await
+            .expect("the stream reaches MPyC once it listens")
+            .expect("accepted");
+    let mut greeting = [0u8; 7];
+    delivered.read_exact(&mut greeting).await.expect("read");
+    assert_eq!(&greeting, b"\0\0hello");
+    delivered.write_all(b"back").await.expect("write");
+    let mut answer = [0u8; 4];
+    let answered = tokio::time::timeout(Duration::from_secs(30), tcp.read_exact(&mut answer));
+    answered.await.expect("the answer comes").expect("read");
+    assert_eq!(&answer, b"back");
 }

@@ -12,4 +12,5 @@ pub mod session;
 
 pub use home::{Home, HomeError};
 pub use lobby_client::{ClientError, LobbyClient};
+pub use pinned_tls::servers_verifier;
 pub use session::{SessionError, SessionReport};

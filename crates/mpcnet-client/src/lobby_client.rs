@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mpcnet_proto::api::{
-    self, ApiErrorBody, CreateLobby, Departure, Joined, LobbyCreated, ServerInfo,
+    self, ApiErrorBody, CreateLobby, Departure, Joined, LobbyCreated, ServerInfo, SessionMembers,
 };
 use mpcnet_proto::label::printable;
 use mpcnet_proto::{
@@ -140,31 +140,18 @@ impl LobbyClient {
             .await
     }
 
+    /// The parties of a sealed, live session (the server's word, for a relay that admits them).
+    pub async fn members(&self, lobby: &LobbyId) -> Result<SessionMembers, ClientError> {
+        self.call_json(Method::GET, &api::members_path(lobby), None::<&()>)
+            .await
+    }
+
     pub async fn announcements(
         &self,
         lobby: &LobbyId,
     ) -> Result<Vec<SignedAnnouncement>, ClientError> {
         self.call_json(Method::GET, &api::endpoints_path(lobby), None::<&()>)
             .await
-    }
-
-    /// The server's self-signed certificate (DER) from `info`, checked against the pin; `None`
-    /// when the server has a CA-signed certificate (no pin).
-    pub fn pinned_certificate(&self, info: &ServerInfo) -> Result<Option<Vec<u8>>, ClientError> {
-        let Some(pin) = self.server.pin() else {
-            return Ok(None);
-        };
-        let der = info
-            .certificate
-            .as_deref()
-            .and_then(|text| data_encoding::BASE64URL_NOPAD.decode(text.as_bytes()).ok())
-            .ok_or_else(|| {
-                ClientError::BadAnswer("the server did not send its pinned certificate".into())
-            })?;
-        if mpcnet_proto::CertPin::of_certificate(&der) != pin {
-            return Err(ClientError::PinMismatch(PinMismatch { expected: pin }));
-        }
-        Ok(Some(der))
     }
 
     pub async fn program(&self, lobby: &LobbyId) -> Result<Vec<u8>, ClientError> {

@@ -1,4 +1,5 @@
-//! TLS trust for the lobby client: the certificate pinned by the invite, or the platform's CA roots.
+//! TLS trust for the lobby client: the certificate pinned by the invite, or the platform's CA
+//! roots; and for an agent's relays, any of the session's pinned certificates.
 
 use std::sync::Arc;
 
@@ -17,10 +18,12 @@ pub struct PinMismatch {
     pub expected: CertPin,
 }
 
-/// Accepts exactly one certificate, by its SHA-256, and checks the handshake is signed with its key.
+/// Accepts exactly the pinned certificates, by their SHA-256 (or, with `otherwise`, what that
+/// verifier accepts), and checks the handshake is signed with the certificate's key.
 #[derive(Debug)]
 struct PinnedCertificate {
-    pin: CertPin,
+    pins: Vec<CertPin>,
+    otherwise: Option<Arc<dyn ServerCertVerifier>>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -28,17 +31,28 @@ impl ServerCertVerifier for PinnedCertificate {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if CertPin::of_certificate(end_entity) == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                rustls::OtherError(Arc::new(PinMismatch { expected: self.pin })),
-            )))
+        if self.pins.contains(&CertPin::of_certificate(end_entity)) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        match (&self.otherwise, self.pins.first()) {
+            (Some(otherwise), _) => otherwise.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            (None, Some(&expected)) => Err(rustls::Error::InvalidCertificate(
+                CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch { expected }))),
+            )),
+            (None, None) => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
         }
     }
 
@@ -83,11 +97,34 @@ pub fn client_config(pin: Option<CertPin>) -> Result<rustls::ClientConfig, rustl
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
         .dangerous();
-    let verifier: Arc<dyn ServerCertVerifier> = match pin {
-        Some(pin) => Arc::new(PinnedCertificate { pin, provider }),
-        None => Arc::new(rustls_platform_verifier::Verifier::new(provider)?),
-    };
+    let verifier = servers_verifier(&Vec::from_iter(pin), pin.is_none(), provider)?;
     Ok(builder
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth())
+}
+
+/// Trusts exactly the servers pinned in `pins`, and with `ca_too` also those the platform's
+/// CA roots vouch for (for a session whose relays are some pinned, some CA-signed).
+pub fn servers_verifier(
+    pins: &[CertPin],
+    ca_too: bool,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>, rustls::Error> {
+    let otherwise: Option<Arc<dyn ServerCertVerifier>> = if ca_too {
+        Some(Arc::new(rustls_platform_verifier::Verifier::new(
+            provider.clone(),
+        )?))
+    } else {
+        None
+    };
+    if pins.is_empty()
+        && let Some(platform) = otherwise
+    {
+        return Ok(platform);
+    }
+    Ok(Arc::new(PinnedCertificate {
+        pins: pins.to_vec(),
+        otherwise,
+        provider,
+    }))
 }

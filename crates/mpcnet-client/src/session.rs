@@ -80,6 +80,8 @@ pub struct SessionPlan {
     pub party_name: String,
     /// Public arguments every party passes to the program.
     pub args: Vec<String>,
+    /// Relays besides the lobby server's (`mpcnet relay`), that links move to if one dies.
+    pub extra_relays: Vec<ServerAddress>,
 }
 
 /// Creates a lobby on the server and returns the invite to share.
@@ -113,6 +115,7 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
         program: ProgramInfo::describe(file_name, &program),
         args: plan.args.clone(),
         relay_url: plan.server.origin().clone(),
+        extra_relays: plan.extra_relays.clone(),
     };
     let offer =
         SignedOffer::create(&offer, identity).map_err(|e| SessionError::Input(e.to_string()))?;
@@ -328,6 +331,8 @@ pub struct SessionReport {
     pub offer_sha256: String,
     pub args: Vec<String>,
     pub relay_url: String,
+    /// The creator's other relays, each with its certificate pin (`https://HOST:PORT#sha256=PIN`).
+    pub extra_relays: Vec<String>,
     /// The latest run of this session on this machine: `null` if none.
     pub run: Option<LocalRunStatus>,
 }
@@ -421,6 +426,7 @@ impl SessionReport {
             offer_sha256: verified.offer_digest.to_string(),
             args: offer.args.clone(),
             relay_url: offer.relay_url.to_string(),
+            extra_relays: offer.extra_relays.iter().map(ToString::to_string).collect(),
             run: None,
         }
     }

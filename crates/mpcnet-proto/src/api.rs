@@ -285,6 +285,20 @@ pub struct Departure {
     pub seconds_ago: u64,
 }
 
+/// Path of a sealed, live session's members, asked by relays on other hosts (`mpcnet relay`)
+/// before they admit a client.
+pub fn members_path(id: &LobbyId) -> String {
+    format!("{LOBBIES_PATH}/{id}/members")
+}
+
+/// The parties of a sealed, live session: the keys a relay of the session may admit. The
+/// server's word (anyone may read a lobby's joins), trusted only by the relays it vouches for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionMembers {
+    pub members: Vec<PublicKey>,
+}
+
 /// Path of a lobby's program file.
 pub fn program_path(id: &LobbyId) -> String {
     format!("{LOBBIES_PATH}/{id}/program")

@@ -182,6 +182,20 @@ impl FromStr for ServerAddress {
     }
 }
 
+/// In JSON, a server address is its text form (pin included), as `mpcnet serve` prints it.
+impl serde::Serialize for ServerAddress {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ServerAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Everything a party needs to join a session, in one line.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Invite {
@@ -406,6 +420,34 @@ fn decode_secret_part(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In JSON (an offer's extra relays) a server address is its text, pin included; text that
+    /// is no server address is refused as it is on the command line.
+    #[test]
+    fn a_server_address_is_its_text_in_json() {
+        let pinned: ServerAddress =
+            "https://relay.example:7001#sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                .parse()
+                .expect("address");
+        let json = serde_json::to_string(&pinned).expect("serializes");
+        assert_eq!(
+            json,
+            "\"https://relay.example:7001#sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\""
+        );
+        let read: ServerAddress = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(read, pinned);
+        for bad in [
+            "\"http://relay.example:7001\"",
+            "\"https://relay.example:7001/relay?session=x\"",
+            "\"https://relay.example:7001#sha256=short\"",
+            "7001",
+        ] {
+            assert!(
+                serde_json::from_str::<ServerAddress>(bad).is_err(),
+                "{bad} is no relay address"
+            );
+        }
+    }
 
     fn sample(pin: Option<CertPin>) -> Invite {
         Invite {

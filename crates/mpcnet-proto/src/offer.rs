@@ -1,11 +1,12 @@
 //! The creator's offer: how many parties, which program (by hash), its public arguments
-//! and the relay to use, signed by the creator when the lobby is made.
+//! and the relays to use, signed by the creator when the lobby is made.
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::digest::Sha256Digest;
 use crate::identity::{Identity, PublicKey, SigningPurpose};
+use crate::invite::ServerAddress;
 use crate::join::LobbyId;
 use crate::label::{Label, check_printable};
 use crate::signed::{Signed, VerifyError};
@@ -18,6 +19,9 @@ pub const MAX_PARTIES: u16 = 64;
 pub const MAX_ARGS: usize = 64;
 /// The most characters of one public program argument.
 pub const MAX_ARG_CHARS: usize = 1024;
+/// The most relays an offer names besides the lobby server's own: each is one more relay
+/// connection for every party.
+pub const MAX_EXTRA_RELAYS: usize = 4;
 
 /// The program every party runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +61,11 @@ pub struct LobbyOffer {
     pub args: Vec<String>,
     /// The mediator's relay, for peers that cannot reach each other directly.
     pub relay_url: Url,
+    /// More relays (`mpcnet relay` on other hosts), each with its certificate pin, that links
+    /// move to when a relay dies. Absent from the signed bytes when empty, so an offer made
+    /// before they existed (or by the web page) is the same bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_relays: Vec<ServerAddress>,
 }
 
 impl LobbyOffer {
@@ -85,6 +94,11 @@ impl LobbyOffer {
         if !matches!(self.relay_url.scheme(), "https" | "http") {
             return Err(VerifyError::RelayNotHttp {
                 scheme: self.relay_url.scheme().to_owned(),
+            });
+        }
+        if self.extra_relays.len() > MAX_EXTRA_RELAYS {
+            return Err(VerifyError::TooManyRelays {
+                count: self.extra_relays.len(),
             });
         }
         Ok(())
@@ -147,6 +161,7 @@ pub(crate) mod tests {
             program: ProgramInfo::describe(label("mean.py"), program),
             args: vec!["--rounds".into(), "3".into()],
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
+            extra_relays: Vec::new(),
         };
         SignedOffer::create(&offer, creator).expect("valid offer")
     }
@@ -209,6 +224,13 @@ pub(crate) mod tests {
                 |e| matches!(e, VerifyError::RelayNotHttp { scheme } if scheme == "file"),
             ),
             (
+                "too many extra relays",
+                |o| {
+                    o.extra_relays = vec![relay("https://relay.example:7001"); MAX_EXTRA_RELAYS + 1]
+                },
+                |e| matches!(e, VerifyError::TooManyRelays { count } if *count == MAX_EXTRA_RELAYS + 1),
+            ),
+            (
                 "another creator named",
                 |o| o.creator = Identity::generate().public(),
                 |e| matches!(e, VerifyError::OfferCreatorMismatch),
@@ -229,5 +251,31 @@ pub(crate) mod tests {
             genuine.verify(&Identity::generate().public()),
             Err(VerifyError::BadSignature(SigningPurpose::Offer))
         );
+    }
+
+    fn relay(text: &str) -> ServerAddress {
+        text.parse().expect("relay address")
+    }
+
+    /// Extra relays are signed with their pins and read back as written; an offer without
+    /// them signs the same bytes as before the field existed.
+    #[test]
+    fn extra_relays_travel_in_the_signed_offer_with_their_pins() {
+        let creator = Identity::generate();
+        let secret = JoinSecret::generate();
+        let plain = signed_offer(&creator, &secret, 3, b"x");
+        assert!(
+            !String::from_utf8_lossy(plain.payload()).contains("extra_relays"),
+            "an offer without extra relays has no such field"
+        );
+        let mut offer = plain.decode_unverified().expect("decodes");
+        let pinned =
+            relay("https://relay.example:7001#sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+        offer.extra_relays = vec![pinned.clone(), relay("https://other.example:443")];
+        let signed = SignedOffer::create(&offer, &creator).expect("valid offer");
+        let read = signed.verify(&creator.public()).expect("verifies");
+        assert_eq!(read.extra_relays, offer.extra_relays);
+        assert_eq!(read.extra_relays[0].pin(), pinned.pin());
+        assert_eq!(read.extra_relays[1].pin(), None);
     }
 }

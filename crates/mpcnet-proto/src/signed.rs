@@ -39,6 +39,8 @@ pub enum VerifyError {
     UnsafeArg(LabelError),
     #[error("the relay URL is not http(s) but {scheme:?}")]
     RelayNotHttp { scheme: String },
+    #[error("the offer names {count} extra relays; at most {max} are allowed", max = crate::offer::MAX_EXTRA_RELAYS)]
+    TooManyRelays { count: usize },
     #[error("the offer names another creator")]
     OfferCreatorMismatch,
 

@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use mpcnet_proto::api::{
-    self, ApiErrorBody, CreateLobby, Departure, Joined, LobbyCreated, ServerInfo, SessionView,
+    self, ApiErrorBody, CreateLobby, Departure, Joined, LobbyCreated, ServerInfo, SessionMembers,
+    SessionView,
 };
 use mpcnet_proto::lobby::Admission;
 use mpcnet_proto::offer::ProgramInfo;
@@ -140,6 +141,16 @@ impl ApiState {
     }
 }
 
+/// The routes of a relay on another host: only `/ping`, the relay clients' latency probe.
+pub fn probe_router() -> Router {
+    Router::new()
+        .route(
+            iroh_relay::http::RELAY_PROBE_PATH,
+            get(|| async { StatusCode::OK }),
+        )
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such path") })
+}
+
 /// The lobby API's routes. `/ping` answers the relay clients' latency probe.
 pub fn router(state: ApiState) -> Router {
     // Base64 grows the program by 4/3.
@@ -177,6 +188,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/lobbies/{id}/view", get(session_view))
         .route("/v1/lobbies/{id}/departures", get(departures))
+        .route("/v1/lobbies/{id}/members", get(members))
         .route("/v1/lobbies/{id}/events", get(session_events))
         .merge(crate::pages::router())
         .route(
@@ -689,6 +701,20 @@ async fn departures(
         return Err(StoreError::NotFound.into());
     }
     Ok(Json(state.departures.of(&id)))
+}
+
+/// The parties of a sealed, live session, for the relays on other hosts that admit them; 404
+/// for a lobby that is not sealed or not live, like for one that does not exist.
+async fn members(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionMembers>, ApiError> {
+    let id = parse_lobby_id(&id)?;
+    let store = state.store.clone();
+    let members = blocking(move || store.session_members(&id, now()))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(Json(SessionMembers { members }))
 }
 
 async fn session_view(

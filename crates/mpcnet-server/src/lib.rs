@@ -3,7 +3,8 @@
 //! parties their public address (QUIC address discovery on the same port number, UDP).
 //!
 //! [`spawn`] starts everything and returns a [`RunningServer`] that owns every task:
-//! dropping it stops the server.
+//! dropping it stops the server. [`spawn_relay`] starts a relay alone, for another host
+//! (`mpcnet relay`): it serves the sealed sessions of a lobby elsewhere, to their parties only.
 
 pub mod api;
 pub mod departures;
@@ -12,6 +13,7 @@ mod https;
 pub use https::ConnectionLimits;
 pub use limits::{Limits, Rate, RelayLimits};
 pub mod limits;
+mod members;
 pub mod metrics;
 mod pages;
 pub mod quota;
@@ -32,6 +34,7 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::api::{ApiConfig, ApiState};
+use crate::members::{LobbyMembers, Members};
 use crate::metrics::Metrics;
 use crate::relay::SessionRelays;
 use crate::store::{Store, StoreError};
@@ -61,6 +64,21 @@ pub struct ServeConfig {
     pub limits: Limits,
 }
 
+/// What a relay on another host (`mpcnet relay`) needs to start.
+#[derive(Debug, Clone)]
+pub struct RelayServeConfig {
+    /// TCP address of its HTTPS listener.
+    pub listen: SocketAddr,
+    /// Where its self-signed certificate lives.
+    pub data_dir: PathBuf,
+    /// Host names or IP addresses parties use to reach it; the first one is printed.
+    pub public_names: Vec<String>,
+    /// The lobby whose sealed, live sessions it serves; it asks the lobby who their parties are.
+    pub lobby: ServerAddress,
+    pub connections: ConnectionLimits,
+    pub relay: RelayLimits,
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -85,6 +103,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Address(#[from] mpcnet_proto::InviteError),
+    #[error("the lobby: {0}")]
+    Lobby(#[from] mpcnet_client::ClientError),
 }
 
 /// A started server. Dropping it stops every task it started.
@@ -115,25 +135,20 @@ impl RunningServer {
 
 /// Starts the server described by `config`.
 pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
-    raise_open_file_limit(config.limits.connections.total);
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            address: config.listen,
-            source,
-        })?;
-    let https_addr = listener.local_addr().map_err(|source| ServeError::Bind {
-        address: config.listen,
-        source,
-    })?;
-
-    let certificate = ServerCertificate::load(&certificate_source(&config))?;
-    let tls = certificate.server_config()?;
-    let address = advertised_address(&config, https_addr, &certificate)?;
+    let Https {
+        listener,
+        https_addr,
+        certificate,
+        tls,
+        address,
+    } = Https::bind(
+        config.listen,
+        &config.data_dir,
+        config.limits.connections,
+        config.certificate_files.clone(),
+        &config.public_names,
+    )
+    .await?;
 
     let address_discovery = if config.address_discovery {
         let udp = https_addr;
@@ -172,10 +187,10 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
 
     let mut tasks = JoinSet::new();
     let relays = SessionRelays::new(
-        store,
+        Members::Store(store),
         metrics.clone(),
         config.limits.relay,
-        state.departures(),
+        Some(state.departures()),
     );
     tasks.spawn(https::serve(
         listener,
@@ -184,13 +199,7 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
         api::router(state.clone()),
         config.limits.connections,
     ));
-    tasks.spawn(async move {
-        let mut ticker = tokio::time::interval(relay::SWEEP_PERIOD);
-        loop {
-            ticker.tick().await;
-            relays.sweep().await;
-        }
-    });
+    tasks.spawn(sweep(relays));
     let expiry_period =
         (config.lobby_ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
     tasks.spawn(async move {
@@ -222,6 +231,103 @@ pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
     })
 }
 
+/// Starts a relay that serves the sealed, live sessions of the lobby `config.lobby`, admitting
+/// only the parties the lobby names for each (asked once per session every few seconds).
+pub async fn spawn_relay(config: RelayServeConfig) -> Result<RunningServer, ServeError> {
+    let Https {
+        listener,
+        https_addr,
+        tls,
+        address,
+        ..
+    } = Https::bind(
+        config.listen,
+        &config.data_dir,
+        config.connections,
+        None,
+        &config.public_names,
+    )
+    .await?;
+    let lobby = mpcnet_client::LobbyClient::new(&config.lobby)?;
+    let relays = SessionRelays::new(
+        Members::Lobby(LobbyMembers::new(lobby)),
+        Arc::new(Metrics::default()),
+        config.relay,
+        None,
+    );
+    let mut tasks = JoinSet::new();
+    tasks.spawn(https::serve(
+        listener,
+        tls,
+        relays.clone(),
+        api::probe_router(),
+        config.connections,
+    ));
+    tasks.spawn(sweep(relays));
+    Ok(RunningServer {
+        address,
+        https_addr,
+        quic_addr: None,
+        metrics_addr: None,
+        tasks,
+        _address_discovery: None,
+    })
+}
+
+/// A server's HTTPS side before it serves: the bound listener, its certificate and TLS
+/// configuration, and the address parties are told to use.
+struct Https {
+    listener: TcpListener,
+    https_addr: SocketAddr,
+    certificate: ServerCertificate,
+    tls: Arc<rustls::ServerConfig>,
+    address: ServerAddress,
+}
+
+impl Https {
+    /// Makes the data directory, binds `listen` and loads the certificate (`files`, else the
+    /// self-signed one kept in `data_dir`, made for `public_names` if missing).
+    async fn bind(
+        listen: SocketAddr,
+        data_dir: &std::path::Path,
+        connections: ConnectionLimits,
+        files: Option<(PathBuf, PathBuf)>,
+        public_names: &[String],
+    ) -> Result<Self, ServeError> {
+        raise_open_file_limit(connections.total);
+        std::fs::create_dir_all(data_dir).map_err(|source| ServeError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let bind_error = |source| ServeError::Bind {
+            address: listen,
+            source,
+        };
+        let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+        let https_addr = listener.local_addr().map_err(bind_error)?;
+        let source = certificate_source(files, data_dir, public_names, listen);
+        let certificate = ServerCertificate::load(&source)?;
+        let tls = certificate.server_config()?;
+        let address = advertised_address(public_names, https_addr, &certificate)?;
+        Ok(Self {
+            listener,
+            https_addr,
+            certificate,
+            tls,
+            address,
+        })
+    }
+}
+
+/// Ends stuck handshakes and ended sessions of `relays`, forever.
+async fn sweep(relays: Arc<SessionRelays>) -> std::io::Result<()> {
+    let mut ticker = tokio::time::interval(relay::SWEEP_PERIOD);
+    loop {
+        ticker.tick().await;
+        relays.sweep().await;
+    }
+}
+
 /// Each connection holds two descriptors (its socket and the ticket's handle on it): raises the
 /// soft limit on open files as far as the hard limit allows, and warns if that is too few.
 fn raise_open_file_limit(connections: usize) {
@@ -247,19 +353,21 @@ fn raise_open_file_limit(connections: usize) {
     }
 }
 
-fn certificate_source(config: &ServeConfig) -> CertificateSource {
-    match &config.certificate_files {
-        Some((cert, key)) => CertificateSource::Files {
-            cert: cert.clone(),
-            key: key.clone(),
-        },
+fn certificate_source(
+    files: Option<(PathBuf, PathBuf)>,
+    data_dir: &std::path::Path,
+    public_names: &[String],
+    listen: SocketAddr,
+) -> CertificateSource {
+    match files {
+        Some((cert, key)) => CertificateSource::Files { cert, key },
         None => {
-            let mut names = config.public_names.clone();
+            let mut names = public_names.to_vec();
             names.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
-            if config.listen.ip().is_unspecified() {
+            if listen.ip().is_unspecified() {
                 names.push(host_name());
             } else {
-                names.push(config.listen.ip().to_string());
+                names.push(listen.ip().to_string());
             }
             let mut unique = Vec::new();
             for name in names {
@@ -268,7 +376,7 @@ fn certificate_source(config: &ServeConfig) -> CertificateSource {
                 }
             }
             CertificateSource::SelfSigned {
-                data_dir: config.data_dir.clone(),
+                data_dir: data_dir.to_path_buf(),
                 names: unique,
             }
         }
@@ -277,11 +385,11 @@ fn certificate_source(config: &ServeConfig) -> CertificateSource {
 
 /// The address parties should use: the first public name, else the listen address, else the host name.
 fn advertised_address(
-    config: &ServeConfig,
+    public_names: &[String],
     bound: SocketAddr,
     certificate: &ServerCertificate,
 ) -> Result<ServerAddress, ServeError> {
-    let host = match config.public_names.first() {
+    let host = match public_names.first() {
         Some(name) => name.clone(),
         None if bound.ip().is_unspecified() => host_name(),
         None => match bound.ip() {

@@ -4,7 +4,8 @@
 //!
 //! One relay per sealed, live session (`/relay?session=ID`): a relay forwards only between the
 //! clients it holds, and it holds only that session's parties, so no other path exists between
-//! sessions or from a stranger. Each relay connection keeps its [`ConnectionTicket`] (its
+//! sessions or from a stranger. The parties are the store's (the lobby server's own relay) or
+//! the lobby's word (`mpcnet relay` on another host, [`Members`]). Each relay connection keeps its [`ConnectionTicket`] (its
 //! listener slot and per-address count) until it closes; the ticket also closes it: when the
 //! relay handshake takes too long, when the session ends (expired or removed), or when the
 //! relay budget of the session's creator is spent. A client's sending rate is limited by iroh.
@@ -12,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Body;
 use hyper::Request;
@@ -31,8 +32,8 @@ use crate::departures::Departures;
 use crate::https::ConnectionTicket;
 use crate::limits::RelayLimits;
 use crate::lock;
+use crate::members::{LiveSession, Members};
 use crate::metrics::Metrics;
-use crate::store::Store;
 
 /// How many client keys a session's relay keeps parsed.
 const KEY_CACHE_CAPACITY: usize = 128;
@@ -43,20 +44,16 @@ pub const SWEEP_PERIOD: Duration = Duration::from_secs(1);
 /// How long an ended relay connection is looked at again for its client's FIN.
 const UNSURE_FOR: Duration = Duration::from_secs(3);
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// The relays of every live session that has one.
 #[derive(Debug)]
 pub struct SessionRelays {
-    store: Store,
+    members: Members,
     metrics: Arc<Metrics>,
     limits: RelayLimits,
     state: Mutex<RelaysState>,
-    departures: Arc<Departures>,
+    /// Where parties that closed their relay connection go; only the lobby's own relay has
+    /// them (its API serves them), a relay elsewhere has no one to tell.
+    departures: Option<Arc<Departures>>,
 }
 
 #[derive(Debug, Default)]
@@ -153,15 +150,16 @@ impl Refusal {
 }
 
 impl SessionRelays {
-    /// The relays; a party that closes its relay connection goes into `departures`.
+    /// The relays of the sessions `members` knows; a party that closes its relay connection
+    /// goes into `departures`.
     pub fn new(
-        store: Store,
+        members: Members,
         metrics: Arc<Metrics>,
         limits: RelayLimits,
-        departures: Arc<Departures>,
+        departures: Option<Arc<Departures>>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            store,
+            members,
             metrics,
             limits,
             state: Mutex::default(),
@@ -227,21 +225,18 @@ impl SessionRelays {
                 Ok(session.service.clone())
             };
         }
-        let store = self.store.clone();
-        let creator = tokio::task::spawn_blocking(move || store.sealed_creator(&lobby, now()))
-            .await
-            .map_err(|_| Refusal::Failed)?
+        let live = (self.members.live(lobby).await)
             .map_err(|_| Refusal::Failed)?
             .ok_or(Refusal::NotLive)?;
         let mut state = lock(&self.state);
         let session = state
             .sessions
             .entry(lobby)
-            .or_insert_with(|| self.new_session(lobby, creator));
+            .or_insert_with(|| self.new_session(lobby, live));
         Ok(session.service.clone())
     }
 
-    fn new_session(self: &Arc<Self>, lobby: LobbyId, creator: Option<IpAddr>) -> SessionRelay {
+    fn new_session(self: &Arc<Self>, lobby: LobbyId, live: LiveSession) -> SessionRelay {
         let rate = self.limits.client_rate;
         let mut rate_limit = ClientRateLimit::new(rate.per_second);
         rate_limit.max_burst_bytes = Some(rate.burst);
@@ -260,7 +255,7 @@ impl SessionRelays {
                 traffic.clone(),
             ),
             traffic,
-            creator,
+            creator: live.creator,
             counted: Traffic::default(),
             spent: false,
         }
@@ -277,14 +272,8 @@ impl SessionRelays {
             .ok_or("the connection's handshake took too long")?;
         let party = PublicKey::from_bytes(request.endpoint_id().as_bytes())
             .map_err(|_| "not a valid party key")?;
-        let store = self.store.clone();
-        let member = tokio::task::spawn_blocking(move || {
-            store.is_session_member(&lobby, &party, now()).ok()
-        })
-        .await
-        .ok()
-        .flatten()
-        .ok_or("membership check failed")?;
+        let member =
+            (self.members.is_member(lobby, party).await).map_err(|_| "membership check failed")?;
         if !member {
             return Err("not a party of this session");
         }
@@ -305,7 +294,9 @@ impl SessionRelays {
                 party,
             },
         );
-        self.departures.returned(&lobby, &party);
+        if let Some(departures) = &self.departures {
+            departures.returned(&lobby, &party);
+        }
         Ok(())
     }
 
@@ -315,10 +306,14 @@ impl SessionRelays {
         let live = self.live_sessions().await;
         let mut state = lock(&self.state);
         state.close_stuck_handshakes(&self.metrics);
-        state.settle_departures(&self.departures);
+        if let Some(departures) = &self.departures {
+            state.settle_departures(departures);
+        }
         if let Some(live) = live {
             state.end_sessions_not_in(&live);
-            self.departures.keep_only(&live);
+            if let Some(departures) = &self.departures {
+                departures.keep_only(&live);
+            }
         }
         state.spend_budgets(self.limits.bytes_per_creator);
         state.count_traffic(&self.metrics);
@@ -330,26 +325,11 @@ impl SessionRelays {
     /// Which of the sessions with a relay are still sealed and live (`None` if the store failed).
     async fn live_sessions(&self) -> Option<Vec<LobbyId>> {
         let ids: Vec<LobbyId> = lock(&self.state).sessions.keys().copied().collect();
-        let store = self.store.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            let now = now();
-            ids.into_iter()
-                .filter_map(|id| match store.sealed_creator(&id, now) {
-                    Ok(Some(_)) => Some(Ok(id)),
-                    Ok(None) => None,
-                    Err(error) => Some(Err(error)),
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await;
-        match checked {
-            Ok(Ok(live)) => Some(live),
-            Ok(Err(error)) => {
-                tracing::error!(%error, "relay sweep: store failed");
-                None
-            }
-            Err(_) => None,
+        let live = self.members.still_live(ids).await;
+        if live.is_err() {
+            tracing::error!("relay sweep: cannot tell which sessions are live");
         }
+        live.ok()
     }
 }
 
@@ -503,9 +483,12 @@ impl AccessControl for SessionAccess {
         let Some(client) = lock(&relays.state).admitted.remove(&connection) else {
             return;
         };
+        let Some(departures) = &relays.departures else {
+            return;
+        };
         // Closed from its own side (not dropped by the relay for silence): the party is gone.
         if client.ticket.closed_by_client() {
-            relays.departures.left(client.lobby, client.party);
+            departures.left(client.lobby, client.party);
         } else {
             let until = tokio::time::Instant::now() + UNSURE_FOR;
             lock(&relays.state).unsure.push((client, until));

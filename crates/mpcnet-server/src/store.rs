@@ -380,6 +380,32 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// The parties of lobby `id` in seat order, if it is sealed and still live (`None` if not):
+    /// what a relay on another host asks before it admits a client (`mpcnet relay`).
+    pub fn session_members(
+        &self,
+        id: &LobbyId,
+        now: u64,
+    ) -> Result<Option<Vec<PublicKey>>, StoreError> {
+        if self.sealed_creator(id, now)?.is_none() {
+            return Ok(None);
+        }
+        let connection = self.lock();
+        let mut query =
+            connection.prepare("SELECT party_key FROM joins WHERE lobby_id = ?1 ORDER BY seat")?;
+        let keys = query
+            .query_map(params![id.to_string()], |row| row.get::<_, String>(0))?
+            .map(|key| {
+                let key = key?;
+                key.parse().map_err(|_| StoreError::Corrupt {
+                    id: *id,
+                    why: format!("a party key that does not parse: {key}"),
+                })
+            })
+            .collect::<Result<Vec<PublicKey>, StoreError>>()?;
+        Ok(Some(keys))
+    }
+
     /// Deletes expired lobbies; returns how many.
     pub fn delete_expired(&self, now: u64) -> Result<usize, StoreError> {
         let connection = self.lock();
@@ -595,6 +621,7 @@ mod tests {
             program: ProgramInfo::describe(label("p.py"), b"x"),
             args: Vec::new(),
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
+            extra_relays: Vec::new(),
         };
         let offer = SignedOffer::create(&offer, creator).expect("offer");
         let creator_join = SignedJoin::new(creator, label("alice"), &secret, &offer);

@@ -90,6 +90,7 @@ fn create_request(fixture: &Fixture, parties: u16, program: &[u8]) -> CreateLobb
         program: ProgramInfo::describe(label("mean.py"), program),
         args: Vec::new(),
         relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
+        extra_relays: Vec::new(),
     };
     let offer = SignedOffer::create(&offer, &fixture.creator).expect("offer");
     CreateLobby {

@@ -70,6 +70,7 @@ impl Lab {
             name: None,
             party_name: "p0".into(),
             args: Vec::new(),
+            extra_relays: Vec::new(),
         };
         let invite = session::create(parties[0], &plan).await.expect("created");
         let home = |name: &str| Home::open(self.dir.path().join(name)).expect("home");
@@ -98,16 +99,7 @@ impl Lab {
         let quic =
             (self.server.quic_addr).map(|addr| iroh_relay::RelayQuicConfig::new(addr.port()));
         let map: RelayMap = iroh_relay::RelayConfig::new(self.relay_url(lobby), quic).into();
-        Endpoint::builder(presets::Minimal)
-            .secret_key(SecretKey::from_bytes(&identity.to_secret_bytes()))
-            .alpns(vec![ALPN.to_vec()])
-            .relay_mode(RelayMode::Custom(map))
-            .ca_tls_config(CaTlsConfig::custom_roots([self.certificate()]))
-            .portmapper_config(PortmapperConfig::Disabled)
-            .clear_ip_transports()
-            .bind()
-            .await
-            .expect("endpoint binds")
+        relay_only_endpoint(identity, map, self.certificate()).await
     }
 
     /// An endpoint of `identity` on `lobby`'s relay once the relay has it (at most 10 s).
@@ -200,6 +192,24 @@ impl Lab {
     }
 }
 
+/// An endpoint of `identity` that may use only the relays of `map`, trusting `certificate`.
+async fn relay_only_endpoint(
+    identity: &Identity,
+    map: RelayMap,
+    certificate: CertificateDer<'static>,
+) -> Endpoint {
+    Endpoint::builder(presets::Minimal)
+        .secret_key(SecretKey::from_bytes(&identity.to_secret_bytes()))
+        .alpns(vec![ALPN.to_vec()])
+        .relay_mode(RelayMode::Custom(map))
+        .ca_tls_config(CaTlsConfig::custom_roots([certificate]))
+        .portmapper_config(PortmapperConfig::Disabled)
+        .clear_ip_transports()
+        .bind()
+        .await
+        .expect("endpoint binds")
+}
+
 /// `from` dials `to` at `to_relay` and `to` accepts; `None` if that fails within `limit`.
 async fn link(
     from: &Endpoint,
@@ -269,6 +279,49 @@ async fn the_relay_admits_parties_of_sealed_lobbies_only() {
             >= 2
     );
     assert_eq!(lab.metric("mpcnet_lobbies_created_total").await, 2);
+}
+
+/// A relay on another host (`mpcnet relay`) admits the parties the lobby names for a sealed
+/// session, and refuses a stranger and the parties of a lobby not sealed yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_elsewhere_admits_the_parties_the_lobby_names_only() {
+    let lab = lab(Duration::from_secs(600), test_limits()).await;
+    let relay_dir = lab.dir.path().join("relay");
+    let relay = mpcnet_server::spawn_relay(mpcnet_server::RelayServeConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: relay_dir.clone(),
+        public_names: Vec::new(),
+        lobby: lab.server.address.clone(),
+        connections: test_limits().connections,
+        relay: test_limits().relay,
+    })
+    .await
+    .expect("the relay starts");
+    let certificate =
+        CertificateDer::from_pem_file(relay_dir.join("tls-cert.pem")).expect("certificate");
+    let reaches = async |identity: &Identity, lobby: &LobbyId, limit: Duration| {
+        let url = mpcnet_proto::api::session_relay_url(relay.address.origin(), lobby);
+        let map: RelayMap = RelayUrl::from(url).into();
+        let endpoint = relay_only_endpoint(identity, map, certificate.clone()).await;
+        let online = tokio::time::timeout(limit, endpoint.online()).await.is_ok();
+        endpoint.close().await;
+        online
+    };
+    let (creator, joiner) = (Identity::generate(), Identity::generate());
+    let open = lab.session(&[&creator, &joiner], false).await;
+    assert!(
+        !reaches(&creator, &open, Duration::from_secs(3)).await,
+        "a party of a lobby that is not sealed yet gets no relay"
+    );
+    let sealed = lab.session(&[&creator, &joiner], true).await;
+    assert!(
+        reaches(&joiner, &sealed, Duration::from_secs(10)).await,
+        "a party the lobby names reaches the relay"
+    );
+    assert!(
+        !reaches(&Identity::generate(), &sealed, Duration::from_secs(3)).await,
+        "a stranger must not get the relay"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,6 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the lobby server with its relay; the first line printed is the --server value for `create`.
     Serve(ServeArgs),
+    /// Run a relay for the sessions of a lobby on another host, admitting only their parties;
+    /// the first line printed is the --relay value for `create`.
+    Relay(RelayArgs),
     /// Show this party's identity (created on first use).
     Id(IdArgs),
     /// Create a session and print its invite.
@@ -112,17 +115,8 @@ pub struct ServeArgs {
     #[arg(long, env = "MPCNET_MAX_LOBBIES_PER_IP", default_value_t = 20)]
     pub max_lobbies_per_ip: usize,
 
-    /// The most connections held at once (API and relay together).
-    #[arg(long, env = "MPCNET_MAX_CONNECTIONS", default_value_t = 4096)]
-    pub max_connections: usize,
-
-    /// The most connections held at once from one IP address.
-    #[arg(long, env = "MPCNET_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
-    pub max_connections_per_ip: usize,
-
-    /// New connections one IP address may open per second (five times as many at once); more are closed before TLS.
-    #[arg(long, env = "MPCNET_MAX_NEW_CONNECTIONS_PER_IP", default_value_t = 50)]
-    pub max_new_connections_per_ip: u32,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 
     /// Program bytes stored over all live lobbies; more are refused (503) until some expire.
     #[arg(long, env = "MPCNET_MAX_STORED_PROGRAM_BYTES", default_value_t = 1 << 30)]
@@ -132,13 +126,8 @@ pub struct ServeArgs {
     #[arg(long, env = "MPCNET_MAX_PROGRAM_BYTES_PER_IP", default_value_t = 64 << 20)]
     pub max_program_bytes_per_ip: u64,
 
-    /// Bytes per second one relay client may send (its excess waits).
-    #[arg(long, env = "MPCNET_RELAY_RATE", default_value_t = 25_000_000)]
-    pub relay_rate: u32,
-
-    /// Bytes one relay client may send at once after a quiet spell.
-    #[arg(long, env = "MPCNET_RELAY_BURST", default_value_t = 16 << 20)]
-    pub relay_burst: u32,
+    #[command(flatten)]
+    pub relay_rate: RelayRateArgs,
 
     /// Relay clients connected at once over the sessions one IP address created.
     #[arg(long, env = "MPCNET_RELAY_CLIENTS_PER_IP", default_value_t = 256)]
@@ -151,6 +140,82 @@ pub struct ServeArgs {
     /// Do not serve QUIC address discovery on UDP.
     #[arg(long, env = "MPCNET_NO_ADDRESS_DISCOVERY")]
     pub no_address_discovery: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// TCP address for HTTPS (the relay).
+    #[arg(long, env = "MPCNET_LISTEN", default_value = "0.0.0.0:7001")]
+    pub listen: SocketAddr,
+
+    /// The lobby whose sealed sessions this relay serves, as `mpcnet serve` printed it
+    /// (https://HOST:PORT#sha256=PIN); it names each session's parties.
+    #[arg(long, env = "MPCNET_LOBBY", value_name = "URL")]
+    pub lobby: ServerAddress,
+
+    /// Directory for the self-signed certificate [default: HOME/relay].
+    #[arg(long, env = "MPCNET_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Host name or IP address parties use to reach this relay (repeatable; the first is printed).
+    #[arg(
+        long = "public-name",
+        env = "MPCNET_PUBLIC_NAME",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub public_names: Vec<String>,
+
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+
+    #[command(flatten)]
+    pub relay_rate: RelayRateArgs,
+}
+
+/// The connection limits of a server (lobby or relay).
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// The most connections held at once (for a lobby server, API and relay together).
+    #[arg(long, env = "MPCNET_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// The most connections held at once from one IP address.
+    #[arg(long, env = "MPCNET_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+
+    /// New connections one IP address may open per second (five times as many at once); more are closed before TLS.
+    #[arg(long, env = "MPCNET_MAX_NEW_CONNECTIONS_PER_IP", default_value_t = 50)]
+    pub max_new_connections_per_ip: u32,
+}
+
+impl ConnectionArgs {
+    pub fn limits(&self) -> mpcnet_server::ConnectionLimits {
+        let new_per_ip = self.max_new_connections_per_ip;
+        mpcnet_server::ConnectionLimits {
+            total: self.max_connections,
+            per_ip: self.max_connections_per_ip,
+            new_per_ip: mpcnet_server::Rate::new(new_per_ip, new_per_ip.saturating_mul(5)),
+        }
+    }
+}
+
+/// How fast one relay client may send.
+#[derive(Debug, Args)]
+pub struct RelayRateArgs {
+    /// Bytes per second one relay client may send (its excess waits).
+    #[arg(long, env = "MPCNET_RELAY_RATE", default_value_t = 25_000_000)]
+    pub relay_rate: u32,
+
+    /// Bytes one relay client may send at once after a quiet spell.
+    #[arg(long, env = "MPCNET_RELAY_BURST", default_value_t = 16 << 20)]
+    pub relay_burst: u32,
+}
+
+impl RelayRateArgs {
+    pub fn rate(&self) -> mpcnet_server::Rate {
+        mpcnet_server::Rate::new(self.relay_rate, self.relay_burst)
+    }
 }
 
 /// A socket address, or none (`off`).
@@ -198,6 +263,16 @@ pub struct CreateArgs {
     /// Print JSON (invite, lobby id) instead of the bare invite.
     #[arg(long, env = "MPCNET_JSON")]
     pub json: bool,
+
+    /// A relay besides the lobby server's, as `mpcnet relay` printed it
+    /// (https://HOST:PORT#sha256=PIN); repeat for more. Links move to another relay when one dies.
+    #[arg(
+        long = "relay",
+        env = "MPCNET_RELAYS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub relays: Vec<ServerAddress>,
 
     /// Public arguments every party passes to the program.
     #[arg(last = true, value_name = "PROGRAM ARGS")]

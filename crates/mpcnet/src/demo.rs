@@ -97,6 +97,7 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
         name: Some(format!("mpcnet demo: {file_name}")),
         party_name: names[0].clone(),
         args: Vec::new(),
+        extra_relays: Vec::new(),
     };
     let invite = session::create(&creator, &plan)
         .await

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // iroh-relay warns on every relay client that disconnects; that is routine here.
     let default_log = match cli.command {
-        Command::Serve(_) => "info,iroh_relay::server::client=error",
+        Command::Serve(_) | Command::Relay(_) => "info,iroh_relay::server::client=error",
         _ => "warn,iroh_relay::server::client=error",
     };
     let filter = cli.log.clone().unwrap_or_else(|| default_log.into());
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     // A party's agent moves many tiny messages: one thread means no cross-thread wake-up per
     // message (the cost that dominates on small machines). The server keeps a thread pool.
     let runtime = match cli.command {
-        Command::Serve(_) => tokio::runtime::Runtime::new(),
+        Command::Serve(_) | Command::Relay(_) => tokio::runtime::Runtime::new(),
         _ => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
@@ -93,6 +93,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let success = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match cli.command {
         Command::Serve(args) => success(serve::run(args, &home_dir).await),
+        Command::Relay(args) => success(serve::run_relay(args, &home_dir).await),
         Command::Id(args) => success(id(&open_home(home_dir)?, &args)),
         Command::Create(args) => success(create(&open_home(home_dir)?, args).await),
         Command::Join(args) => success(join(&open_home(home_dir)?, args).await),
@@ -167,6 +168,7 @@ async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
         name: args.name,
         party_name: party_name(args.party_name),
         args: args.args,
+        extra_relays: args.relays,
     };
     let invite = session::create(&identity, &plan)
         .await

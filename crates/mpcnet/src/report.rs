@@ -70,6 +70,9 @@ pub fn session(report: &SessionReport) -> String {
         let _ = writeln!(text, "args     {}", report.args.join(" "));
     }
     let _ = writeln!(text, "relay    {}", report.relay_url);
+    for relay in &report.extra_relays {
+        let _ = writeln!(text, "relay    {relay}");
+    }
     let _ = writeln!(
         text,
         "parties  {} of {}",

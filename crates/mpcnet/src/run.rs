@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use mpcnet_agent::launcher;
-use mpcnet_agent::{Peer, RelayPlan, RunPlan};
+use mpcnet_agent::{Peer, RelayPlan, RunPlan, SessionRelay};
 use mpcnet_client::session::{self, SessionReport};
 use mpcnet_client::{Home, LobbyClient};
 use mpcnet_proto::Invite;
@@ -129,15 +129,7 @@ async fn plan(
         .info()
         .await
         .context("asking the lobby server about its relay")?;
-    let offered: url::Url = report
-        .relay_url
-        .parse()
-        .context("the manifest's relay URL")?;
-    let relay = RelayPlan {
-        url: mpcnet_proto::api::session_relay_url(&offered, &invite.lobby_id()).into(),
-        quic_port: info.relay_quic_port,
-        certificate: lobby.pinned_certificate(&info)?,
-    };
+    let relay = relay_plan(invite, report, info.relay_quic_port)?;
     let peers = report
         .parties
         .iter()
@@ -169,6 +161,35 @@ async fn plan(
         patience: args.patience,
         status_file: Some(home.run_status_file(&invite.lobby_id())),
     })
+}
+
+/// The session's relays: the lobby server's (trusted as the invite pins the server), then the
+/// creator's others, each with the pin the creator signed; every URL names the session.
+fn relay_plan(
+    invite: &Invite,
+    report: &SessionReport,
+    lobby_quic_port: Option<u16>,
+) -> anyhow::Result<RelayPlan> {
+    let lobby_relay: url::Url = report
+        .relay_url
+        .parse()
+        .context("the manifest's relay URL")?;
+    let session_relay = |url: &url::Url, quic_port, pin| SessionRelay {
+        url: mpcnet_proto::api::session_relay_url(url, &invite.lobby_id()).into(),
+        quic_port,
+        pin,
+    };
+    let mut relays = vec![session_relay(
+        &lobby_relay,
+        lobby_quic_port,
+        invite.server.pin(),
+    )];
+    for extra in &report.extra_relays {
+        let extra: mpcnet_proto::ServerAddress =
+            extra.parse().context("an extra relay of the manifest")?;
+        relays.push(session_relay(extra.origin(), None, extra.pin()));
+    }
+    Ok(RelayPlan { relays })
 }
 
 /// This party's private arguments: the lines of `--private-args-file`, then those after `--`.

@@ -203,11 +203,14 @@ pub async fn run_parties(
     }
     let deadline = Instant::now() + timeout;
     let mut outcomes = Vec::new();
-    for (mut child, out, err) in children {
+    for (party, (mut child, out, err)) in children.into_iter().enumerate() {
         let left = deadline.saturating_duration_since(Instant::now());
         let exit_code = match tokio::time::timeout(left, child.wait()).await {
             Ok(status) => Some(status?.code().unwrap_or(-1)),
             Err(_) => {
+                // What was still running, and where each thread waited, for the post-mortem.
+                let hung = logs.join(format!("party{party}.hung"));
+                let _ = std::fs::write(hung, child.id().map(process_tree).unwrap_or_default());
                 let _ = child.start_kill();
                 let _ = child.wait().await;
                 None
@@ -220,6 +223,44 @@ pub async fn run_parties(
         });
     }
     Ok(outcomes)
+}
+
+/// `root` and its descendants as `ps` lists them, each with its threads' wait channels.
+fn process_tree(root: u32) -> String {
+    let listing = std::process::Command::new("ps")
+        .args(["-e", "-o", "pid=,ppid=,stat=,etime=,args="])
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default();
+    let mut tree = vec![root];
+    let mut text = String::new();
+    for line in listing.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(pid), Some(ppid)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let (Ok(pid), Ok(ppid)) = (pid.parse::<u32>(), ppid.parse::<u32>()) else {
+            continue;
+        };
+        if pid == root || tree.contains(&ppid) {
+            tree.push(pid);
+            text.push_str(line.trim());
+            text.push_str(&format!("\n  threads waiting in: {}\n", wait_channels(pid)));
+        }
+    }
+    text
+}
+
+/// The kernel functions `pid`'s threads wait in.
+fn wait_channels(pid: u32) -> String {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return String::new();
+    };
+    let channels: Vec<String> = threads
+        .flatten()
+        .map(|thread| std::fs::read_to_string(thread.path().join("wchan")).unwrap_or_default())
+        .collect();
+    channels.join(" ")
 }
 
 /// The last `lines` non-empty lines of a text.

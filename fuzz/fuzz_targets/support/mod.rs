@@ -60,6 +60,7 @@ pub fn genuine() -> &'static Genuine {
             relay_url: "https://127.0.0.1:7000/"
                 .parse()
                 .expect("a fixed URL parses"),
+            extra_relays: Vec::new(),
         };
         let offer = SignedOffer::create(&offer, &creator).expect("the genuine offer is valid");
         let joins = [

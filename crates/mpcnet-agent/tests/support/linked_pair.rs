@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use mpcnet_agent::endpoint::{self, PathPolicy, RelayPlan};
+use mpcnet_agent::endpoint::{self, PathPolicy, RelayPlan, SessionRelay};
 use mpcnet_agent::link::{Peer, PeerLink};
 use mpcnet_agent::mesh;
 use mpcnet_proto::Identity;
@@ -23,9 +23,11 @@ pub struct Alive {
 /// outlive them.
 pub async fn linked_pair() -> anyhow::Result<(PeerLink, PeerLink, Alive)> {
     let relay = RelayPlan {
-        url: "https://127.0.0.1:1".parse()?,
-        quic_port: None,
-        certificate: None,
+        relays: vec![SessionRelay {
+            url: "https://127.0.0.1:1".parse()?,
+            quic_port: None,
+            pin: None,
+        }],
     };
     let loopback = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
     let zero = endpoint::bind(
@@ -88,6 +90,7 @@ pub async fn linked_pair() -> anyhow::Result<(PeerLink, PeerLink, Alive)> {
             redial: mpcnet_agent::control::Redial {
                 endpoint: zero.clone(),
                 relay,
+                gone: mpcnet_agent::failover::GoneRelays::default(),
                 policy: PathPolicy::DirectOnly,
                 addresses,
             },

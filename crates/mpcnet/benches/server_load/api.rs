@@ -133,6 +133,7 @@ impl PlannedLobby {
             program: ProgramInfo::describe(label("load.py")?, program),
             args: Vec::new(),
             relay_url: server.origin.clone(),
+            extra_relays: Vec::new(),
         };
         let offer = SignedOffer::create(&offer, &creator).context("offer")?;
         let request = CreateLobby {

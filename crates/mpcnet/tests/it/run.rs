@@ -542,20 +542,17 @@ fn proc_text(pid: u64, what: &str) -> String {
 
 /// The pid of `run_pid`'s MPyC, once it has started under the bootstrap.
 fn mpyc_of(run_pid: u64) -> u64 {
-    let started = std::time::Instant::now();
-    loop {
-        let mpyc = children_of(run_pid)
-            .into_iter()
-            .find(|child| proc_text(*child, "cmdline").contains("mpcnet's MPyC bootstrap"));
-        if let Some(mpyc) = mpyc {
-            return mpyc;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no MPyC under {run_pid}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let what = format!("MPyC under {run_pid}");
+    poll_until(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        &what,
+        || {
+            children_of(run_pid)
+                .into_iter()
+                .find(|child| proc_text(*child, "cmdline").contains("mpcnet's MPyC bootstrap"))
+        },
+    )
 }
 
 /// Each party's private argument comes from a file and reaches its program's `sys.argv`, but

@@ -24,22 +24,30 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, listen: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["serve", "--listen", listen, "--metrics-listen", "off"];
+        args.extend(extra);
+        Self::spawn(&args, data)
+    }
+
+    /// A relay (`mpcnet relay`) for the sessions of `lobby` (its `--server` value).
+    pub fn start_relay(data: &Path, lobby: &str) -> Self {
+        Self::spawn(
+            &["relay", "--listen", "127.0.0.1:0", "--lobby", lobby],
+            data,
+        )
+    }
+
+    /// Starts `mpcnet ARGS --data DATA` and reads the address it prints first.
+    fn spawn(args: &[&str], data: &Path) -> Self {
         let mut child = Command::new(MPCNET)
-            .args([
-                "serve",
-                "--listen",
-                listen,
-                "--metrics-listen",
-                "off",
-                "--data",
-            ])
+            .args(args)
+            .arg("--data")
             .arg(data)
-            .args(extra)
             .env("MPCNET_HOME", data.join("home"))
             .stdout(Stdio::piped())
             .stderr(server_log(data))
             .spawn()
-            .expect("mpcnet serve starts");
+            .expect("mpcnet starts");
         let stdout = child.stdout.take().expect("stdout");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -49,7 +57,7 @@ impl Server {
         });
         let address = receiver
             .recv_timeout(Duration::from_secs(30))
-            .expect("serve prints its address within 30 s")
+            .expect("it prints its address within 30 s")
             .trim()
             .to_owned();
         assert!(
@@ -187,6 +195,17 @@ pub fn create_session(
     program: &Path,
     public_args: &[&str],
 ) -> String {
+    create_session_with(server, root, program, &[], public_args)
+}
+
+/// [`create_session`] with `extra` flags for `create`.
+pub fn create_session_with(
+    server: &Server,
+    root: &Path,
+    program: &Path,
+    extra: &[&str],
+    public_args: &[&str],
+) -> String {
     let program = program.to_str().expect("utf-8");
     let mut args = vec![
         "create",
@@ -197,6 +216,7 @@ pub fn create_session(
         "--program",
         program,
     ];
+    args.extend(extra);
     args.extend(["--party-name", "alice", "--name", "salary survey", "--"]);
     args.extend(public_args);
     let created = succeed(mpcnet(&root.join("alice"), &args));
@@ -220,20 +240,33 @@ pub fn three_party_session(server: &Server, root: &Path) -> String {
     invite
 }
 
-/// Polls `status --json` in `home` until the session's run there is running; returns that status.
-pub fn wait_until_running(home: &Path, invite: &str) -> Value {
+/// Calls `found` every `every` until it finds something, for at most `limit`; fails naming
+/// `what` (and the last thing `found` was given to say) if it never does.
+pub fn poll_until<T>(
+    limit: Duration,
+    every: Duration,
+    what: &str,
+    mut found: impl FnMut() -> Option<T>,
+) -> T {
     let started = std::time::Instant::now();
     loop {
-        let status = status_json(home, invite);
-        if status["run"]["state"] == "running" {
-            return status;
+        if let Some(thing) = found() {
+            return thing;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never running: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(every);
     }
+}
+
+/// Polls `status --json` in `home` until the session's run there is running; returns that status.
+pub fn wait_until_running(home: &Path, invite: &str) -> Value {
+    let running = |status: &Value| status["run"]["state"] == "running";
+    poll_until(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        "running",
+        || Some(status_json(home, invite)).filter(running),
+    )
 }
 
 pub fn status_json(home: &Path, invite: &str) -> Value {
