@@ -130,15 +130,17 @@ async fn a_peer_cannot_make_the_agent_buffer_more_than_the_link_window() {
         let (send, _recv) = open_with(&hostile, &linked_pair::new_stream(number, &[0, 0])).await;
         writers.spawn(write_until_blocked(send));
     }
-    let accepted: u64 = writers.join_all().await.into_iter().sum();
+    let written = writers.join_all().await;
+    let accepted: u64 = written.iter().map(|stream| stream.taken).sum();
     let sent_on_the_wire = hostile.connection().stats().udp_tx.bytes;
     let window = u64::from(LINK_RECEIVE_WINDOW);
     // (A flake seen 3 times under load: 6 or 8 MiB taken, as if the streams' own windows bound
-    // and the link's did not; the carrier numbers tell whether a second connection was used.)
+    // and the link's did not. The message says whether a second connection was used, and per
+    // stream what it took, for how long, and whether the agent stopped it.)
     assert!(
         accepted <= window,
         "the agent took {accepted} bytes it did not read, more than its window of {window} \
-         (carriers: hostile's {}, agent's {})",
+         (carriers: hostile's {}, agent's {}; streams: {written:?})",
         hostile.carriers().borrow().number,
         keep.0.carriers().borrow().number
     );
@@ -152,8 +154,19 @@ async fn a_peer_cannot_make_the_agent_buffer_more_than_the_link_window() {
     );
 }
 
+/// What a hostile writer got through on one stream.
+#[derive(Debug)]
+#[allow(dead_code)] // `stopped` and `writing` are read in a failure's message
+struct Written {
+    taken: u64,
+    /// The agent's stop code, if it stopped the stream.
+    stopped: Option<Result<Option<iroh::endpoint::VarInt>, iroh::endpoint::StoppedError>>,
+    writing: Duration,
+}
+
 /// Writes on `send` until the writes block; returns how many bytes were taken.
-async fn write_until_blocked(mut send: SendStream) -> u64 {
+async fn write_until_blocked(mut send: SendStream) -> Written {
+    let started = std::time::Instant::now();
     let chunk = vec![0u8; 64 * 1024];
     let mut taken = 0u64;
     while let Ok(Ok(written)) =
@@ -161,8 +174,13 @@ async fn write_until_blocked(mut send: SendStream) -> u64 {
     {
         taken += written as u64;
     }
-    let _ = tokio::time::timeout(Duration::from_millis(300), send.stopped()).await;
-    taken
+    let writing = started.elapsed();
+    let stopped = tokio::time::timeout(Duration::from_millis(300), send.stopped()).await;
+    Written {
+        taken,
+        stopped: stopped.ok(),
+        writing,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
