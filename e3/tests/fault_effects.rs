@@ -12,10 +12,10 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{E3, root};
+use common::root;
 use e3::candidate::{Listening, Mediator, MediatorHandle, Protocol, wait_until_listening};
 use e3::fault::{Fault, FaultFile, FaultOutcome, SiteFacts, inject, restore};
-use e3::scenario::{Link, Network, Profile, Site};
+use e3::scenario::{Link, Profile, Site};
 use e3::topology::Lab;
 
 /// A home site and a public site, one party each.
@@ -24,16 +24,12 @@ async fn lab(logs: &Path) -> Lab {
         profile,
         link: Link::default(),
     };
-    let network = Network {
-        name: "fault effects".into(),
-        sites: vec![site(Profile::Home), site(Profile::None)],
-        party_sites: vec![0, 1],
-        matrix_cell: None,
-        faults: Vec::new(),
-    };
-    Lab::build(&network, Path::new(E3), logs)
-        .await
-        .expect("lab")
+    common::two_party_lab(
+        "fault effects",
+        [site(Profile::Home), site(Profile::None)],
+        logs,
+    )
+    .await
 }
 
 fn fault(kind: &str, site: Option<usize>, duration_s: Option<f64>, action: Option<&str>) -> Fault {

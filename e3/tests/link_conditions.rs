@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{E3, root};
-use e3::scenario::{Link, Network, Profile, Site};
+use common::root;
+use e3::scenario::{Link, Profile, Site};
 use e3::topology::{Lab, parse_ping_average};
 
 /// Two public sites, one party each; the second site's uplink has `link`.
@@ -17,16 +17,7 @@ async fn lab(link: Link, logs: &Path) -> Lab {
         profile: Profile::None,
         link,
     };
-    let network = Network {
-        name: "conditions".into(),
-        sites: vec![site(Link::default()), site(link)],
-        party_sites: vec![0, 1],
-        matrix_cell: None,
-        faults: Vec::new(),
-    };
-    Lab::build(&network, Path::new(E3), logs)
-        .await
-        .expect("lab")
+    common::two_party_lab("conditions", [site(Link::default()), site(link)], logs).await
 }
 
 /// `ping` from party 0 to party 1 (user-space timestamps, so the inbound delay counts).

@@ -42,3 +42,22 @@ fn on_path(tool: &str) -> bool {
         .chain(["/usr/sbin".into(), "/sbin".into()])
         .any(|dir| dir.join(tool).is_file())
 }
+
+/// A lab of two sites with one party each.
+#[allow(dead_code)] // used by the lab tests that need no candidate
+pub async fn two_party_lab(
+    name: &str,
+    sites: [e3::scenario::Site; 2],
+    logs: &std::path::Path,
+) -> e3::topology::Lab {
+    let network = e3::scenario::Network {
+        name: name.into(),
+        sites: sites.into(),
+        party_sites: vec![0, 1],
+        matrix_cell: None,
+        faults: Vec::new(),
+    };
+    e3::topology::Lab::build(&network, std::path::Path::new(E3), logs)
+        .await
+        .expect("lab")
+}
