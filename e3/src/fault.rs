@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::candidate::Mediator;
+use crate::lock;
 use crate::netns::Namespace;
 use crate::topology::{Lab, Router};
 
@@ -340,12 +341,6 @@ impl<'a> OutcomeSlot<'a> {
         list[self.index].evidence = format!("not applicable: {why}");
         list[self.index].not_applicable = Some(why.to_string());
     }
-}
-
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Applies one fault, records what it did in `slot`, and returns once it is over.

@@ -22,9 +22,9 @@
 //! they name the peer of the link. The opener waits for the answer before it sends. A
 //! direction ends with FIN when MPyC's connection ended cleanly, or with RESET_STREAM
 //! [`RESET_LOCAL_BROKE`] when it broke (also the answer to resuming a stream that broke); a
-//! leg given up while its carrier may live is reset with [`RESET_LEG_ABANDONED`]. A receiver that refuses a stream (no
-//! opening in time, another party's id, a stream number it never gave out) sends STOP_SENDING
-//! [`STOP_REFUSED`].
+//! leg given up while its carrier may live is reset with [`RESET_LEG_ABANDONED`]. A receiver
+//! that refuses a stream (no opening in time, another party's id, a stream number it never
+//! gave out) sends STOP_SENDING [`STOP_REFUSED`].
 //!
 //! **Control stream** (one-way, one per carrier from each side, for the carrier's life):
 //!

@@ -227,11 +227,8 @@ pub async fn run_parties(
 
 /// `root` and its descendants as `ps` lists them, each with its threads' wait channels.
 fn process_tree(root: u32) -> String {
-    let listing = std::process::Command::new("ps")
-        .args(["-e", "-o", "pid=,ppid=,stat=,etime=,args="])
-        .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
-        .unwrap_or_default();
+    let listing =
+        crate::netns::run("ps", &["-e", "-o", "pid=,ppid=,stat=,etime=,args="]).unwrap_or_default();
     let mut tree = vec![root];
     let mut text = String::new();
     for line in listing.lines() {
