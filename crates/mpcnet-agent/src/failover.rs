@@ -7,6 +7,11 @@
 //! longer name it, and a carrier relayed through it is closed before its link dials again
 //! ([`crate::control`]). Every party moves in the plan's order, so they meet again on one relay.
 //! The last relay is never given up: there is nowhere else to go, and it may come back.
+//!
+//! A relay on another host admits a session's parties on its lobby's word, and keeps the last
+//! word it heard through a lobby outage; one that never heard of the session before its lobby
+//! died (the lobby server's own relay with it) would admit no one. So at the start of its run
+//! every agent asks each relay after the first whether it carries the session ([`introduce`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +21,10 @@ use iroh::{RelayUrl, Watcher as _};
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::endpoint::RelayPlan;
+use mpcnet_client::LobbyClient;
+use mpcnet_proto::{LobbyId, ServerAddress};
+
+use crate::endpoint::{RelayPlan, SessionRelay};
 
 /// How long the home relay may stay unreachable before the agent gives it up: longer than a
 /// relay's restart (a few seconds), shorter than a link's wait before it dials again twice.
@@ -47,6 +55,32 @@ impl GoneRelays {
 
     fn give_up(&self, url: RelayUrl) {
         crate::lock(&self.0).push(url);
+    }
+}
+
+/// Asks every relay of `plan` but the first whether it carries the session `lobby`, so each
+/// hears of it from the lobby while the lobby lives; an answer that is not yes is logged.
+pub fn introduce(plan: &RelayPlan, lobby: LobbyId) -> AbortOnDropHandle<()> {
+    let others: Vec<SessionRelay> = plan.relays.iter().skip(1).cloned().collect();
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        let asked = others.iter().map(|relay| introduce_to(relay, lobby));
+        futures_util::future::join_all(asked).await;
+    }))
+}
+
+async fn introduce_to(relay: &SessionRelay, lobby: LobbyId) {
+    let mut origin = (*relay.url).clone();
+    origin.set_query(None);
+    let asked = async {
+        let server = ServerAddress::new(&origin, relay.pin)?;
+        LobbyClient::new(&server)?.relay_carries(&lobby).await?;
+        anyhow::Ok(())
+    };
+    match asked.await {
+        Ok(()) => tracing::debug!(relay = %origin, "the relay carries the session"),
+        Err(error) => {
+            tracing::warn!(relay = %origin, %error, "a relay of the session did not say it carries it")
+        }
     }
 }
 

@@ -174,6 +174,7 @@ async fn run_linked(
     reporter: &RunUpdates,
 ) -> Result<RunOutcome, RunError> {
     tokio::pin!(interrupt);
+    let _introduced = failover::introduce(&plan.relay, plan.lobby_id);
     let (mesh, addresses) = tokio::select! {
         linked = link_with_everyone(plan, endpoint, progress) => linked?,
         () = &mut interrupt => return Err(RunError::Interrupted),

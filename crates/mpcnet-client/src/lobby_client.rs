@@ -146,6 +146,15 @@ impl LobbyClient {
             .await
     }
 
+    /// Whether this server's relay carries the sealed, live session `lobby` (`Ok` if so). A
+    /// relay elsewhere (`mpcnet relay`) asks its lobby and keeps the answer, so it can admit
+    /// the session's parties through a lobby outage.
+    pub async fn relay_carries(&self, lobby: &LobbyId) -> Result<(), ClientError> {
+        self.call(Method::HEAD, &api::session_relay_path(lobby), None::<&()>)
+            .await
+            .map(drop)
+    }
+
     pub async fn announcements(
         &self,
         lobby: &LobbyId,

@@ -317,6 +317,13 @@ pub fn session_relay_url(relay: &url::Url, id: &LobbyId) -> url::Url {
     url
 }
 
+/// The path of a session's relay on a server: iroh's relay upgrade path with the session
+/// named. A `HEAD` of it asks whether the server's relay carries the session (204) or not
+/// (404), without an upgrade: a relay elsewhere asks its lobby then, and remembers.
+pub fn session_relay_path(id: &LobbyId) -> String {
+    format!("/relay?{RELAY_SESSION_PARAM}={id}")
+}
+
 /// The session a relay request names (the server's side of [`session_relay_url`]).
 pub fn relay_session(query: Option<&str>) -> Option<LobbyId> {
     url::form_urlencoded::parse(query?.as_bytes())

@@ -149,6 +149,13 @@ impl Refusal {
     }
 }
 
+/// The answer to a `HEAD` of a session's relay: the relay carries the session.
+fn no_content() -> http::Response<Body> {
+    let mut response = http::Response::new(Body::empty());
+    *response.status_mut() = http::StatusCode::NO_CONTENT;
+    response
+}
+
 impl SessionRelays {
     /// The relays of the sessions `members` knows; a party that closes its relay connection
     /// goes into `departures`.
@@ -168,7 +175,8 @@ impl SessionRelays {
     }
 
     /// Serves a request to `/relay`: the upgrade to the relay of the session it names, which
-    /// then holds `ticket` until the connection ends.
+    /// then holds `ticket` until the connection ends, or for a `HEAD`, whether it carries the
+    /// session.
     pub async fn serve(
         self: &Arc<Self>,
         mut request: Request<Incoming>,
@@ -184,6 +192,9 @@ impl SessionRelays {
                 return refusal.response();
             }
         };
+        if request.method() == http::Method::HEAD {
+            return no_content();
+        }
         let number = {
             let mut state = lock(&self.state);
             state.next_ticket += 1;

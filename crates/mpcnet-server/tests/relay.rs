@@ -283,9 +283,8 @@ async fn the_relay_admits_parties_of_sealed_lobbies_only() {
 
 /// A relay on another host (`mpcnet relay`) admits the parties the lobby names for a sealed
 /// session, and refuses a stranger and the parties of a lobby not sealed yet.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relay_elsewhere_admits_the_parties_the_lobby_names_only() {
-    let lab = lab(Duration::from_secs(600), test_limits()).await;
+/// `mpcnet relay` beside `lab`'s lobby, and the certificate it made.
+async fn relay_elsewhere(lab: &Lab) -> (RunningServer, CertificateDer<'static>) {
     let relay_dir = lab.dir.path().join("relay");
     let relay = mpcnet_server::spawn_relay(mpcnet_server::RelayServeConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -299,13 +298,31 @@ async fn a_relay_elsewhere_admits_the_parties_the_lobby_names_only() {
     .expect("the relay starts");
     let certificate =
         CertificateDer::from_pem_file(relay_dir.join("tls-cert.pem")).expect("certificate");
+    (relay, certificate)
+}
+
+/// Whether `identity` gets the relay of session `lobby` on `relay` within `limit`.
+async fn reaches(
+    relay: &RunningServer,
+    certificate: &CertificateDer<'static>,
+    identity: &Identity,
+    lobby: &LobbyId,
+    limit: Duration,
+) -> bool {
+    let url = mpcnet_proto::api::session_relay_url(relay.address.origin(), lobby);
+    let map: RelayMap = RelayUrl::from(url).into();
+    let endpoint = relay_only_endpoint(identity, map, certificate.clone()).await;
+    let online = tokio::time::timeout(limit, endpoint.online()).await.is_ok();
+    endpoint.close().await;
+    online
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_elsewhere_admits_the_parties_the_lobby_names_only() {
+    let lab = lab(Duration::from_secs(600), test_limits()).await;
+    let (relay, certificate) = relay_elsewhere(&lab).await;
     let reaches = async |identity: &Identity, lobby: &LobbyId, limit: Duration| {
-        let url = mpcnet_proto::api::session_relay_url(relay.address.origin(), lobby);
-        let map: RelayMap = RelayUrl::from(url).into();
-        let endpoint = relay_only_endpoint(identity, map, certificate.clone()).await;
-        let online = tokio::time::timeout(limit, endpoint.online()).await.is_ok();
-        endpoint.close().await;
-        online
+        reaches(&relay, &certificate, identity, lobby, limit).await
     };
     let (creator, joiner) = (Identity::generate(), Identity::generate());
     let open = lab.session(&[&creator, &joiner], false).await;
@@ -321,6 +338,57 @@ async fn a_relay_elsewhere_admits_the_parties_the_lobby_names_only() {
     assert!(
         !reaches(&Identity::generate(), &sealed, Duration::from_secs(3)).await,
         "a stranger must not get the relay"
+    );
+}
+
+/// What every agent does at the start of its run: asking a relay elsewhere whether it carries
+/// the session makes it hear the session's parties from the lobby, so it admits them after the
+/// lobby (and the lobby's own relay) died; a session it never heard of is carried by no relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_elsewhere_asked_about_a_session_carries_it_through_a_lobby_outage() {
+    let lab = lab(Duration::from_secs(600), test_limits()).await;
+    let (relay, certificate) = relay_elsewhere(&lab).await;
+    let (alice, bob, carol, dave) = (
+        Identity::generate(),
+        Identity::generate(),
+        Identity::generate(),
+        Identity::generate(),
+    );
+    let asked = lab.session(&[&alice, &bob], true).await;
+    let never_asked = lab.session(&[&carol, &dave], true).await;
+    let relay_client = mpcnet_client::LobbyClient::new(&relay.address).expect("client");
+    relay_client
+        .relay_carries(&asked)
+        .await
+        .expect("the relay carries a sealed session");
+    let unknown = mpcnet_proto::JoinSecret::generate().lobby_id();
+    let refused = relay_client.relay_carries(&unknown).await;
+    assert!(
+        refused.is_err(),
+        "the relay carries a session that does not exist"
+    );
+    let lobby_address = lab.server.address.clone();
+    let Lab { server, dir: _dir } = lab;
+    drop(server);
+    let lobby_client = mpcnet_client::LobbyClient::new(&lobby_address).expect("client");
+    assert!(
+        lobby_client.info().await.is_err(),
+        "the lobby still answers"
+    );
+    assert!(
+        reaches(&relay, &certificate, &bob, &asked, Duration::from_secs(10)).await,
+        "the relay refused a party of a session it was asked about once the lobby died"
+    );
+    assert!(
+        !reaches(
+            &relay,
+            &certificate,
+            &dave,
+            &never_asked,
+            Duration::from_secs(3)
+        )
+        .await,
+        "the relay admitted a party on no one's word"
     );
 }
 

@@ -379,18 +379,31 @@ pub fn run_command(root: &Path, invite: &str, name: &str, extra: &[&str]) -> std
 /// Asserts every party exited 0 and printed `expected` in its program output.
 pub fn assert_all_answer(finished: &[Finished], expected: &str) {
     for (name, party) in PARTIES.iter().zip(finished) {
+        // The ends of its output: a failure's cause is there, and CI shows a report's ends only.
         assert_eq!(
             party.code,
             Some(0),
             "{name} failed:\n{}\n{}",
-            party.stdout,
-            party.stderr
+            last_lines(&party.stdout, 5),
+            last_lines(&party.stderr, 15)
         );
         assert!(
             party.stdout.contains(expected),
             "{name} printed no {expected:?}:\n{}",
             party.stdout
         );
+    }
+}
+
+/// The last `count` lines of `text`, after a line saying how many came before.
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let skipped = lines.len().saturating_sub(count);
+    let shown = lines[skipped..].join("\n");
+    if skipped == 0 {
+        shown
+    } else {
+        format!("[{skipped} lines before]\n{shown}")
     }
 }
 
