@@ -163,6 +163,29 @@ impl LobbyClient {
             .await
     }
 
+    /// The server's catalog of example programs.
+    pub async fn examples(&self) -> Result<api::ExampleList, ClientError> {
+        self.call_json(Method::GET, api::EXAMPLES_PATH, None::<&()>)
+            .await
+    }
+
+    /// The text of the catalog's example `name`, checked against the catalog's hash of it.
+    pub async fn example(&self, example: &api::ExampleInfo) -> Result<Vec<u8>, ClientError> {
+        let response =
+            (self.call(Method::GET, &api::example_path(&example.name), None::<&()>)).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        if mpcnet_proto::Sha256Digest::of(&bytes) != example.sha256 {
+            return Err(ClientError::BadAnswer(format!(
+                "the example {} does not match the catalog's SHA-256",
+                example.name
+            )));
+        }
+        Ok(bytes.to_vec())
+    }
+
     pub async fn program(&self, lobby: &LobbyId) -> Result<Vec<u8>, ClientError> {
         let response = self
             .call(Method::GET, &api::program_path(lobby), None::<&()>)

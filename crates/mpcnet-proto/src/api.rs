@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Sha256Digest;
 use crate::identity::PublicKey;
 use crate::join::{LobbyId, SignedJoin};
 use crate::lobby::VerifiedLobby;
@@ -245,6 +246,32 @@ fn phase(lobby: &VerifiedLobby, parties: &[PartyView]) -> SessionPhase {
 pub const INFO_PATH: &str = "/v1/info";
 /// Path of the lobby collection.
 pub const LOBBIES_PATH: &str = "/v1/lobbies";
+/// The server's catalog of example programs ([`ExampleList`]).
+pub const EXAMPLES_PATH: &str = "/v1/examples";
+
+/// Path of one example program's text.
+pub fn example_path(name: &str) -> String {
+    format!("{EXAMPLES_PATH}/{name}")
+}
+
+/// One example program of the server's catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExampleInfo {
+    /// Its name in the catalog (`mpcnet create --example NAME`).
+    pub name: String,
+    /// The file name a session gives it.
+    pub file_name: String,
+    /// One line on what it computes.
+    pub summary: String,
+    pub sha256: Sha256Digest,
+    pub size: u64,
+}
+
+/// The server's example programs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExampleList {
+    pub examples: Vec<ExampleInfo>,
+}
 
 /// Path of one lobby.
 pub fn lobby_path(id: &LobbyId) -> String {

@@ -164,6 +164,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route(api::INFO_PATH, get(info))
         .route(api::LOBBIES_PATH, create)
+        .route(api::EXAMPLES_PATH, get(examples))
+        .route("/v1/examples/{name}", get(example))
         .route("/v1/lobbies/{id}", get(lobby_snapshot))
         .route(
             "/v1/lobbies/{id}/joins",
@@ -641,6 +643,26 @@ async fn program(
     let store = state.store.clone();
     let bytes = blocking(move || store.program(&id, now())).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn examples() -> Json<api::ExampleList> {
+    let examples = crate::catalog::EXAMPLES.iter().map(|e| e.info()).collect();
+    Json(api::ExampleList { examples })
+}
+
+async fn example(Path(name): Path<String>) -> Result<Response, ApiError> {
+    let example = crate::catalog::find(&name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "example_not_found",
+            "no example of that name",
+        )
+    })?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/x-python; charset=utf-8")],
+        example.source,
+    )
+        .into_response())
 }
 
 async fn put_statement<T: StoredStatement>(

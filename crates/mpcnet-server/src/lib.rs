@@ -7,6 +7,7 @@
 //! (`mpcnet relay`): it serves the sealed sessions of a lobby elsewhere, to their parties only.
 
 pub mod api;
+pub mod catalog;
 pub mod departures;
 mod https;
 

@@ -14,21 +14,55 @@ const say = (text) => fill("create-status", text);
 /** Public arguments as typed: one per line, exactly as given (no shell quoting to guess at). */
 const argumentLines = (text) => text.split(/\r?\n/).filter((line) => line !== "");
 
+/** The server's example programs, by name, as its catalog lists them. */
+const examples = new Map();
+
+async function listExamples() {
+  const response = await fetch("/v1/examples");
+  if (!response.ok) return;
+  const select = document.getElementById("example");
+  for (const example of (await response.json()).examples) {
+    examples.set(example.name, example);
+    const option = document.createElement("option");
+    option.value = example.name;
+    option.textContent = `${example.name}: ${example.summary}`;
+    select.append(option);
+  }
+}
+
+/** The chosen program's file name and bytes: the catalog's example (checked against the
+ * catalog's SHA-256) or the file the creator picked; null when there is neither. */
+async function chosenProgram(data) {
+  const example = examples.get(String(data.get("example")));
+  if (example) {
+    const response = await fetch(`/v1/examples/${encodeURIComponent(example.name)}`);
+    if (!response.ok) throw new Error(await apiError(response));
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (hex(await sha256(bytes)) !== example.sha256) {
+      throw new Error(`the example ${example.name} does not match the catalog's SHA-256`);
+    }
+    return { name: example.file_name, bytes };
+  }
+  const file = data.get("program");
+  if (!(file instanceof File) || file.size === 0) return null;
+  return { name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) };
+}
+
 async function createSession(event) {
   event.preventDefault();
   const data = new FormData(form);
-  const file = data.get("program");
-  if (!(file instanceof File) || file.size === 0) return say("Choose the program file.");
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   say("Creating the session…");
   try {
+    const chosen = await chosenProgram(data);
+    if (!chosen) throw new Error("choose an example or your own program file");
+    const program = chosen.bytes;
     const info = await (await fetch("/v1/info")).json();
     const pin = info.certificate ? await sha256(fromBase64url(info.certificate)) : null;
-    if (file.size > info.max_program_bytes) {
-      throw new Error(`the program has ${file.size} bytes; this server takes at most ${info.max_program_bytes}`);
+    if (program.length > info.max_program_bytes) {
+      throw new Error(`the program has ${program.length} bytes; this server takes at most ${info.max_program_bytes}`);
     }
-    const program = new Uint8Array(await file.arrayBuffer());
     const secret = randomBytes(32);
     const joinKey = await joinKeyOf(secret);
     const creator = await keyFromSeed(randomBytes(32));
@@ -36,11 +70,11 @@ async function createSession(event) {
     const parties = Number(data.get("parties"));
     const offer = {
       lobby_id: lobbyId,
-      name: String(data.get("name")).trim() || file.name,
+      name: String(data.get("name")).trim() || chosen.name,
       parties,
       creator: hex(creator.publicKey),
       join_key: hex(joinKey.publicKey),
-      program: { file_name: file.name, sha256: hex(await sha256(program)), size: program.length },
+      program: { file_name: chosen.name, sha256: hex(await sha256(program)), size: program.length },
       args: argumentLines(String(data.get("args"))),
       relay_url: new URL("/", location.origin).href,
     };
@@ -62,3 +96,4 @@ async function createSession(event) {
 }
 
 form.addEventListener("submit", createSession);
+listExamples();

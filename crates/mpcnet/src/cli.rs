@@ -249,8 +249,23 @@ pub struct CreateArgs {
     pub parties: u16,
 
     /// The MPyC program every party runs.
-    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE")]
-    pub program: PathBuf,
+    #[arg(
+        long,
+        env = "MPCNET_PROGRAM",
+        value_name = "FILE",
+        required_unless_present = "example"
+    )]
+    pub program: Option<PathBuf>,
+
+    /// Run one of the server's example programs instead (e.g. secret-mean; an unknown name
+    /// lists them).
+    #[arg(
+        long,
+        env = "MPCNET_EXAMPLE",
+        value_name = "NAME",
+        conflicts_with = "program"
+    )]
+    pub example: Option<String>,
 
     /// The session's name, shown to every party [default: the program's file name].
     #[arg(long, env = "MPCNET_SESSION_NAME")]

@@ -20,26 +20,13 @@ const NAMES: [&str; 8] = [
 ];
 
 impl DemoProgram {
-    /// The program's file name and text, built into the binary.
+    /// The program's file name and text, from the catalog built into the binary.
     fn source(self) -> (&'static str, &'static str) {
-        match self {
-            Self::SecretMean => (
-                "secret_mean.py",
-                include_str!("../../../examples/secret_mean.py"),
-            ),
-            Self::ManyRounds => (
-                "many_rounds.py",
-                include_str!("../../../examples/many_rounds.py"),
-            ),
-            Self::BulkTransfer => (
-                "bulk_transfer.py",
-                include_str!("../../../examples/bulk_transfer.py"),
-            ),
-            Self::TwoSessions => (
-                "two_sessions.py",
-                include_str!("../../../examples/two_sessions.py"),
-            ),
-        }
+        let value = clap::ValueEnum::to_possible_value(&self);
+        let example = value
+            .and_then(|value| mpcnet_server::catalog::find(value.get_name()))
+            .expect("every demo program is in the catalog");
+        (example.file_name, example.source)
     }
 }
 
@@ -241,4 +228,20 @@ fn cache_dir() -> anyhow::Result<PathBuf> {
     }
     let home = non_empty("HOME").context("no HOME to keep the demo's venv in")?;
     Ok(PathBuf::from(home).join(".cache/mpcnet"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_demo_program_is_in_the_catalog() {
+        for program in <DemoProgram as clap::ValueEnum>::value_variants() {
+            let (file_name, source) = program.source();
+            assert!(
+                file_name.ends_with(".py") && source.contains("mpc.run"),
+                "{file_name}"
+            );
+        }
+    }
 }

@@ -161,10 +161,19 @@ fn party_name(given: Option<String>) -> String {
 
 async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
     let identity = identity(home)?;
+    // An example of the catalog is fetched into a directory that lives as long as the creation.
+    let fetched = tempfile::tempdir().context("making a directory for the example")?;
+    let program = match (&args.example, args.program) {
+        (Some(name), _) => fetch_example(&args.server, name, fetched.path()).await?,
+        (None, Some(program)) => program,
+        (None, None) => anyhow::bail!(BadInput(
+            "--program FILE or --example NAME is needed".into()
+        )),
+    };
     let plan = SessionPlan {
         server: args.server,
         parties: args.parties,
-        program: args.program,
+        program,
         name: args.name,
         party_name: party_name(args.party_name),
         args: args.args,
@@ -191,6 +200,39 @@ async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
         plan.parties - 1
     );
     Ok(())
+}
+
+/// Fetches the example `name` of `server`'s catalog into `directory`; returns its path.
+async fn fetch_example(
+    server: &mpcnet_proto::ServerAddress,
+    name: &str,
+    directory: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
+    let client = mpcnet_client::LobbyClient::new(server)?;
+    let catalog = client
+        .examples()
+        .await
+        .context("reading the server's examples")?;
+    let Some(example) = catalog.examples.iter().find(|e| e.name == name) else {
+        let names: Vec<&str> = catalog.examples.iter().map(|e| e.name.as_str()).collect();
+        anyhow::bail!(BadInput(format!(
+            "the server has no example {name:?}; it has: {}",
+            names.join(", ")
+        )));
+    };
+    let text = client
+        .example(example)
+        .await
+        .context("fetching the example")?;
+    let path = directory.join(&example.file_name);
+    if path.file_name() != Some(std::ffi::OsStr::new(&example.file_name)) {
+        anyhow::bail!(
+            "the server named its example {:?}, not a plain file name",
+            example.file_name
+        );
+    }
+    std::fs::write(&path, text).context("saving the example")?;
+    Ok(path)
 }
 
 async fn join(home: &Home, args: JoinArgs) -> anyhow::Result<()> {

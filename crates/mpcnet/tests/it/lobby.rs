@@ -304,6 +304,51 @@ fn the_identity_is_created_once_kept_private_and_never_printed() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
+/// The catalog lists the examples by name; an unknown name is a usage error that lists them.
+#[test]
+fn the_servers_examples_are_listed_and_an_unknown_one_is_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let home = root.path().join("alice");
+    let output = mpcnet(
+        &home,
+        &[
+            "create",
+            "--server",
+            &server.address,
+            "--parties",
+            "2",
+            "--example",
+            "no-such",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let said = stderr(&output);
+    let errors: Vec<&str> = said
+        .lines()
+        .filter(|l| !l.contains("new identity"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{said}");
+    for name in [
+        "secret-mean",
+        "many-rounds",
+        "bulk-transfer",
+        "two-sessions",
+        "ping-pong",
+    ] {
+        assert!(said.contains(name), "{said}");
+    }
+    let output = mpcnet(
+        &home,
+        &["create", "--server", &server.address, "--parties", "2"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a program or an example is needed"
+    );
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let root = tempfile::tempdir().expect("tempdir");

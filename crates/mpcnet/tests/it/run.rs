@@ -33,11 +33,38 @@ fn secret_mean_gives_its_known_answer() {
     }
 }
 
+/// The creator names an example of the server's catalog instead of a file; every party runs it.
 #[test]
-fn many_rounds_gives_its_known_answer() {
-    assert_all_answer(
-        &run_three("many_rounds.py", &["100"], &[]),
-        "RESULT counter=6 steps=100",
+fn a_session_of_a_catalog_example_gives_its_known_answer() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let created = succeed(mpcnet(
+        &root.path().join("alice"),
+        &[
+            "create",
+            "--server",
+            &server.address,
+            "--parties",
+            "3",
+            "--example",
+            "many-rounds",
+            "--party-name",
+            "alice",
+            "--",
+            "100",
+        ],
+    ));
+    let invite = created.trim();
+    let commands = PARTIES
+        .iter()
+        .map(|name| run_command(root.path(), invite, name, &[]))
+        .collect();
+    let finished = run_all(commands, RUN_LIMIT);
+    assert_all_answer(&finished, "RESULT counter=6 steps=100");
+    assert!(
+        finished[1].stderr.contains("program many_rounds.py"),
+        "{}",
+        finished[1].stderr
     );
 }
 

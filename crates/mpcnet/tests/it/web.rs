@@ -277,27 +277,30 @@ async fn a_session_made_in_the_page_runs_from_terminals_and_the_page_follows_it(
     let root = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
     let origin = origin(&server);
-    let program = root.path().join("secret_mean.py");
-    std::fs::copy(example("secret_mean.py"), &program).expect("program");
     let browser = Browser::start().await;
 
-    // The create page: the browser makes the keys, signs and uploads.
+    // The create page: the program from the server's catalog; the browser makes the keys,
+    // signs and uploads.
     browser
         .client
         .goto(&format!("{origin}/"))
         .await
         .expect("create page");
-    let program = program.to_str().expect("utf-8 path");
     for (field, value) in [
         ("name", HTML_NAME),
         ("parties", "3"),
-        ("program", program),
         ("party-name", CREATOR_NAME),
     ] {
         browser
             .type_into(&format!("input[name={field}]"), value)
             .await;
     }
+    browser
+        .find("select[name=example] option[value=secret-mean]")
+        .await
+        .click()
+        .await
+        .expect("the catalog's secret-mean chosen");
     browser.keep_screenshot("web-create.png").await;
     browser
         .find("button[type=submit]")
