@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::bundle::BundlePath;
 use crate::digest::Sha256Digest;
 use crate::identity::{Identity, PublicKey, SigningPurpose};
 use crate::invite::ServerAddress;
@@ -27,20 +28,39 @@ pub const MAX_EXTRA_RELAYS: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramInfo {
-    /// The file name the creator attached (no directories).
+    /// The file name the creator attached (no directories); a bundle's folder name.
     pub file_name: Label,
     pub sha256: Sha256Digest,
     pub size: u64,
+    /// Set when the program is a bundle (`bundle`: a folder packed): its entry point inside.
+    /// Absent from the signed bytes for a single file, so such an offer (the web page's too)
+    /// is the same bytes as before bundles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main: Option<BundlePath>,
 }
 
 impl ProgramInfo {
-    /// Describes `contents` attached as `file_name`.
+    /// Describes the single file `contents` attached as `file_name`.
     pub fn describe(file_name: Label, contents: &[u8]) -> Self {
         Self {
             file_name,
             sha256: Sha256Digest::of(contents),
             size: contents.len() as u64,
+            main: None,
         }
+    }
+
+    /// Describes the packed bundle `bytes` of the folder `file_name`, run from `main`.
+    pub fn describe_bundle(file_name: Label, bytes: &[u8], main: BundlePath) -> Self {
+        Self {
+            main: Some(main),
+            ..Self::describe(file_name, bytes)
+        }
+    }
+
+    /// Whether `contents` are the bytes described (size and SHA-256).
+    pub fn matches(&self, contents: &[u8]) -> bool {
+        self.size == contents.len() as u64 && self.sha256 == Sha256Digest::of(contents)
     }
 }
 
