@@ -212,9 +212,7 @@ impl Bundle {
                 .append(&header(path, contents.len()), contents.as_slice())
                 .expect("writing to memory cannot fail");
         }
-        builder
-            .into_inner()
-            .expect("writing to memory cannot fail")
+        builder.into_inner().expect("writing to memory cannot fail")
     }
 
     /// Parses `bytes` as a bundle, refusing anything packing would not have made.
@@ -323,7 +321,6 @@ impl Bundle {
             .map(|contents| BLOCK + padded(contents.len()))
             .sum();
         entries + 2 * BLOCK // tar's two zero blocks
-
     }
 
     /// Refuses a path that is also another path's folder.
@@ -335,7 +332,11 @@ impl Bundle {
                 folder = folder.rsplit_once('/').map_or("", |(parent, _)| parent);
             }
         }
-        match self.files.keys().find(|path| folders.contains(path.as_str())) {
+        match self
+            .files
+            .keys()
+            .find(|path| folders.contains(path.as_str()))
+        {
             Some(path) => Err(BundleError::FileAndFolder {
                 path: path.to_string(),
             }),
@@ -380,7 +381,12 @@ fn entry_path(header: &tar::Header) -> Result<BundlePath, BundleError> {
 /// Refuses every kind of entry but a regular file.
 fn check_entry_kind(path: &BundlePath, kind: tar::EntryType) -> Result<(), BundleError> {
     let path = path.to_string();
-    let not_a_file = |kind| Err(BundleError::NotAFile { path: path.clone(), kind });
+    let not_a_file = |kind| {
+        Err(BundleError::NotAFile {
+            path: path.clone(),
+            kind,
+        })
+    };
     match kind {
         tar::EntryType::Regular => Ok(()),
         tar::EntryType::Symlink => Err(BundleError::SymbolicLink { path }),
@@ -415,7 +421,11 @@ impl Walk {
             if is_left_out(&name) {
                 continue;
             }
-            let inside = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let inside = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             self.entry(&full, &inside)?;
         }
         Ok(())
@@ -433,7 +443,10 @@ impl Walk {
             return self.folder(full, inside);
         }
         if !kind.is_file() {
-            return Err(BundleError::NotAFile { path: shown(), kind: "a device, pipe or socket" });
+            return Err(BundleError::NotAFile {
+                path: shown(),
+                kind: "a device, pipe or socket",
+            });
         }
         if metadata.nlink() > 1 {
             return Err(BundleError::HardLink { path: shown() });
@@ -446,7 +459,10 @@ impl Walk {
         if self.files.len() == MAX_BUNDLE_FILES {
             return Err(BundleError::TooManyFiles);
         }
-        self.bytes = self.bytes.saturating_add(BLOCK).saturating_add(len as usize);
+        self.bytes = self
+            .bytes
+            .saturating_add(BLOCK)
+            .saturating_add(len as usize);
         if self.bytes > MAX_BUNDLE_BYTES {
             return Err(BundleError::TooLarge);
         }
@@ -556,10 +572,16 @@ mod tests {
         let dir = root.path().join("unpacked");
         bundle.unpack(&dir).expect("unpacks");
         for (name, contents) in SURVEY {
-            assert_eq!(std::fs::read_to_string(dir.join(name)).expect("file"), *contents);
+            assert_eq!(
+                std::fs::read_to_string(dir.join(name)).expect("file"),
+                *contents
+            );
         }
         assert_eq!(Bundle::pack_dir(&dir).expect("packs").to_bytes(), bytes);
-        assert!(matches!(bundle.unpack(&dir), Err(BundleError::Exists { .. })));
+        assert!(matches!(
+            bundle.unpack(&dir),
+            Err(BundleError::Exists { .. })
+        ));
     }
 
     #[test]
@@ -570,14 +592,23 @@ mod tests {
         assert_eq!(Bundle::from_files(big), Err(BundleError::TooLarge));
         let largest = MAX_BUNDLE_BYTES - 3 * BLOCK;
         let fits = [(path("big.csv"), vec![0; largest])];
-        assert_eq!(Bundle::from_files(fits).expect("fits").to_bytes().len(), MAX_BUNDLE_BYTES);
-        assert_eq!(Bundle::parse(&vec![0; MAX_BUNDLE_BYTES + 1]), Err(BundleError::TooLarge));
+        assert_eq!(
+            Bundle::from_files(fits).expect("fits").to_bytes().len(),
+            MAX_BUNDLE_BYTES
+        );
+        assert_eq!(
+            Bundle::parse(&vec![0; MAX_BUNDLE_BYTES + 1]),
+            Err(BundleError::TooLarge)
+        );
 
         let root = tempfile::tempdir().expect("tempdir");
         for i in 0..=MAX_BUNDLE_FILES {
             std::fs::write(root.path().join(format!("f{i}.csv")), "").expect("file");
         }
-        assert_eq!(Bundle::pack_dir(root.path()), Err(BundleError::TooManyFiles));
+        assert_eq!(
+            Bundle::pack_dir(root.path()),
+            Err(BundleError::TooManyFiles)
+        );
         let root = tempfile::tempdir().expect("tempdir");
         std::fs::write(root.path().join("big.csv"), vec![0; MAX_BUNDLE_BYTES]).expect("file");
         assert_eq!(Bundle::pack_dir(root.path()), Err(BundleError::TooLarge));
@@ -616,7 +647,10 @@ mod tests {
         }
         let empty = tempfile::tempdir().expect("tempdir");
         std::fs::write(empty.path().join(".hidden"), "").expect("file");
-        assert!(matches!(Bundle::pack_dir(empty.path()), Err(BundleError::Empty { .. })));
+        assert!(matches!(
+            Bundle::pack_dir(empty.path()),
+            Err(BundleError::Empty { .. })
+        ));
     }
 
     /// An archive of one entry whose header `edit` changed after the canonical header was made.
@@ -660,18 +694,24 @@ mod tests {
             (
                 "an absolute path",
                 archive_with(&[(b"/tmp/evil", Regular, b"evil")]),
-                |e| matches!(e, BundleError::BadPath { reason: "it is absolute", .. }),
+                |e| {
+                    matches!(
+                        e,
+                        BundleError::BadPath {
+                            reason: "it is absolute",
+                            ..
+                        }
+                    )
+                },
             ),
             (
                 "a symbolic link",
                 archive_with(&[(fine, Regular, b"x"), (b"out", Symlink, b"")]),
                 |e| matches!(e, BundleError::SymbolicLink { path } if path == "out"),
             ),
-            (
-                "a hard link",
-                archive_with(&[(b"out", Link, b"")]),
-                |e| matches!(e, BundleError::HardLink { .. }),
-            ),
+            ("a hard link", archive_with(&[(b"out", Link, b"")]), |e| {
+                matches!(e, BundleError::HardLink { .. })
+            }),
             (
                 "a folder entry",
                 archive_with(&[(b"data", Directory, b"")]),
@@ -723,8 +763,16 @@ mod tests {
                 .and_then(|bundle| bundle.unpack(&sandbox.join("unpacked")))
                 .expect_err(what);
             assert!(caught(&refused), "{what}: {refused}");
-            assert_eq!(std::fs::read_dir(&sandbox).expect("list").count(), 0, "{what}");
-            assert_eq!(std::fs::read_dir(root.path()).expect("list").count(), 1, "{what}");
+            assert_eq!(
+                std::fs::read_dir(&sandbox).expect("list").count(),
+                0,
+                "{what}"
+            );
+            assert_eq!(
+                std::fs::read_dir(root.path()).expect("list").count(),
+                1,
+                "{what}"
+            );
         }
     }
 
@@ -743,7 +791,9 @@ mod tests {
         let elsewhere = ProgramInfo::describe_bundle(name, &bytes, path("missing.py"));
         assert_eq!(
             Bundle::verified(&bytes, &elsewhere),
-            Err(BundleError::NoEntryPoint { main: "missing.py".into() })
+            Err(BundleError::NoEntryPoint {
+                main: "missing.py".into()
+            })
         );
     }
 
@@ -754,8 +804,14 @@ mod tests {
         };
         let one = bundle(&["survey.py", "lib/helper.py", "data.csv"]);
         assert_eq!(one.entry_point(None), Ok(path("survey.py")));
-        assert_eq!(one.entry_point(Some("lib/helper.py")), Ok(path("lib/helper.py")));
-        assert!(matches!(one.entry_point(Some("../x.py")), Err(BundleError::BadPath { .. })));
+        assert_eq!(
+            one.entry_point(Some("lib/helper.py")),
+            Ok(path("lib/helper.py"))
+        );
+        assert!(matches!(
+            one.entry_point(Some("../x.py")),
+            Err(BundleError::BadPath { .. })
+        ));
         let two = bundle(&["a.py", "b.py"]);
         let refused = two.entry_point(None).expect_err("ambiguous");
         assert_eq!(
