@@ -273,6 +273,25 @@ pub(crate) mod tests {
         );
     }
 
+    /// A bundle's entry point is signed with the offer and read back; a single file's offer
+    /// has no such field, so its bytes are those of an offer made before bundles; an entry
+    /// point that leaves the bundle is refused when the offer is read.
+    #[test]
+    fn a_bundles_entry_point_travels_in_the_signed_offer() {
+        let creator = Identity::generate();
+        let secret = JoinSecret::generate();
+        let single = signed_offer(&creator, &secret, 3, b"x");
+        assert!(!String::from_utf8_lossy(single.payload()).contains("\"main\""));
+        let mut offer = single.decode_unverified().expect("decodes");
+        let main = BundlePath::new("survey.py").expect("path");
+        offer.program = ProgramInfo::describe_bundle(offer.program.file_name, b"tar", main);
+        let signed = SignedOffer::create(&offer, &creator).expect("valid offer");
+        let read = signed.verify(&creator.public()).expect("verifies");
+        assert_eq!(read.program.main.as_ref().map(BundlePath::as_str), Some("survey.py"));
+        let escaping = String::from_utf8_lossy(signed.payload()).replace("survey.py", "../x.py");
+        assert!(serde_json::from_str::<LobbyOffer>(&escaping).is_err());
+    }
+
     fn relay(text: &str) -> ServerAddress {
         text.parse().expect("relay address")
     }
