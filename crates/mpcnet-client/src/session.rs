@@ -155,7 +155,12 @@ fn attach_program(plan: &SessionPlan) -> Result<(Vec<u8>, ProgramInfo), SessionE
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let file_name = label("the program's file name", &file_name)?;
+    // A packed bundle is named after its folder, as the folder itself would be.
+    let file_name = match plan.main {
+        Some(_) => file_name.strip_suffix(".tar").unwrap_or(&file_name),
+        None => &file_name,
+    };
+    let file_name = label("the program's file name", file_name)?;
     if !is_folder && plan.main.is_none() {
         let contents = std::fs::read(path).map_err(read_error)?;
         let info = ProgramInfo::describe(file_name, &contents);

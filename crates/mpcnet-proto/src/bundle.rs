@@ -58,6 +58,8 @@ pub enum BundleError {
     TooLarge,
     #[error("the folder {path} holds no file to bundle")]
     Empty { path: String },
+    #[error("the bundle holds no file")]
+    NoFiles,
     #[error("not a bundle: {0}")]
     Malformed(String),
     #[error(
@@ -167,8 +169,8 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// A bundle of `files`, refused if a path comes twice, a path is both a file and a
-    /// folder, or the limits are passed.
+    /// A bundle of `files`, refused if there is none, a path comes twice, a path is both a
+    /// file and a folder, or the limits are passed.
     pub fn from_files(
         files: impl IntoIterator<Item = (BundlePath, Vec<u8>)>,
     ) -> Result<Self, BundleError> {
@@ -183,6 +185,9 @@ impl Bundle {
                 });
             }
             map.insert(path, contents);
+        }
+        if map.is_empty() {
+            return Err(BundleError::NoFiles);
         }
         let bundle = Self { files: map };
         bundle.check_folders()?;
@@ -751,6 +756,9 @@ mod tests {
                 [survey_bytes(), vec![1]].concat(),
                 |e| *e == BundleError::NotCanonical,
             ),
+            ("no file", vec![0; 2 * BLOCK], |e| {
+                *e == BundleError::NoFiles
+            }),
             ("garbage", b"#!/bin/sh\nrm -rf /\n".to_vec(), |e| {
                 matches!(e, BundleError::Malformed(_) | BundleError::NotCanonical)
             }),

@@ -287,7 +287,10 @@ pub(crate) mod tests {
         offer.program = ProgramInfo::describe_bundle(offer.program.file_name, b"tar", main);
         let signed = SignedOffer::create(&offer, &creator).expect("valid offer");
         let read = signed.verify(&creator.public()).expect("verifies");
-        assert_eq!(read.program.main.as_ref().map(BundlePath::as_str), Some("survey.py"));
+        assert_eq!(
+            read.program.main.as_ref().map(BundlePath::as_str),
+            Some("survey.py")
+        );
         let escaping = String::from_utf8_lossy(signed.payload()).replace("survey.py", "../x.py");
         assert!(serde_json::from_str::<LobbyOffer>(&escaping).is_err());
     }

@@ -19,6 +19,12 @@ async function createSession(event) {
   const data = new FormData(form);
   const file = data.get("program");
   if (!(file instanceof File) || file.size === 0) return say("Choose the program file.");
+  // A bundle (`mpcnet pack DIR`) is named after its folder and runs its entry point.
+  const bundle = file.name.endsWith(".tar");
+  const main = String(data.get("main") ?? "").trim();
+  if (bundle && !main) return say("Name the bundle's entry point, e.g. survey.py.");
+  if (!bundle && main) return say("An entry point is for a bundle only (a .tar made by mpcnet pack).");
+  const fileName = bundle ? file.name.slice(0, -".tar".length) : file.name;
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   say("Creating the session…");
@@ -36,11 +42,14 @@ async function createSession(event) {
     const parties = Number(data.get("parties"));
     const offer = {
       lobby_id: lobbyId,
-      name: String(data.get("name")).trim() || file.name,
+      name: String(data.get("name")).trim() || fileName,
       parties,
       creator: hex(creator.publicKey),
       join_key: hex(joinKey.publicKey),
-      program: { file_name: file.name, sha256: hex(await sha256(program)), size: program.length },
+      program: {
+        file_name: fileName, sha256: hex(await sha256(program)), size: program.length,
+        ...(bundle ? { main } : {}),
+      },
       args: argumentLines(String(data.get("args"))),
       relay_url: new URL("/", location.origin).href,
     };

@@ -92,16 +92,17 @@ fn a_packed_bundle_is_the_folders_bundle() {
             .to_owned();
         (sha, std::fs::read(out).expect("bundle"))
     };
-    let (sha, bytes) = packed(&survey(), &root.path().join("a.tar"));
+    let (sha, bytes) = packed(&survey(), &root.path().join("survey.tar"));
     let (copy_sha, copy_bytes) = packed(&copy, &root.path().join("b.tar"));
     assert_eq!((&sha, &bytes), (&copy_sha, &copy_bytes));
 
     let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
-    let tar = root.path().join("a.tar");
+    let tar = root.path().join("survey.tar");
     let invite = create_session_with(&server, root.path(), &tar, &["--main", "survey.py"], &[]);
     let status = status_json(&root.path().join("bob"), &invite);
     assert_eq!(status["program"]["sha256"], sha.as_str());
     assert_eq!(status["program"]["main"], "survey.py");
+    assert_eq!(status["program"]["file_name"], "survey");
 }
 
 #[test]
