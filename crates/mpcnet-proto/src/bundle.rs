@@ -621,7 +621,9 @@ mod tests {
 
     #[test]
     fn packing_refuses_links_and_special_files_naming_them() {
-        let cases: &[(&str, fn(&Path), fn(&BundleError) -> bool)] = &[
+        type Make = fn(&Path);
+        type Caught = fn(&BundleError) -> bool;
+        let cases: &[(&str, Make, Caught)] = &[
             (
                 "a symbolic link out of the folder",
                 |dir| std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).expect("link"),
