@@ -22,23 +22,25 @@ fn a_bundle_session_of_three_gives_its_known_answer() {
     let root = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
     let invite = create_survey(&server, root.path());
-    // Carol answers from a file of her own, named relative to where she runs.
-    let carol_cwd = root.path().join("carol-work");
-    std::fs::create_dir(&carol_cwd).expect("carol's folder");
-    std::fs::write(carol_cwd.join("answers.txt"), "10\n20\n30\n").expect("answers");
+    // Alice (party 0) answers 1, 2, 3 (the default); bob and carol, whose seats depend on
+    // who joins first, answer from files of their own, named relative to where they run.
+    let answers = [("bob", "5\n5\n5\n"), ("carol", "10\n20\n30\n")];
     let commands = PARTIES
         .iter()
         .map(|name| {
             let mut command = run_command(root.path(), &invite, name, &[]);
-            if *name == "carol" {
-                command.current_dir(&carol_cwd).args(["--", "answers.txt"]);
+            if let Some((_, answers)) = answers.iter().find(|(party, _)| party == name) {
+                let work = root.path().join(format!("{name}-work"));
+                std::fs::create_dir(&work).expect("the party's folder");
+                std::fs::write(work.join("answers.txt"), answers).expect("answers");
+                command.current_dir(&work).args(["--", "answers.txt"]);
             }
             command
         })
         .collect();
     let finished = run_all(commands, RUN_LIMIT);
-    // Weights 1, 2, 4; answers (1, 2, 3), (2, 3, 4), (10, 20, 30): 13 + 2 * 25 + 4 * 37.
-    assert_all_answer(&finished, "RESULT weighted_total=211 questions=3 parties=3");
+    // Weights 1, 2, 4: (1 + 5 + 10) + 2 * (2 + 5 + 20) + 4 * (3 + 5 + 30).
+    assert_all_answer(&finished, "RESULT weighted_total=222 questions=3 parties=3");
     for name in PARTIES {
         let status = status_json(&root.path().join(name), &invite);
         let program = &status["program"];
