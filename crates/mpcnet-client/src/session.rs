@@ -42,7 +42,7 @@ pub enum SessionError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the program folder cannot be bundled: {0}")]
+    #[error("invalid program bundle: {0}")]
     Bundle(BundleError),
     #[error(
         "VERIFICATION FAILED: the program bundle the creator signed cannot be used: {0}; do not run it"
@@ -146,21 +146,7 @@ fn attach_program(plan: &SessionPlan) -> Result<(Vec<u8>, ProgramInfo), SessionE
         source,
     };
     let is_folder = std::fs::metadata(path).map_err(read_error)?.is_dir();
-    let named = if is_folder {
-        std::fs::canonicalize(path).map_err(read_error)?
-    } else {
-        path.clone()
-    };
-    let file_name = named
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // A packed bundle is named after its folder, as the folder itself would be.
-    let file_name = match plan.main {
-        Some(_) => file_name.strip_suffix(".tar").unwrap_or(&file_name),
-        None => &file_name,
-    };
-    let file_name = label("the program's file name", file_name)?;
+    let file_name = program_name(path, is_folder, plan.main.is_some())?;
     if !is_folder && plan.main.is_none() {
         let contents = std::fs::read(path).map_err(read_error)?;
         let info = ProgramInfo::describe(file_name, &contents);
@@ -177,6 +163,27 @@ fn attach_program(plan: &SessionPlan) -> Result<(Vec<u8>, ProgramInfo), SessionE
     let bytes = bundle.to_bytes();
     let info = ProgramInfo::describe_bundle(file_name, &bytes, main);
     Ok((bytes, info))
+}
+
+/// The name the offer gives the program: its file's, a folder's own (`.` is named too), or a
+/// packed bundle's file name less `.tar`, as its folder would be named.
+fn program_name(path: &Path, is_folder: bool, is_bundle: bool) -> Result<Label, SessionError> {
+    let named = match is_folder {
+        true => std::fs::canonicalize(path).map_err(|source| SessionError::ReadProgram {
+            path: path.into(),
+            source,
+        })?,
+        false => path.to_path_buf(),
+    };
+    let file_name = named
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file_name = match is_bundle {
+        true => file_name.strip_suffix(".tar").unwrap_or(&file_name),
+        false => &file_name,
+    };
+    label("the program's file name", file_name)
 }
 
 /// Joins the invite's lobby as `name` and returns the verified session. The join record commits
@@ -352,16 +359,10 @@ async fn fetch_bundle(
     let lobby_id = &verified.offer.lobby_id;
     let dir = home.bundle_dir(lobby_id);
     let intact = Bundle::pack_dir(&dir).is_ok_and(|saved| expected.matches(&saved.to_bytes()));
-    let bytes = match local_program {
-        Some(path) if path.is_dir() => Some((
-            Bundle::pack_dir(path)
-                .map_err(SessionError::Bundle)?
-                .to_bytes(),
-            path.display().to_string(),
-        )),
-        Some(path) => Some((read_program(path)?, path.display().to_string())),
-        None if intact => None,
-        None => Some((
+    let bytes = match (local_program, intact) {
+        (Some(path), _) => Some(local_bundle(path)?),
+        (None, true) => None,
+        (None, false) => Some((
             client.program(lobby_id).await?,
             "fetched from the server".to_string(),
         )),
@@ -378,6 +379,18 @@ async fn fetch_bundle(
         path: dir.join(main.as_str()),
         bundle: Some(dir),
     })
+}
+
+/// The bytes of a local copy of a bundle (its folder, packed, or a packed file) and where
+/// they came from.
+fn local_bundle(path: &Path) -> Result<(Vec<u8>, String), SessionError> {
+    let bytes = match path.is_dir() {
+        true => Bundle::pack_dir(path)
+            .map_err(SessionError::Bundle)?
+            .to_bytes(),
+        false => read_program(path)?,
+    };
+    Ok((bytes, path.display().to_string()))
 }
 
 /// A verified copy of the session's program on this machine.

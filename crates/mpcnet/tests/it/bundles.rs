@@ -105,6 +105,16 @@ fn a_packed_bundle_is_the_folders_bundle() {
     assert_eq!(status["program"]["sha256"], sha.as_str());
     assert_eq!(status["program"]["main"], "survey.py");
     assert_eq!(status["program"]["file_name"], "survey");
+    // A party may check its own copy of the folder instead of fetching the bundle.
+    let copy = copy.to_str().expect("utf-8");
+    let checked = succeed(mpcnet(
+        &root.path().join("carol"),
+        &["status", &invite, "--program", copy, "--json"],
+    ));
+    assert!(checked.contains("\"main\": \"survey.py\""), "{checked}");
+    std::fs::write(Path::new(copy).join("data/weights.csv"), "q1,100\n").expect("edit");
+    let output = mpcnet(&root.path().join("carol"), &["status", &invite, "--program", copy]);
+    assert_fails(&output, 1, "does not match the SHA-256 the creator signed");
 }
 
 #[test]
