@@ -230,8 +230,8 @@ impl Bundle {
         let mut files = Vec::new();
         for entry in entries {
             let mut entry = entry.map_err(malformed)?;
+            check_entry_kind(entry.header())?;
             let path = entry_path(entry.header())?;
-            check_entry_kind(&path, entry.header().entry_type())?;
             if files.len() == MAX_BUNDLE_FILES {
                 return Err(BundleError::TooManyFiles);
             }
@@ -383,9 +383,10 @@ fn entry_path(header: &tar::Header) -> Result<BundlePath, BundleError> {
     BundlePath::new(text)
 }
 
-/// Refuses every kind of entry but a regular file.
-fn check_entry_kind(path: &BundlePath, kind: tar::EntryType) -> Result<(), BundleError> {
-    let path = path.to_string();
+/// Refuses every kind of entry but a regular file, naming it by the path its header gives.
+fn check_entry_kind(header: &tar::Header) -> Result<(), BundleError> {
+    let kind = header.entry_type();
+    let path = printable(&String::from_utf8_lossy(&header.path_bytes()));
     let not_a_file = |kind| {
         Err(BundleError::NotAFile {
             path: path.clone(),
@@ -438,6 +439,7 @@ impl Walk {
 
     /// Takes in the file or folder `full`, which is `inside` in the bundle.
     fn entry(&mut self, full: &Path, inside: &str) -> Result<(), BundleError> {
+        let path = BundlePath::new(inside)?; // a folder's path too: no walk deeper than a path
         let metadata = std::fs::symlink_metadata(full).map_err(io_error(full))?;
         let shown = || full.display().to_string();
         let kind = metadata.file_type();
@@ -456,7 +458,7 @@ impl Walk {
         if metadata.nlink() > 1 {
             return Err(BundleError::HardLink { path: shown() });
         }
-        self.file(full, BundlePath::new(inside)?, metadata.len())
+        self.file(full, path, metadata.len())
     }
 
     /// Reads one regular file, within the limits.

@@ -113,7 +113,10 @@ fn a_packed_bundle_is_the_folders_bundle() {
     ));
     assert!(checked.contains("\"main\": \"survey.py\""), "{checked}");
     std::fs::write(Path::new(copy).join("data/weights.csv"), "q1,100\n").expect("edit");
-    let output = mpcnet(&root.path().join("carol"), &["status", &invite, "--program", copy]);
+    let output = mpcnet(
+        &root.path().join("carol"),
+        &["status", &invite, "--program", copy],
+    );
     assert_fails(&output, 1, "does not match the SHA-256 the creator signed");
 }
 
