@@ -1,7 +1,8 @@
 //! Program bundles end to end: a folder (program, its own module, a data file) run by three
 //! parties with real MPyC to its known answer, a party's private input file found where it
 //! runs; `mpcnet pack` gives the bytes `create` uploads; a folder that cannot be bundled
-//! exits 2 with one line; a bundle swapped on the server is refused by every party.
+//! exits 2 with one line; a bundle swapped on the server, or its entry point edited in the
+//! server's database, is refused by every party.
 
 use std::path::Path;
 
@@ -205,5 +206,27 @@ fn a_bundle_swapped_on_the_server_is_refused_by_every_party() {
             .flatten()
             .any(|session| session.path().join("bundle").exists());
         assert!(!unpacked, "{party} unpacked a bundle it refused");
+    }
+}
+
+/// The entry point, edited in the offer the server stores (to another file of the bundle):
+/// the creator's signature no longer holds, and every party refuses the session.
+#[test]
+fn an_entry_point_edited_in_the_servers_database_is_refused_by_every_party() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let invite = create_survey(&server, root.path());
+    let db = server.database();
+    let offer: String = db
+        .query_row("SELECT offer FROM lobbies", [], |row| row.get(0))
+        .expect("offer");
+    let edited = crate::lobby::edit_payload(&offer, None, |payload| {
+        payload["program"]["main"] = "scoring.py".into();
+    });
+    db.execute("UPDATE lobbies SET offer = ?1", [edited])
+        .expect("update");
+    for party in PARTIES {
+        let output = mpcnet(&root.path().join(party), &["status", &invite]);
+        assert_fails(&output, 1, "VERIFICATION FAILED: bad Offer signature");
     }
 }
