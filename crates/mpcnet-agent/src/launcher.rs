@@ -164,7 +164,11 @@ impl Launch {
                 command.env_remove(name);
             }
         }
-        command.env("PYTHONUNBUFFERED", "1").kill_on_drop(true);
+        // No byte code written next to the verified copy (a bundle's modules stay as verified).
+        command
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .kill_on_drop(true);
         command
     }
 }

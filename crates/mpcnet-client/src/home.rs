@@ -5,13 +5,14 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use mpcnet_proto::{Identity, LobbyId};
+use mpcnet_proto::{Bundle, BundleError, Identity, LobbyId};
 
 const IDENTITY_FILE: &str = "identity.key";
 const IDENTITY_HEADER: &str = "mpcnet identity v1";
 const SESSIONS_DIR: &str = "sessions";
 const RUN_STATUS_FILE: &str = "run-status.json";
 const PROGRAM_DIR: &str = "program";
+const BUNDLE_DIR: &str = "bundle";
 
 /// Why the home directory could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,8 @@ pub enum HomeError {
     },
     #[error("{path} is not an mpcnet identity file")]
     BadIdentity { path: PathBuf },
+    #[error("cannot unpack the program bundle: {0}")]
+    Unpack(BundleError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
@@ -128,6 +131,30 @@ impl Home {
             .map_err(io_error(dir))?;
         std::fs::write(&path, contents).map_err(io_error(&path))?;
         Ok(path)
+    }
+
+    /// Where the verified program bundle of `lobby` is unpacked.
+    pub fn bundle_dir(&self, lobby: &LobbyId) -> PathBuf {
+        self.session_dir(lobby).join(BUNDLE_DIR)
+    }
+
+    /// Unpacks a verified `bundle` of `lobby` into [`Self::bundle_dir`], in place of whatever
+    /// was there.
+    pub fn replace_bundle(&self, lobby: &LobbyId, bundle: &Bundle) -> Result<(), HomeError> {
+        let session = self.session_dir(lobby);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&session)
+            .map_err(io_error(&session))?;
+        let dir = self.bundle_dir(lobby);
+        match std::fs::remove_dir_all(&dir) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_error(&dir)(error));
+            }
+            _ => {}
+        }
+        bundle.unpack(&dir).map_err(HomeError::Unpack)
     }
 }
 

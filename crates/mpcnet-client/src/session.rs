@@ -10,8 +10,8 @@ use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::run_report::RunState;
 use mpcnet_proto::{
-    Identity, Invite, JoinSecret, Label, LobbyOffer, ServerAddress, Sha256Digest, SignedJoin,
-    SignedOffer, VerifyError,
+    Bundle, BundleError, Identity, Invite, JoinSecret, Label, LobbyOffer, ServerAddress,
+    Sha256Digest, SignedJoin, SignedOffer, VerifyError,
 };
 use serde::Serialize;
 
@@ -42,6 +42,12 @@ pub enum SessionError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("invalid program bundle: {0}")]
+    Bundle(BundleError),
+    #[error(
+        "VERIFICATION FAILED: the program bundle the creator signed cannot be used: {0}; do not run it"
+    )]
+    BadBundle(BundleError),
     #[error("invalid input: {0}")]
     Input(String),
     #[error(
@@ -58,7 +64,10 @@ pub enum SessionError {
 impl SessionError {
     /// Whether the error lies in what the user gave (exit code 2) rather than in what happened.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::Input(_) | Self::ReadProgram { .. })
+        matches!(
+            self,
+            Self::Input(_) | Self::ReadProgram { .. } | Self::Bundle(_)
+        )
     }
 }
 
@@ -73,7 +82,10 @@ const SEAL_POLL_PERIOD: Duration = Duration::from_millis(100);
 pub struct SessionPlan {
     pub server: ServerAddress,
     pub parties: u16,
+    /// One file, a folder (packed as a bundle), or a bundle `mpcnet pack` made.
     pub program: PathBuf,
+    /// A bundle's entry point; for a folder with one `.py` file at its top, that file.
+    pub main: Option<String>,
     /// The session's name; the program's file name if `None`.
     pub name: Option<String>,
     /// The creator's own name as a party.
@@ -86,16 +98,8 @@ pub struct SessionPlan {
 
 /// Creates a lobby on the server and returns the invite to share.
 pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, SessionError> {
-    let program = std::fs::read(&plan.program).map_err(|source| SessionError::ReadProgram {
-        path: plan.program.clone(),
-        source,
-    })?;
-    let file_name = plan
-        .program
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let file_name = label("the program's file name", &file_name)?;
+    let (program, program_info) = attach_program(plan)?;
+    let file_name = program_info.file_name.clone();
     let name = label(
         "the session name",
         plan.name.as_deref().unwrap_or(file_name.as_str()),
@@ -112,7 +116,7 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
         parties: plan.parties,
         creator: identity.public(),
         join_key: secret.join_key().public(),
-        program: ProgramInfo::describe(file_name, &program),
+        program: program_info,
         args: plan.args.clone(),
         relay_url: plan.server.origin().clone(),
         extra_relays: plan.extra_relays.clone(),
@@ -131,6 +135,55 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
         creator: identity.public(),
         secret,
     })
+}
+
+/// The bytes to upload and their description: one file as it is, a folder packed as a bundle
+/// (its name the folder's), or with `main` a file that must be a bundle already.
+fn attach_program(plan: &SessionPlan) -> Result<(Vec<u8>, ProgramInfo), SessionError> {
+    let path = &plan.program;
+    let read_error = |source| SessionError::ReadProgram {
+        path: path.clone(),
+        source,
+    };
+    let is_folder = std::fs::metadata(path).map_err(read_error)?.is_dir();
+    let file_name = program_name(path, is_folder, plan.main.is_some())?;
+    if !is_folder && plan.main.is_none() {
+        let contents = std::fs::read(path).map_err(read_error)?;
+        let info = ProgramInfo::describe(file_name, &contents);
+        return Ok((contents, info));
+    }
+    let bundle = match is_folder {
+        true => Bundle::pack_dir(path),
+        false => Bundle::parse(&std::fs::read(path).map_err(read_error)?),
+    }
+    .map_err(SessionError::Bundle)?;
+    let main = bundle
+        .entry_point(plan.main.as_deref())
+        .map_err(SessionError::Bundle)?;
+    let bytes = bundle.to_bytes();
+    let info = ProgramInfo::describe_bundle(file_name, &bytes, main);
+    Ok((bytes, info))
+}
+
+/// The name the offer gives the program: its file's, a folder's own (`.` is named too), or a
+/// packed bundle's file name less `.tar`, as its folder would be named.
+fn program_name(path: &Path, is_folder: bool, is_bundle: bool) -> Result<Label, SessionError> {
+    let named = match is_folder {
+        true => std::fs::canonicalize(path).map_err(|source| SessionError::ReadProgram {
+            path: path.into(),
+            source,
+        })?,
+        false => path.to_path_buf(),
+    };
+    let file_name = named
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file_name = match is_bundle {
+        true => file_name.strip_suffix(".tar").unwrap_or(&file_name),
+        false => &file_name,
+    };
+    label("the program's file name", file_name)
 }
 
 /// Joins the invite's lobby as `name` and returns the verified session. The join record commits
@@ -166,10 +219,9 @@ pub async fn status(
 ) -> Result<SessionReport, SessionError> {
     let client = LobbyClient::new(&invite.server)?;
     let (verified, sealed_now) = check(&client, identity, invite).await?;
-    let program_path = fetch_program(home, &client, &verified, local_program).await?;
+    let program = fetch_program(home, &client, &verified, local_program).await?;
     let runs = verified.members_statements(&client.run_reports(&invite.lobby_id()).await?);
-    let mut report =
-        SessionReport::new(invite, &verified, identity, program_path, sealed_now, &runs);
+    let mut report = SessionReport::new(invite, &verified, identity, program, sealed_now, &runs);
     report.run = read_run_status(&home.run_status_file(&invite.lobby_id()));
     Ok(report)
 }
@@ -204,13 +256,13 @@ pub async fn wait_until_sealed(
     loop {
         let (verified, sealed_now) = check(&client, identity, invite).await?;
         if verified.sealed.is_some() {
-            let program_path = fetch_program(home, &client, &verified, local_program).await?;
+            let program = fetch_program(home, &client, &verified, local_program).await?;
             // What comes next is this party's run: the parties' run reports are not asked for.
             return Ok(SessionReport::new(
                 invite,
                 &verified,
                 identity,
-                program_path,
+                program,
                 sealed_now,
                 &[],
             ));
@@ -263,23 +315,19 @@ async fn fetch_program(
     client: &LobbyClient,
     verified: &VerifiedLobby,
     local_program: Option<&Path>,
-) -> Result<PathBuf, SessionError> {
+) -> Result<VerifiedProgram, SessionError> {
     let expected = &verified.offer.program;
+    if expected.main.is_some() {
+        return fetch_bundle(home, client, verified, local_program).await;
+    }
     let lobby_id = &verified.offer.lobby_id;
+    let single = |path: PathBuf| VerifiedProgram { path, bundle: None };
     let (contents, origin) = match local_program {
-        Some(path) => (
-            std::fs::read(path).map_err(|source| SessionError::ReadProgram {
-                path: path.into(),
-                source,
-            })?,
-            path.display().to_string(),
-        ),
+        Some(path) => (read_program(path)?, path.display().to_string()),
         None => {
             let saved = home.program_path(lobby_id, expected.file_name.as_str());
-            if std::fs::read(&saved).is_ok_and(|contents| {
-                ProgramInfo::describe(expected.file_name.clone(), &contents) == *expected
-            }) {
-                return Ok(saved);
+            if std::fs::read(&saved).is_ok_and(|contents| expected.matches(&contents)) {
+                return Ok(single(saved));
             }
             (
                 client.program(lobby_id).await?,
@@ -287,22 +335,93 @@ async fn fetch_program(
             )
         }
     };
-    let actual = ProgramInfo::describe(expected.file_name.clone(), &contents);
-    if actual != *expected {
-        return Err(SessionError::ProgramMismatch {
-            origin,
-            expected: expected.sha256.to_string(),
-            actual: actual.sha256.to_string(),
-        });
-    }
+    check_program(expected, &contents, origin)?;
     match local_program {
-        Some(path) => Ok(path.to_path_buf()),
-        None => Ok(home.save_program(
-            &verified.offer.lobby_id,
+        Some(path) => Ok(single(path.to_path_buf())),
+        None => Ok(single(home.save_program(
+            lobby_id,
             expected.file_name.as_str(),
             &contents,
-        )?),
+        )?)),
     }
+}
+
+/// A bundle, checked against the signed hash and entry point, unpacked into the home (the
+/// copy unpacked before is used again while it still packs to the signed hash). A local
+/// copy may be the folder itself or the packed bundle.
+async fn fetch_bundle(
+    home: &Home,
+    client: &LobbyClient,
+    verified: &VerifiedLobby,
+    local_program: Option<&Path>,
+) -> Result<VerifiedProgram, SessionError> {
+    let expected = &verified.offer.program;
+    let lobby_id = &verified.offer.lobby_id;
+    let dir = home.bundle_dir(lobby_id);
+    let intact = Bundle::pack_dir(&dir).is_ok_and(|saved| expected.matches(&saved.to_bytes()));
+    let bytes = match (local_program, intact) {
+        (Some(path), _) => Some(local_bundle(path)?),
+        (None, true) => None,
+        (None, false) => Some((
+            client.program(lobby_id).await?,
+            "fetched from the server".to_string(),
+        )),
+    };
+    if let Some((bytes, origin)) = bytes {
+        check_program(expected, &bytes, origin)?;
+        let bundle = Bundle::verified(&bytes, expected).map_err(SessionError::BadBundle)?;
+        if !intact {
+            home.replace_bundle(lobby_id, &bundle)?;
+        }
+    }
+    let main = expected.main.as_ref().expect("a bundle has an entry point");
+    Ok(VerifiedProgram {
+        path: dir.join(main.as_str()),
+        bundle: Some(dir),
+    })
+}
+
+/// The bytes of a local copy of a bundle (its folder, packed, or a packed file) and where
+/// they came from.
+fn local_bundle(path: &Path) -> Result<(Vec<u8>, String), SessionError> {
+    let bytes = match path.is_dir() {
+        true => Bundle::pack_dir(path)
+            .map_err(SessionError::Bundle)?
+            .to_bytes(),
+        false => read_program(path)?,
+    };
+    Ok((bytes, path.display().to_string()))
+}
+
+/// A verified copy of the session's program on this machine.
+struct VerifiedProgram {
+    /// The file Python runs.
+    path: PathBuf,
+    /// For a bundle, the folder it was unpacked into.
+    bundle: Option<PathBuf>,
+}
+
+fn read_program(path: &Path) -> Result<Vec<u8>, SessionError> {
+    std::fs::read(path).map_err(|source| SessionError::ReadProgram {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Refuses `contents` (from `origin`) unless they are the program the creator signed.
+fn check_program(
+    expected: &ProgramInfo,
+    contents: &[u8],
+    origin: String,
+) -> Result<(), SessionError> {
+    if expected.matches(contents) {
+        return Ok(());
+    }
+    Err(SessionError::ProgramMismatch {
+        origin,
+        expected: expected.sha256.to_string(),
+        actual: Sha256Digest::of(contents).to_string(),
+    })
 }
 
 fn label(what: &'static str, text: &str) -> Result<Label, SessionError> {
@@ -372,8 +491,26 @@ pub struct ProgramReport {
     pub file_name: String,
     pub sha256: String,
     pub size: u64,
-    /// Where the verified copy is on this machine.
+    /// Where the verified copy is on this machine (for a bundle, its entry point there).
     pub path: PathBuf,
+    /// For a bundle: its entry point, and the folder it was unpacked into; `null` for one file.
+    pub main: Option<String>,
+    pub bundle_dir: Option<PathBuf>,
+}
+
+impl ProgramReport {
+    /// What a party reads before running it: a bundle's folder, else the one file.
+    pub fn to_review(&self) -> &Path {
+        self.bundle_dir.as_deref().unwrap_or(&self.path)
+    }
+
+    /// The program's name as shown: a bundle's folder name says what it runs.
+    pub fn shown_name(&self) -> String {
+        match &self.main {
+            Some(main) => format!("{} (a bundle, running {main})", self.file_name),
+            None => self.file_name.clone(),
+        }
+    }
 }
 
 impl SessionReport {
@@ -382,7 +519,7 @@ impl SessionReport {
         invite: &Invite,
         verified: &VerifiedLobby,
         identity: &Identity,
-        program_path: PathBuf,
+        program: VerifiedProgram,
         sealed_now: bool,
         runs: &[RunReport],
     ) -> Self {
@@ -421,7 +558,9 @@ impl SessionReport {
                 file_name: offer.program.file_name.to_string(),
                 sha256: offer.program.sha256.to_string(),
                 size: offer.program.size,
-                path: program_path,
+                path: program.path,
+                main: offer.program.main.as_ref().map(ToString::to_string),
+                bundle_dir: program.bundle,
             },
             offer_sha256: verified.offer_digest.to_string(),
             args: offer.args.clone(),

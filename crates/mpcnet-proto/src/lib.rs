@@ -1,4 +1,6 @@
-//! mpcnet's coordination data and its verification: everything two parties must agree on, with no I/O and no clock.
+//! mpcnet's coordination data and its verification: everything two parties must agree on, with
+//! no network I/O and no clock (only [`bundle`] touches the file system: packing and unpacking
+//! a program folder).
 //!
 //! The lobby server stores and forwards these values; it can refuse service but never
 //! forge them. Every party verifies what it receives against the creator key and the
@@ -6,6 +8,7 @@
 //!
 //! - [`identity`]: Ed25519 party keys, short fingerprints and `did:key` names.
 //! - [`invite`]: the one-line invite (server address, certificate pin, lobby, creator, join secret).
+//! - [`bundle`]: a program folder as one deterministic archive; its checks, packing and unpacking.
 //! - [`offer`]: what the creator proposes (size, program hash, public args, relay), signed by the creator.
 //! - [`join`]: a party's join record, signed by the party and by the key derived from the join secret.
 //! - [`manifest`]: the sealed, ordered list of parties, signed by the creator.
@@ -18,6 +21,7 @@
 
 pub mod announcement;
 pub mod api;
+pub mod bundle;
 pub mod digest;
 pub mod identity;
 pub mod invite;
@@ -32,6 +36,7 @@ pub mod signed;
 pub mod statement;
 
 pub use announcement::{EndpointAnnouncement, SignedAnnouncement};
+pub use bundle::{Bundle, BundleError, BundlePath};
 pub use digest::{Fingerprint, Sha256Digest};
 pub use identity::{Identity, PublicKey};
 pub use invite::{CertPin, CreatorLink, Invite, InviteError, ServerAddress};

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::bundle::BundlePath;
 use crate::digest::Sha256Digest;
 use crate::identity::{Identity, PublicKey, SigningPurpose};
 use crate::invite::ServerAddress;
@@ -27,20 +28,39 @@ pub const MAX_EXTRA_RELAYS: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramInfo {
-    /// The file name the creator attached (no directories).
+    /// The file name the creator attached (no directories); a bundle's folder name.
     pub file_name: Label,
     pub sha256: Sha256Digest,
     pub size: u64,
+    /// Set when the program is a bundle (`bundle`: a folder packed): its entry point inside.
+    /// Absent from the signed bytes for a single file, so such an offer (the web page's too)
+    /// is the same bytes as before bundles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main: Option<BundlePath>,
 }
 
 impl ProgramInfo {
-    /// Describes `contents` attached as `file_name`.
+    /// Describes the single file `contents` attached as `file_name`.
     pub fn describe(file_name: Label, contents: &[u8]) -> Self {
         Self {
             file_name,
             sha256: Sha256Digest::of(contents),
             size: contents.len() as u64,
+            main: None,
         }
+    }
+
+    /// Describes the packed bundle `bytes` of the folder `file_name`, run from `main`.
+    pub fn describe_bundle(file_name: Label, bytes: &[u8], main: BundlePath) -> Self {
+        Self {
+            main: Some(main),
+            ..Self::describe(file_name, bytes)
+        }
+    }
+
+    /// Whether `contents` are the bytes described (size and SHA-256).
+    pub fn matches(&self, contents: &[u8]) -> bool {
+        self.size == contents.len() as u64 && self.sha256 == Sha256Digest::of(contents)
     }
 }
 
@@ -251,6 +271,28 @@ pub(crate) mod tests {
             genuine.verify(&Identity::generate().public()),
             Err(VerifyError::BadSignature(SigningPurpose::Offer))
         );
+    }
+
+    /// A bundle's entry point is signed with the offer and read back; a single file's offer
+    /// has no such field, so its bytes are those of an offer made before bundles; an entry
+    /// point that leaves the bundle is refused when the offer is read.
+    #[test]
+    fn a_bundles_entry_point_travels_in_the_signed_offer() {
+        let creator = Identity::generate();
+        let secret = JoinSecret::generate();
+        let single = signed_offer(&creator, &secret, 3, b"x");
+        assert!(!String::from_utf8_lossy(single.payload()).contains("\"main\""));
+        let mut offer = single.decode_unverified().expect("decodes");
+        let main = BundlePath::new("survey.py").expect("path");
+        offer.program = ProgramInfo::describe_bundle(offer.program.file_name, b"tar", main);
+        let signed = SignedOffer::create(&offer, &creator).expect("valid offer");
+        let read = signed.verify(&creator.public()).expect("verifies");
+        assert_eq!(
+            read.program.main.as_ref().map(BundlePath::as_str),
+            Some("survey.py")
+        );
+        let escaping = String::from_utf8_lossy(signed.payload()).replace("survey.py", "../x.py");
+        assert!(serde_json::from_str::<LobbyOffer>(&escaping).is_err());
     }
 
     fn relay(text: &str) -> ServerAddress {

@@ -20,8 +20,8 @@ use mpcnet_proto::api::{
     self, ApiErrorBody, CreateLobby, Departure, Joined, LobbyCreated, ServerInfo, SessionMembers,
     SessionView,
 };
+use mpcnet_proto::bundle::Bundle;
 use mpcnet_proto::lobby::Admission;
-use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::signed::Signed;
 use mpcnet_proto::{
     EndpointAnnouncement, Lobby, LobbyError, LobbyId, LobbySnapshot, PublicKey, RunReport,
@@ -516,11 +516,21 @@ fn checked_create(
     }
     let lobby = Lobby::create(request.offer, request.creator_join)?;
     let offer = &lobby.verified().offer;
-    if ProgramInfo::describe(offer.program.file_name.clone(), &request.program) != offer.program {
+    if !offer.program.matches(&request.program) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "program_mismatch",
             "the program does not match the size and SHA-256 in the signed offer",
+        ));
+    }
+    // Parties refuse a bundle that is malformed or lacks its entry point: so does the server.
+    if offer.program.main.is_some()
+        && let Err(error) = Bundle::verified(&request.program, &offer.program)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_bundle",
+            error.to_string(),
         ));
     }
     Ok((request.program, lobby))

@@ -74,7 +74,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_program_bytes: 8 * 1024 * 1024,
+            // The largest bundle parties accept (`mpcnet_proto::bundle`).
+            max_program_bytes: mpcnet_proto::bundle::MAX_BUNDLE_BYTES,
             // 1 GiB in all; one address may hold 64 MiB (8 programs of the largest size).
             stored_program_bytes: 1 << 30,
             stored_program_bytes_per_creator: 64 << 20,

@@ -8,6 +8,7 @@ use axum::body::Body;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use mpcnet_proto::api::{ApiErrorBody, CreateLobby, ServerInfo, SessionPhase, SessionView};
+use mpcnet_proto::bundle::{Bundle, BundlePath};
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::run_report::{LinkPath, LinkStatus, RunState};
 use mpcnet_proto::{
@@ -446,6 +447,58 @@ async fn malformed_and_refused_requests_get_clear_json_errors() {
         "every refusal is counted by its code"
     );
     assert_eq!(refused("lobby_not_found"), 2);
+}
+
+/// A create request for a bundle: `bytes` described as a bundle run from `main`.
+fn bundle_request(fixture: &Fixture, bytes: &[u8], main: &str) -> CreateLobby {
+    let mut request = create_request(fixture, 3, bytes);
+    let mut offer = request.offer.decode_unverified().expect("decodes");
+    let main = BundlePath::new(main).expect("bundle path");
+    offer.program = ProgramInfo::describe_bundle(label("survey"), bytes, main);
+    request.offer = SignedOffer::create(&offer, &fixture.creator).expect("offer");
+    request.creator_join = SignedJoin::new(
+        &fixture.creator,
+        label("alice"),
+        &fixture.secret,
+        &request.offer,
+    );
+    request
+}
+
+/// The server stores a bundle only if the parties would take it: well formed, canonical,
+/// with its signed entry point.
+#[tokio::test]
+async fn a_bundle_is_stored_only_if_the_parties_would_take_it() {
+    let survey = |name: &str| (BundlePath::new(name).expect("path"), b"print(1)\n".to_vec());
+    let bundle = Bundle::from_files([survey("survey.py"), survey("scoring.py")])
+        .expect("bundle")
+        .to_bytes();
+    let mut unsorted = bundle.clone();
+    unsorted.rotate_left(1024); // survey.py first, scoring.py after the end blocks
+    // What is wrong (nothing, for the first), the bytes, and the entry point signed.
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("nothing", &bundle, "survey.py"),
+        ("no such entry point", &bundle, "main.py"),
+        ("not a bundle", b"print(1)\n", "survey.py"),
+        ("not canonical", &unsorted, "survey.py"),
+    ];
+    for (index, (what, bytes, main)) in cases.iter().enumerate() {
+        let fixture = fixture_with(Limits::default());
+        let request = bundle_request(&fixture, bytes, main);
+        let (status, body) = send(&fixture.app, Method::POST, "/v1/lobbies", json(&request)).await;
+        if index == 0 {
+            assert_eq!(
+                status,
+                StatusCode::CREATED,
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+            continue;
+        }
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+        let error: ApiErrorBody = serde_json::from_slice(&body).expect("JSON error");
+        assert_eq!(error.code, "bad_bundle", "{what}");
+    }
 }
 
 #[tokio::test]

@@ -67,6 +67,7 @@ impl Lab {
             server: self.server.address.clone(),
             parties: u16::try_from(parties.len()).expect("few"),
             program,
+            main: None,
             name: None,
             party_name: "p0".into(),
             args: Vec::new(),

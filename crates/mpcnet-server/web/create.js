@@ -30,8 +30,9 @@ async function listExamples() {
   }
 }
 
-/** The chosen program's file name and bytes: the catalog's example (checked against the
- * catalog's SHA-256) or the file the creator picked; null when there is neither. */
+/** The chosen program's file name, bytes and entry point (a bundle's only): the catalog's
+ * example (checked against the catalog's SHA-256), or the file or bundle the creator picked;
+ * null when there is neither. */
 async function chosenProgram(data) {
   const example = examples.get(String(data.get("example")));
   if (example) {
@@ -45,7 +46,13 @@ async function chosenProgram(data) {
   }
   const file = data.get("program");
   if (!(file instanceof File) || file.size === 0) return null;
-  return { name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) };
+  // A bundle (`mpcnet pack DIR`) is named after its folder and runs its entry point.
+  const bundle = file.name.endsWith(".tar");
+  const main = String(data.get("main") ?? "").trim();
+  if (bundle && !main) throw new Error("Name the bundle's entry point, e.g. survey.py.");
+  if (!bundle && main) throw new Error("An entry point is for a bundle only (a .tar made by mpcnet pack).");
+  const name = bundle ? file.name.slice(0, -".tar".length) : file.name;
+  return { name, bytes: new Uint8Array(await file.arrayBuffer()), main: bundle ? main : null };
 }
 
 async function createSession(event) {
@@ -74,7 +81,10 @@ async function createSession(event) {
       parties,
       creator: hex(creator.publicKey),
       join_key: hex(joinKey.publicKey),
-      program: { file_name: chosen.name, sha256: hex(await sha256(program)), size: program.length },
+      program: {
+        file_name: chosen.name, sha256: hex(await sha256(program)), size: program.length,
+        ...(chosen.main ? { main: chosen.main } : {}),
+      },
       args: argumentLines(String(data.get("args"))),
       relay_url: new URL("/", location.origin).href,
     };

@@ -51,6 +51,9 @@ pub enum Command {
     Run(RunArgs),
     /// Run a whole session on this machine: a local lobby and relay, N parties, one example program.
     Demo(DemoArgs),
+    /// Pack a program folder into a bundle file (what `create --program DIR` uploads), for the
+    /// web page's create form or to compare SHA-256s.
+    Pack(PackArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -104,7 +107,7 @@ pub struct ServeArgs {
     pub lobby_ttl: Duration,
 
     /// The largest program file a lobby accepts, in bytes.
-    #[arg(long, env = "MPCNET_MAX_PROGRAM_BYTES", default_value_t = 8 * 1024 * 1024)]
+    #[arg(long, env = "MPCNET_MAX_PROGRAM_BYTES", default_value_t = mpcnet_proto::bundle::MAX_BUNDLE_BYTES)]
     pub max_program_bytes: usize,
 
     /// The most lobbies alive at once; more are refused (503) until some expire.
@@ -248,11 +251,12 @@ pub struct CreateArgs {
     #[arg(long, env = "MPCNET_PARTIES", value_parser = clap::value_parser!(u16).range(2..=64))]
     pub parties: u16,
 
-    /// The MPyC program every party runs.
+    /// The MPyC program every party runs: one file, or a folder (its modules and data files
+    /// too), packed as a bundle.
     #[arg(
         long,
         env = "MPCNET_PROGRAM",
-        value_name = "FILE",
+        value_name = "FILE|DIR",
         required_unless_present = "example"
     )]
     pub program: Option<PathBuf>,
@@ -266,6 +270,11 @@ pub struct CreateArgs {
         conflicts_with = "program"
     )]
     pub example: Option<String>,
+
+    /// The bundle's entry point, a path inside the folder [default: the folder's only `.py`
+    /// file at its top]. With a file, that file is a bundle `mpcnet pack` made.
+    #[arg(long, env = "MPCNET_MAIN", value_name = "PATH")]
+    pub main: Option<String>,
 
     /// The session's name, shown to every party [default: the program's file name].
     #[arg(long, env = "MPCNET_SESSION_NAME")]
@@ -294,6 +303,17 @@ pub struct CreateArgs {
     pub args: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The program folder.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Where to write the bundle [default: DIR.tar beside the folder].
+    #[arg(long, short, env = "MPCNET_PACK_OUT", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
 /// Where to read an invite from.
 #[derive(Debug, Args)]
 pub struct InviteArg {
@@ -311,8 +331,9 @@ pub struct JoinArgs {
     #[arg(long, env = "MPCNET_PARTY_NAME")]
     pub name: Option<String>,
 
-    /// Use this local copy of the program (it must match the signed hash) instead of fetching it.
-    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE")]
+    /// Use this local copy of the program (it must match the signed hash) instead of fetching
+    /// it; for a bundle, its folder or packed file.
+    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE|DIR")]
     pub program: Option<PathBuf>,
 
     /// Print the session as JSON.
@@ -325,8 +346,9 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub invite: InviteArg,
 
-    /// Check this local copy of the program instead of fetching it.
-    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE")]
+    /// Check this local copy of the program instead of fetching it (for a bundle, its folder
+    /// or packed file).
+    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE|DIR")]
     pub program: Option<PathBuf>,
 
     /// Print JSON with a stable shape.
@@ -339,8 +361,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub invite: InviteArg,
 
-    /// Use this local copy of the program (it must match the signed hash) instead of fetching it.
-    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE")]
+    /// Use this local copy of the program (it must match the signed hash) instead of fetching
+    /// it; for a bundle, its folder or packed file.
+    #[arg(long, env = "MPCNET_PROGRAM", value_name = "FILE|DIR")]
     pub program: Option<PathBuf>,
 
     /// The Python that runs MPyC [default: python3 on PATH].

@@ -81,6 +81,7 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
         server: server.address.clone(),
         parties: args.parties,
         program: program.clone(),
+        main: None,
         name: Some(format!("mpcnet demo: {file_name}")),
         party_name: names[0].clone(),
         args: Vec::new(),

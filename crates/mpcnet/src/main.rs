@@ -20,7 +20,7 @@ use mpcnet_client::{Home, SessionError};
 use mpcnet_proto::InviteError;
 use mpcnet_server::tls::TlsError;
 
-use crate::cli::{Cli, Command, CreateArgs, IdArgs, JoinArgs, StatusArgs};
+use crate::cli::{Cli, Command, CreateArgs, IdArgs, JoinArgs, PackArgs, StatusArgs};
 
 /// An error in what the user gave: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +100,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => success(status(&open_home(home_dir)?, args).await),
         Command::Run(args) => run::run(&open_home(home_dir)?, args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Pack(args) => success(pack(&args)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "mpcnet", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -174,6 +175,7 @@ async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
         server: args.server,
         parties: args.parties,
         program,
+        main: args.main,
         name: args.name,
         party_name: party_name(args.party_name),
         args: args.args,
@@ -235,6 +237,31 @@ async fn fetch_example(
     Ok(path)
 }
 
+/// `mpcnet pack`: writes the folder's bundle and prints what it holds and its SHA-256.
+fn pack(args: &PackArgs) -> anyhow::Result<()> {
+    let bundle = mpcnet_proto::Bundle::pack_dir(&args.dir)
+        .map_err(|error| BadInput(format!("the program folder cannot be bundled: {error}")))?;
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => {
+            let dir = std::fs::canonicalize(&args.dir)?;
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
+            dir.with_file_name(format!("{name}.tar"))
+        }
+    };
+    let bytes = bundle.to_bytes();
+    std::fs::write(&out, &bytes)
+        .map_err(|error| BadInput(format!("cannot write {}: {error}", out.display())))?;
+    println!(
+        "{}: {} files, {} bytes, sha256 {}",
+        out.display(),
+        bundle.files().count(),
+        bytes.len(),
+        mpcnet_proto::Sha256Digest::of(&bytes)
+    );
+    Ok(())
+}
+
 async fn join(home: &Home, args: JoinArgs) -> anyhow::Result<()> {
     let (invite, creator_key) = invite_input::read_invite(&args.invite)?;
     let identity = party_identity(home, creator_key)?;
@@ -260,7 +287,7 @@ async fn join(home: &Home, args: JoinArgs) -> anyhow::Result<()> {
         eprint!("{}", report::session(&report));
         eprintln!(
             "Joined as party {index}. Read the program before running it: {}",
-            report.program.path.display()
+            report.program.to_review().display()
         );
     }
     Ok(())

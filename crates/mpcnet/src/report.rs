@@ -59,12 +59,14 @@ pub fn session(report: &SessionReport) -> String {
     let _ = writeln!(
         text,
         "program  {}  {} bytes  sha256 {}",
-        report.program.file_name, report.program.size, report.program.sha256
+        report.program.shown_name(),
+        report.program.size,
+        report.program.sha256
     );
     let _ = writeln!(
         text,
         "         verified copy: {}",
-        report.program.path.display()
+        report.program.to_review().display()
     );
     if !report.args.is_empty() {
         let _ = writeln!(text, "args     {}", report.args.join(" "));

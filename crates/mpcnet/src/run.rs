@@ -30,7 +30,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("reviewing the session")?;
     show_program(&reviewed, &mpyc_version, &private_args);
     if !args.yes {
-        confirm(&reviewed.program.path)?;
+        confirm(reviewed.program.to_review())?;
     }
     let approved: mpcnet_proto::Sha256Digest = reviewed.offer_sha256.parse()?;
     let name = crate::party_name(args.name.clone());
@@ -226,12 +226,12 @@ fn show_program(report: &SessionReport, mpyc_version: &str, private_args: &[Stri
          mpcnet: the program, verified against the creator's signature, is at {}",
         report.name,
         report.parties_expected,
-        report.program.file_name,
+        report.program.shown_name(),
         report.program.size,
         report.program.sha256,
         shown(&report.args),
         shown(private_args),
-        report.program.path.display(),
+        report.program.to_review().display(),
     );
 }
 

@@ -85,7 +85,11 @@ fn a_restarted_server_keeps_its_lobbies_and_certificate() {
 }
 
 /// Rewrites the base64url JSON payload inside a signed value stored as JSON text.
-fn edit_payload(stored: &str, field: Option<&str>, edit: impl FnOnce(&mut Value)) -> String {
+pub(crate) fn edit_payload(
+    stored: &str,
+    field: Option<&str>,
+    edit: impl FnOnce(&mut Value),
+) -> String {
     let mut outer: Value = serde_json::from_str(stored).expect("stored JSON");
     let envelope = match field {
         Some(name) => &mut outer[name],

@@ -1,5 +1,6 @@
 //! Integration tests of the `mpcnet` binary (one test binary, modules by subject).
 
+mod bundles;
 mod lobby;
 mod relays;
 mod run;

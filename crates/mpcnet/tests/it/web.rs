@@ -568,3 +568,48 @@ async fn the_page_shows_which_party_failed_and_how_the_others_stopped() {
     );
     browser.close().await;
 }
+
+/// A bundle made by `mpcnet pack` is created in the page with its entry point (without one the
+/// page asks for it); a party's terminal verifies it as the folder's bundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_made_by_pack_is_created_in_the_page() {
+    if !browser_present() {
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let bundle = root.path().join("survey.tar");
+    let bundle = bundle.to_str().expect("utf-8 path");
+    let survey = example("survey");
+    let packed = succeed(mpcnet(
+        &root.path().join("packer"),
+        &["pack", survey.to_str().expect("utf-8"), "--out", bundle],
+    ));
+    let sha = packed.trim().rsplit_once("sha256 ").expect("sha256").1;
+    let browser = Browser::start().await;
+    let origin = origin(&server);
+    browser
+        .client
+        .goto(&format!("{origin}/"))
+        .await
+        .expect("create page");
+    browser.type_into("input[name=program]", bundle).await;
+    let submit = || async { browser.find("button[type=submit]").await.click().await };
+    submit().await.expect("submit");
+    browser
+        .wait_text("#create-status", PAGE_LIMIT, |t| {
+            t.contains("Name the bundle's entry point")
+        })
+        .await;
+    browser.type_into("input[name=main]", "survey.py").await;
+    submit().await.expect("submit");
+    let invite = browser
+        .wait_text("#invite-link", PAGE_LIMIT, |t| !t.is_empty())
+        .await;
+    let status = status_json(&root.path().join("bob"), &invite);
+    assert_eq!(status["program"]["sha256"], sha);
+    assert_eq!(status["program"]["main"], "survey.py");
+    assert_eq!(status["program"]["file_name"], "survey");
+    assert_eq!(status["name"], "survey");
+    browser.close().await;
+}
