@@ -61,6 +61,7 @@ pub fn genuine() -> &'static Genuine {
                 .parse()
                 .expect("a fixed URL parses"),
             extra_relays: Vec::new(),
+            seats: Vec::new(),
         };
         let offer = SignedOffer::create(&offer, &creator).expect("the genuine offer is valid");
         let joins = [
