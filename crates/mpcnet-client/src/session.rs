@@ -10,7 +10,7 @@ use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::run_report::RunState;
 use mpcnet_proto::{
-    Identity, Invite, JoinSecret, Label, LobbyOffer, ServerAddress, Sha256Digest, SignedJoin,
+    Identity, Invite, JoinSecret, Label, LobbyOffer, Seat, ServerAddress, Sha256Digest, SignedJoin,
     SignedOffer, VerifyError,
 };
 use serde::Serialize;
@@ -44,6 +44,10 @@ pub enum SessionError {
     },
     #[error("invalid input: {0}")]
     Input(String),
+    #[error(
+        "this session is for named parties and your key {did} is not one of them: ask its creator to list you (`mpcnet id` prints your key)"
+    )]
+    NotListed { did: String },
     #[error(
         "the session was not sealed within {waited:.1?}: {} of {expected} parties joined ({}); the others have not run `mpcnet join` or `mpcnet run`{}",
         joined.len(), joined.join(", "), if joined.len() == usize::from(*expected) { " (the creator seals it: is the creator's mpcnet running?)" } else { "" }
@@ -82,6 +86,9 @@ pub struct SessionPlan {
     pub args: Vec<String>,
     /// Relays besides the lobby server's (`mpcnet relay`), that links move to if one dies.
     pub extra_relays: Vec<ServerAddress>,
+    /// The named seats, the creator's first (see `mpcnet_proto::seats::with_creator`), one per
+    /// party; empty for a session open to anyone holding the invite.
+    pub seats: Vec<Seat>,
 }
 
 /// Creates a lobby on the server and returns the invite to share.
@@ -116,6 +123,7 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
         args: plan.args.clone(),
         relay_url: plan.server.origin().clone(),
         extra_relays: plan.extra_relays.clone(),
+        seats: plan.seats.clone(),
     };
     let offer =
         SignedOffer::create(&offer, identity).map_err(|e| SessionError::Input(e.to_string()))?;
@@ -152,7 +160,14 @@ pub async fn join(
         return Err(VerifyError::OfferChangedSinceReview.into());
     }
     let join = SignedJoin::new(identity, name, &invite.secret, &snapshot.offer);
-    client.join(&invite.lobby_id(), &join).await?;
+    match client.join(&invite.lobby_id(), &join).await {
+        Err(refused) if refused.code() == Some("not_listed") => {
+            return Err(SessionError::NotListed {
+                did: identity.public().did_key(),
+            });
+        }
+        joined => joined?,
+    };
     status(home, identity, invite, local_program).await
 }
 
@@ -323,6 +338,9 @@ pub struct SessionReport {
     pub session_fingerprint: Option<String>,
     pub parties_expected: u16,
     pub parties: Vec<PartyReport>,
+    /// A named session's seats in order (only their keys may join), each taken or not; empty
+    /// for a session open to anyone holding the invite.
+    pub seats: Vec<SeatReport>,
     /// This party's index, if it has joined.
     pub you: Option<u16>,
     pub program: ProgramReport,
@@ -364,6 +382,35 @@ pub struct PartyReport {
     pub creator: bool,
     /// The party's run as it last reported it to the lobby (signed by its key); `null` if none.
     pub run: Option<RunState>,
+}
+
+/// One named seat in a [`SessionReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SeatReport {
+    pub index: u16,
+    /// The creator's name for the party, if the list gave one.
+    pub name: Option<String>,
+    pub key: String,
+    pub fingerprint: String,
+    pub did: String,
+    /// Whether the listed party has joined.
+    pub taken: bool,
+}
+
+impl SeatReport {
+    fn of(verified: &VerifiedLobby) -> Vec<Self> {
+        (0u16..)
+            .zip(&verified.offer.seats)
+            .map(|(index, seat)| Self {
+                index,
+                name: seat.name.as_ref().map(ToString::to_string),
+                key: seat.key.to_string(),
+                fingerprint: seat.key.fingerprint().to_string(),
+                did: seat.key.did_key(),
+                taken: verified.party(&seat.key).is_some(),
+            })
+            .collect()
+    }
 }
 
 /// The program in a [`SessionReport`].
@@ -416,6 +463,7 @@ impl SessionReport {
                         .map(|run| run.state.clone()),
                 })
                 .collect(),
+            seats: SeatReport::of(verified),
             you: verified.party(&identity.public()).map(|party| party.index),
             program: ProgramReport {
                 file_name: offer.program.file_name.to_string(),
