@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mpcnet_proto::RunReport;
-use mpcnet_proto::api::CreateLobby;
+use mpcnet_proto::api::{CreateLobby, SeatView};
 use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::run_report::RunState;
@@ -340,7 +340,7 @@ pub struct SessionReport {
     pub parties: Vec<PartyReport>,
     /// A named session's seats in order (only their keys may join), each taken or not; empty
     /// for a session open to anyone holding the invite.
-    pub seats: Vec<SeatReport>,
+    pub seats: Vec<SeatView>,
     /// This party's index, if it has joined.
     pub you: Option<u16>,
     pub program: ProgramReport,
@@ -382,35 +382,6 @@ pub struct PartyReport {
     pub creator: bool,
     /// The party's run as it last reported it to the lobby (signed by its key); `null` if none.
     pub run: Option<RunState>,
-}
-
-/// One named seat in a [`SessionReport`].
-#[derive(Debug, Clone, Serialize)]
-pub struct SeatReport {
-    pub index: u16,
-    /// The creator's name for the party, if the list gave one.
-    pub name: Option<String>,
-    pub key: String,
-    pub fingerprint: String,
-    pub did: String,
-    /// Whether the listed party has joined.
-    pub taken: bool,
-}
-
-impl SeatReport {
-    fn of(verified: &VerifiedLobby) -> Vec<Self> {
-        (0u16..)
-            .zip(&verified.offer.seats)
-            .map(|(index, seat)| Self {
-                index,
-                name: seat.name.as_ref().map(ToString::to_string),
-                key: seat.key.to_string(),
-                fingerprint: seat.key.fingerprint().to_string(),
-                did: seat.key.did_key(),
-                taken: verified.party(&seat.key).is_some(),
-            })
-            .collect()
-    }
 }
 
 /// The program in a [`SessionReport`].
@@ -463,7 +434,7 @@ impl SessionReport {
                         .map(|run| run.state.clone()),
                 })
                 .collect(),
-            seats: SeatReport::of(verified),
+            seats: SeatView::of(verified),
             you: verified.party(&identity.public()).map(|party| party.index),
             program: ProgramReport {
                 file_name: offer.program.file_name.to_string(),

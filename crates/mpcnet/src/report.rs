@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use mpcnet_client::SessionReport;
-use mpcnet_client::session::{LocalRunStatus, SeatReport};
+use mpcnet_client::session::LocalRunStatus;
+use mpcnet_proto::api::SeatView;
 use mpcnet_proto::{Identity, Label, Seat};
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
@@ -128,7 +129,7 @@ pub fn session(report: &SessionReport) -> String {
 }
 
 /// A named session's seats, one line each (nothing for an open session).
-fn seats(seats: &[SeatReport]) -> String {
+fn seats(seats: &[SeatView]) -> String {
     if seats.is_empty() {
         return String::new();
     }
