@@ -103,11 +103,14 @@ fn edit_payload(stored: &str, field: Option<&str>, edit: impl FnOnce(&mut Value)
     outer.to_string()
 }
 
+/// What is tampered with, how (an edit of the server's database), and the check every party
+/// must name.
+type TamperCase = (&'static str, fn(&rusqlite::Connection), VerifyError);
+
 #[test]
 fn tampering_with_the_server_database_makes_every_party_refuse() {
-    type Tamper = fn(&rusqlite::Connection);
     // What is tampered with, how, and the check every party must name.
-    let cases: &[(&str, Tamper, VerifyError)] = &[
+    let cases: &[TamperCase] = &[
         (
             "the sealed manifest",
             |db| {
@@ -169,7 +172,7 @@ fn tampering_with_the_server_database_makes_every_party_refuse() {
     ];
     assert_every_party_refuses(cases, three_party_session);
     // A named session's seat list and seat order.
-    let named: &[(&str, Tamper, VerifyError)] = &[
+    let named: &[TamperCase] = &[
         (
             "the order of the named seats",
             |db| {
@@ -226,7 +229,7 @@ fn edit_offer(db: &rusqlite::Connection, edit: impl FnOnce(&mut Value)) {
 /// For each case: a session of three made by `session`, sealed, then tampered with in the
 /// server's database; every party's `status` must fail naming the check.
 fn assert_every_party_refuses(
-    cases: &[(&str, fn(&rusqlite::Connection), VerifyError)],
+    cases: &[TamperCase],
     session: fn(&Server, &std::path::Path) -> String,
 ) {
     for (what, tamper, caught_by) in cases {
