@@ -14,10 +14,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again, invite);
     }
     if let Ok(address) = text.parse::<ServerAddress>() {
-        let again: ServerAddress = address
-            .to_string()
-            .parse()
-            .expect("a printed address parses");
+        let again: ServerAddress = address.to_string().parse().expect("a printed address parses");
         assert_eq!(again, address);
     }
 });

@@ -34,9 +34,6 @@ fuzz_target!(|data: &[u8]| {
     if data.len() >= StreamOpening::LEN {
         let opening = StreamOpening::parse(&data[..StreamOpening::LEN]);
         let flag_ok = data[StreamOpening::LEN - 1] <= 1;
-        assert_eq!(
-            opening.is_ok(),
-            data[0] == StreamKind::Mpyc as u8 && flag_ok
-        );
+        assert_eq!(opening.is_ok(), data[0] == StreamKind::Mpyc as u8 && flag_ok);
     }
 });
