@@ -147,6 +147,18 @@ fn id(home: &Home, args: IdArgs) -> anyhow::Result<()> {
     let name = mpcnet_proto::Label::new("your party name", &party_name(args.name))
         .map_err(|e| BadInput(e.to_string()))?;
     let line = report::identity_line(&identity, &name);
+    if line
+        .parse::<mpcnet_proto::Seat>()
+        .ok()
+        .and_then(|seat| seat.name)
+        != Some(name.clone())
+    {
+        return Err(BadInput(
+            "your party name cannot hold \" #\": on the identity line it would begin a comment"
+                .into(),
+        )
+        .into());
+    }
     if args.json {
         println!("{}", report::identity_json(&identity, &name, &line));
         return Ok(());
@@ -183,7 +195,7 @@ fn named_seats(
             .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
     }
     listed.extend(args.named_parties.iter().cloned());
-    if listed.is_empty() {
+    if listed.is_empty() && args.parties_file.is_none() {
         let parties = args
             .parties
             .ok_or_else(|| BadInput("--parties, --party or --parties-file is needed".into()))?;

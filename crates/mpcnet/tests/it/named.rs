@@ -161,6 +161,10 @@ fn a_malformed_parties_file_exits_2_with_one_line() {
             format!("{alice}\n# nobody else\n"),
             "no party is listed besides you".into(),
         ),
+        (
+            "# a file of comments lists no one\n\n".to_owned(),
+            "no party is listed besides you".into(),
+        ),
     ];
     for (text, expected) in cases {
         let output = create_with_parties_file(root.path(), &text);
