@@ -17,7 +17,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== fuzz smoke: ${FUZZ_SECONDS}s per target"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 # cargo-fuzz needs nightly-only sanitizer flags; the stable compiler accepts them with RUSTC_BOOTSTRAP.
-for target in invite lobby_snapshot create_lobby join_lobby seal_lobby announcement run_report stream_header bundle; do
+for target in invite seat_list lobby_snapshot create_lobby join_lobby seal_lobby announcement run_report stream_header bundle; do
     seeds="fuzz/seeds/${target}"
     corpus="fuzz/corpus/${target}"
     mkdir -p "$corpus"

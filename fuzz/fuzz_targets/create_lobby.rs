@@ -1,6 +1,8 @@
 //! Fuzzes `POST /v1/lobbies` as the server takes it: the body parses as a `CreateLobby`, then
 //! goes through `Lobby::create` and the program check. Nothing panics, and a request the server
 //! would store is the genuine creator's, program included (nobody else can sign for that lobby).
+//! A first byte with its high bit set edits the named session's request (its seats signed in
+//! the offer) instead of the open one's.
 #![no_main]
 
 mod support;
@@ -12,7 +14,7 @@ use mpcnet_proto::lobby::TrustAnchors;
 use mpcnet_proto::offer::ProgramInfo;
 
 fuzz_target!(|data: &[u8]| {
-    let genuine = support::genuine();
+    let genuine = support::pick(data);
     let bytes = support::hostile_bytes(data, &support::json(&genuine.create));
     let Ok(request) = serde_json::from_slice::<CreateLobby>(&bytes) else {
         return;

@@ -5,7 +5,9 @@
 //! invite signs for a key and name the fuzzer picks, under the genuine offer or another one.
 //! Nothing panics; a join admitted from outside is one a party signed, one an invite holder
 //! signs is for its own key and the genuine offer, a full lobby seats no one new, and the
-//! lobby left behind still verifies for every party.
+//! lobby left behind still verifies for every party. A first byte with its high bit set does
+//! all this against the named session instead (bob's seat free, carol seated before him),
+//! where an invite holder the list does not name is never seated.
 #![no_main]
 
 mod support;
@@ -23,8 +25,7 @@ enum Source {
 /// The join a holder of the invite signs as `data[0]`'s key (seed bytes all `data[0]`: 1 is
 /// alice, 3 bob, 4 carol), named `data[2..]`, under the genuine offer (`data[1]` even) or one
 /// the creator re-signed with other arguments.
-fn invite_holders_join(data: &[u8]) -> Option<(SignedJoin, Identity)> {
-    let genuine = support::genuine();
+fn invite_holders_join(genuine: &support::Genuine, data: &[u8]) -> Option<(SignedJoin, Identity)> {
     let (&seed, rest) = data.split_first()?;
     let (&which_offer, name) = rest.split_first()?;
     let party = Identity::from_secret_bytes(&[seed; 32]);
@@ -44,8 +45,12 @@ fn invite_holders_join(data: &[u8]) -> Option<(SignedJoin, Identity)> {
 }
 
 /// Admits `join` into a copy of `lobby` and checks what the server would then store.
-fn admit(lobby: &Lobby, join: &SignedJoin, source: &Source) -> Option<(u16, JoinRecord)> {
-    let genuine = support::genuine();
+fn admit(
+    genuine: &support::Genuine,
+    lobby: &Lobby,
+    join: &SignedJoin,
+    source: &Source,
+) -> Option<(u16, JoinRecord)> {
     let mut lobby = lobby.clone();
     let before = lobby.snapshot().clone();
     let admission = lobby.admit(join.clone()).ok()?;
@@ -59,8 +64,16 @@ fn admit(lobby: &Lobby, join: &SignedJoin, source: &Source) -> Option<(u16, Join
         ),
         Source::InviteHolder(party) => assert_eq!(record.party, party.public()),
     }
-    let party = &lobby.verified().parties[usize::from(admission.index)];
+    let party = seated(&lobby, admission.index).expect("the seat given is taken");
     assert_eq!(party.key, record.party, "the seat given is another party's");
+    let offer = &lobby.verified().offer;
+    if offer.is_named() {
+        assert_eq!(
+            offer.seats[usize::from(admission.index)].key,
+            record.party,
+            "a named seat given to another key"
+        );
+    }
     if admission.repeated {
         assert_eq!(
             *lobby.snapshot(),
@@ -91,31 +104,39 @@ fn admit(lobby: &Lobby, join: &SignedJoin, source: &Source) -> Option<(u16, Join
     Some((admission.index, record))
 }
 
+/// The party in seat `index` of `lobby`, if the seat is taken.
+fn seated(lobby: &Lobby, index: u16) -> Option<&mpcnet_proto::Party> {
+    lobby
+        .verified()
+        .parties
+        .iter()
+        .find(|party| party.index == index)
+}
+
 fuzz_target!(|data: &[u8]| {
-    let genuine = support::genuine();
+    let genuine = support::pick(data);
     let (join, source) = match data.split_first() {
-        Some((1, rest)) => {
-            let Some((join, party)) = invite_holders_join(rest) else {
+        Some((first, rest)) if first & 0x7f == 1 => {
+            let Some((join, party)) = invite_holders_join(genuine, rest) else {
                 return;
             };
             (join, Source::InviteHolder(party))
         }
         _ => {
-            let bytes = support::hostile_bytes(data, &support::json(&genuine.joins[2]));
+            let bytes = support::hostile_bytes(data, &support::json(&genuine.free_join));
             let Ok(join) = serde_json::from_slice::<SignedJoin>(&bytes) else {
                 return;
             };
             (join, Source::Outside)
         }
     };
-    let in_open = admit(&genuine.open, &join, &source);
+    let in_open = admit(genuine, &genuine.open, &join, &source);
     // A full or sealed lobby only gives back a seat already taken, the same as before.
     for lobby in [&genuine.full, &genuine.sealed] {
-        let seated = lobby.verified().parties.clone();
-        if let Some((index, record)) = admit(lobby, &join, &source) {
+        if let Some((index, record)) = admit(genuine, lobby, &join, &source) {
             assert_eq!(
-                seated[usize::from(index)].key,
-                record.party,
+                seated(lobby, index).map(|party| party.key),
+                Some(record.party),
                 "a full lobby seated a new party"
             );
             assert_eq!(

@@ -1,7 +1,8 @@
 //! Fuzzes `PUT /v1/lobbies/{id}/manifest` as the server takes it: the body parses as a
 //! `SignedManifest`, then `Lobby::seal` runs against the genuine full lobby and the genuine
 //! sealed one. Nothing panics; the only seal stored is the creator's own, and the sealed lobby
-//! verifies for every party with the genuine fingerprint.
+//! verifies for every party with the genuine fingerprint. A first byte with its high bit set
+//! edits the named session's manifest (its joins in the list's order) instead.
 #![no_main]
 
 mod support;
@@ -10,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use mpcnet_proto::{Lobby, SignedManifest};
 
 fuzz_target!(|data: &[u8]| {
-    let genuine = support::genuine();
+    let genuine = support::pick(data);
     let bytes = support::hostile_bytes(data, &support::json(&genuine.manifest));
     let Ok(manifest) = serde_json::from_slice::<SignedManifest>(&bytes) else {
         return;

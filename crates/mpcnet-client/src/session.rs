@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mpcnet_proto::RunReport;
-use mpcnet_proto::api::CreateLobby;
+use mpcnet_proto::api::{CreateLobby, SeatView};
 use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::run_report::RunState;
 use mpcnet_proto::{
-    Bundle, BundleError, Identity, Invite, JoinSecret, Label, LobbyOffer, ServerAddress,
+    Bundle, BundleError, Identity, Invite, JoinSecret, Label, LobbyOffer, Seat, ServerAddress,
     Sha256Digest, SignedJoin, SignedOffer, VerifyError,
 };
 use serde::Serialize;
@@ -50,6 +50,10 @@ pub enum SessionError {
     BadBundle(BundleError),
     #[error("invalid input: {0}")]
     Input(String),
+    #[error(
+        "this session is for named parties and your key {did} is not one of them: ask its creator to list you (`mpcnet id` prints your key)"
+    )]
+    NotListed { did: String },
     #[error(
         "the session was not sealed within {waited:.1?}: {} of {expected} parties joined ({}); the others have not run `mpcnet join` or `mpcnet run`{}",
         joined.len(), joined.join(", "), if joined.len() == usize::from(*expected) { " (the creator seals it: is the creator's mpcnet running?)" } else { "" }
@@ -94,6 +98,9 @@ pub struct SessionPlan {
     pub args: Vec<String>,
     /// Relays besides the lobby server's (`mpcnet relay`), that links move to if one dies.
     pub extra_relays: Vec<ServerAddress>,
+    /// The named seats, the creator's first (see `mpcnet_proto::seats::with_creator`), one per
+    /// party; empty for a session open to anyone holding the invite.
+    pub seats: Vec<Seat>,
 }
 
 /// Creates a lobby on the server and returns the invite to share.
@@ -120,6 +127,7 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
         args: plan.args.clone(),
         relay_url: plan.server.origin().clone(),
         extra_relays: plan.extra_relays.clone(),
+        seats: plan.seats.clone(),
     };
     let offer =
         SignedOffer::create(&offer, identity).map_err(|e| SessionError::Input(e.to_string()))?;
@@ -205,7 +213,14 @@ pub async fn join(
         return Err(VerifyError::OfferChangedSinceReview.into());
     }
     let join = SignedJoin::new(identity, name, &invite.secret, &snapshot.offer);
-    client.join(&invite.lobby_id(), &join).await?;
+    match client.join(&invite.lobby_id(), &join).await {
+        Err(refused) if refused.code() == Some("not_listed") => {
+            return Err(SessionError::NotListed {
+                did: identity.public().did_key(),
+            });
+        }
+        joined => joined?,
+    };
     status(home, identity, invite, local_program).await
 }
 
@@ -442,6 +457,9 @@ pub struct SessionReport {
     pub session_fingerprint: Option<String>,
     pub parties_expected: u16,
     pub parties: Vec<PartyReport>,
+    /// A named session's seats in order (only their keys may join), each taken or not; empty
+    /// for a session open to anyone holding the invite.
+    pub seats: Vec<SeatView>,
     /// This party's index, if it has joined.
     pub you: Option<u16>,
     pub program: ProgramReport,
@@ -553,6 +571,7 @@ impl SessionReport {
                         .map(|run| run.state.clone()),
                 })
                 .collect(),
+            seats: SeatView::of(verified),
             you: verified.party(&identity.public()).map(|party| party.index),
             program: ProgramReport {
                 file_name: offer.program.file_name.to_string(),

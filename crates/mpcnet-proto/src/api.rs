@@ -65,7 +65,8 @@ pub struct LobbyCreated {
 /// The answer to a join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Joined {
-    /// The party's index (MPyC's `-I`), final once the creator seals in join order.
+    /// The party's index (MPyC's `-I`): its named seat, or in an open session its place in
+    /// join order, final once the creator seals.
     pub index: u16,
     /// The same key had joined before; nothing changed.
     pub repeated: bool,
@@ -96,10 +97,43 @@ pub struct SessionView {
     pub session_fingerprint: Option<String>,
     /// Unix time (seconds) when the server forgets the session.
     pub expires_at: u64,
-    /// In join order before the seal, in the sealed order after.
+    /// In join order before the seal (seat order in a named session), in the sealed order after.
     pub parties: Vec<PartyView>,
+    /// A named session's seats, in order, each taken or not; absent for an open session.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seats: Vec<SeatView>,
     /// One per pair of parties with a reported link, lower index first.
     pub links: Vec<PairLink>,
+}
+
+/// One seat of a named session: who may take it (the creator's list) and whether they did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatView {
+    pub index: u16,
+    /// The creator's name for the party, if the list gave one.
+    pub name: Option<String>,
+    pub key: String,
+    pub fingerprint: String,
+    pub did: String,
+    /// Whether the listed party has joined.
+    pub taken: bool,
+}
+
+impl SeatView {
+    /// The seats of `lobby`, in order (none for an open session).
+    pub fn of(lobby: &VerifiedLobby) -> Vec<Self> {
+        (0u16..)
+            .zip(&lobby.offer.seats)
+            .map(|(index, seat)| Self {
+                index,
+                name: seat.name.as_ref().map(ToString::to_string),
+                key: seat.key.to_string(),
+                fingerprint: seat.key.fingerprint().to_string(),
+                did: seat.key.did_key(),
+                taken: lobby.party(&seat.key).is_some(),
+            })
+            .collect()
+    }
 }
 
 /// Where a session is, as a whole.
@@ -208,6 +242,7 @@ impl SessionView {
             session_fingerprint: lobby.sealed.as_ref().map(|s| s.fingerprint.to_string()),
             expires_at,
             parties,
+            seats: SeatView::of(lobby),
             links,
         }
     }

@@ -11,9 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Fingerprint, decode_hex32};
 use crate::signed::VerifyError;
 
-/// The multicodec prefix of an Ed25519 public key (`ed25519-pub`, varint `0xed 0x01`).
-const DID_KEY_ED25519_PREFIX: [u8; 2] = [0xed, 0x01];
-
 /// What a signature is for. Each purpose signs a different prefix, so a signature
 /// made for one can never be replayed as another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,13 +69,6 @@ impl PublicKey {
     /// A short fingerprint to compare out of band, e.g. `k7qm-3xzp-a2c4`.
     pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint::new("mpcnet key fingerprint v1", self.0.as_bytes(), 3)
-    }
-
-    /// The key as a `did:key` (W3C DID method `key`, multibase base58btc).
-    pub fn did_key(&self) -> String {
-        let mut multicodec = DID_KEY_ED25519_PREFIX.to_vec();
-        multicodec.extend_from_slice(self.0.as_bytes());
-        format!("did:key:z{}", bs58::encode(multicodec).into_string())
     }
 
     /// Checks `signature` over `payload` made for `purpose`.
@@ -231,19 +221,6 @@ mod tests {
         assert_eq!(text.len(), 64);
         assert_eq!(text.parse::<PublicKey>().expect("valid key"), key);
         assert!(text[..63].parse::<PublicKey>().is_err());
-    }
-
-    #[test]
-    fn did_key_matches_the_w3c_test_vector() {
-        // An Ed25519 example of the did:key method specification, with its key in hex.
-        let bytes = data_encoding::HEXLOWER
-            .decode(b"2e6fcce36701dc791488e0d0b1745cc1e33a4c1c9fcc41c63bd343dbbe0970e6")
-            .expect("hex");
-        let key = PublicKey::from_bytes(&bytes.try_into().expect("32 bytes")).expect("valid point");
-        assert_eq!(
-            key.did_key(),
-            "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
-        );
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! forge them. Every party verifies what it receives against the creator key and the
 //! join secret carried by its invite:
 //!
-//! - [`identity`]: Ed25519 party keys, short fingerprints and `did:key` names.
+//! - [`identity`]: Ed25519 party keys and short fingerprints; [`did_key`]: their `did:key` names.
 //! - [`invite`]: the one-line invite (server address, certificate pin, lobby, creator, join secret).
 //! - [`bundle`]: a program folder as one deterministic archive; its checks, packing and unpacking.
 //! - [`offer`]: what the creator proposes (size, program hash, public args, relay), signed by the creator.
 //! - [`join`]: a party's join record, signed by the party and by the key derived from the join secret.
+//! - [`seats`]: the parties a creator names in advance (by key), in their seats' order.
 //! - [`manifest`]: the sealed, ordered list of parties, signed by the creator.
 //! - [`lobby`]: the state machine the server runs and the checks every client repeats.
 //! - [`announcement`]: a party's signed direct addresses, shared through the lobby.
@@ -22,6 +23,7 @@
 pub mod announcement;
 pub mod api;
 pub mod bundle;
+pub mod did_key;
 pub mod digest;
 pub mod identity;
 pub mod invite;
@@ -32,6 +34,7 @@ pub mod lobby;
 pub mod manifest;
 pub mod offer;
 pub mod run_report;
+pub mod seats;
 pub mod signed;
 pub mod statement;
 
@@ -46,5 +49,6 @@ pub use lobby::{Lobby, LobbyError, LobbySnapshot, Party, VerifiedLobby};
 pub use manifest::{Manifest, SignedManifest};
 pub use offer::{LobbyOffer, ProgramInfo, SignedOffer};
 pub use run_report::{RunReport, SignedRunReport};
+pub use seats::Seat;
 pub use signed::VerifyError;
 pub use statement::PartyStatement;

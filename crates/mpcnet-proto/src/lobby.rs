@@ -3,7 +3,9 @@
 //! The server drives [`Lobby`] to decide what to store; clients call
 //! [`LobbySnapshot::verify`] on whatever the server returns, with the trust anchors of
 //! their invite. Both go through the same checks, so the server admits nothing a party
-//! would refuse, and a party refuses anything the server could have forged.
+//! would refuse, and a party refuses anything the server could have forged. In a named
+//! session (the offer lists the seats' keys) both refuse any other key, and both keep the
+//! joins in the list's order whatever order the parties came in.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +30,8 @@ pub struct TrustAnchors {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LobbySnapshot {
     pub offer: SignedOffer,
-    /// Join records in the order the server admitted them; the creator's comes first.
+    /// Join records in the order the server admitted them (in a named session, in seat order);
+    /// the creator's comes first.
     pub joins: Vec<SignedJoin>,
     pub manifest: Option<SignedManifest>,
 }
@@ -48,7 +51,8 @@ pub struct VerifiedLobby {
     pub offer: LobbyOffer,
     /// SHA-256 of the signed offer's bytes: what every join record commits to.
     pub offer_digest: Sha256Digest,
-    /// Ordered as in the manifest once sealed, in join order before.
+    /// Ordered as in the manifest once sealed, in join order before (seat order in a named
+    /// session, where seats may be free between them).
     pub parties: Vec<Party>,
     /// Present once the creator sealed the session.
     pub sealed: Option<SealedSession>,
@@ -141,7 +145,7 @@ impl LobbySnapshot {
 }
 
 /// Verifies join records in order: each signed, proven and agreeing to this offer, the creator
-/// first, no key twice, no seat too many.
+/// first, no key twice, no seat too many; in a named session each key listed, in seat order.
 fn verify_parties(
     joins: &[SignedJoin],
     offer: &LobbyOffer,
@@ -150,7 +154,9 @@ fn verify_parties(
     let mut parties = Vec::with_capacity(joins.len());
     for join in joins {
         let record = verify_join(join, offer, signed_offer)?;
-        push_party(&mut parties, record, offer)?;
+        if seat_party(&mut parties, record, offer)? != parties.len() - 1 {
+            return Err(VerifyError::SeatsOutOfOrder);
+        }
     }
     Ok(parties)
 }
@@ -170,11 +176,23 @@ fn verify_join(
     Ok(record)
 }
 
-fn push_party(
+/// The seat `key` may take: its place in a named session's list, or in an open session the
+/// next one after the `taken` seats.
+fn seat_for(key: &PublicKey, offer: &LobbyOffer, taken: usize) -> Result<u16, VerifyError> {
+    if !offer.is_named() {
+        return Ok(u16::try_from(taken).expect("bounded by offer.parties, a u16"));
+    }
+    crate::seats::seat_of(&offer.seats, key).ok_or_else(|| VerifyError::NotListed {
+        party: key.did_key(),
+    })
+}
+
+/// Seats the party of `record` among `parties` (kept in seat order) and returns where it went.
+fn seat_party(
     parties: &mut Vec<Party>,
     record: JoinRecord,
     offer: &LobbyOffer,
-) -> Result<(), VerifyError> {
+) -> Result<usize, VerifyError> {
     if parties.is_empty() && record.party != offer.creator {
         return Err(VerifyError::CreatorNotFirst);
     }
@@ -191,13 +209,17 @@ fn push_party(
             party: record.party.fingerprint(),
         });
     }
-    let index = u16::try_from(parties.len()).expect("bounded by offer.parties, a u16");
-    parties.push(Party {
-        index,
-        key: record.party,
-        name: record.name,
-    });
-    Ok(())
+    let index = seat_for(&record.party, offer, parties.len())?;
+    let position = parties.partition_point(|party| party.index < index);
+    parties.insert(
+        position,
+        Party {
+            index,
+            key: record.party,
+            name: record.name,
+        },
+    );
+    Ok(position)
 }
 
 /// Why the server refused a step of a lobby's life.
@@ -269,6 +291,8 @@ impl Lobby {
                 repeated: true,
             });
         }
+        // A stranger to a named session hears so first, whatever state the session is in.
+        seat_for(&record.party, &self.verified.offer, 0)?;
         if self.snapshot.manifest.is_some() {
             return Err(LobbyError::AlreadySealed);
         }
@@ -277,11 +301,10 @@ impl Lobby {
                 parties: self.verified.offer.parties,
             });
         }
-        push_party(&mut self.verified.parties, record, &self.verified.offer)?;
-        self.snapshot.joins.push(join);
-        let index = u16::try_from(self.verified.parties.len() - 1).expect("bounded by u16 seats");
+        let position = seat_party(&mut self.verified.parties, record, &self.verified.offer)?;
+        self.snapshot.joins.insert(position, join);
         Ok(Admission {
-            index,
+            index: self.verified.parties[position].index,
             repeated: false,
         })
     }
@@ -618,6 +641,152 @@ mod tests {
             snapshot.verify(&anchors).is_ok(),
             "the genuine snapshot must verify"
         );
+    }
+
+    /// A named lobby of three (alice, bob, carol listed in that order) that carol joined
+    /// before bob: its seats, and the lobby with all three.
+    fn named_lobby_joined_out_of_order() -> (Session, Lobby) {
+        let creator = Identity::generate();
+        let joiners = vec![Identity::generate(), Identity::generate()];
+        let secret = JoinSecret::generate();
+        let mut offer = signed_offer(&creator, &secret, 3, b"print(1)")
+            .decode_unverified()
+            .expect("decodes");
+        offer.seats = std::iter::once(&creator)
+            .chain(&joiners)
+            .map(|party| crate::Seat {
+                key: party.public(),
+                name: None,
+            })
+            .collect();
+        let offer = SignedOffer::create(&offer, &creator).expect("named offer");
+        let creator_join = SignedJoin::new(&creator, label("alice"), &secret, &offer);
+        let mut lobby = Lobby::create(offer.clone(), creator_join).expect("created");
+        let carol = SignedJoin::new(&joiners[1], label("carol"), &secret, &offer);
+        assert_eq!(
+            lobby.admit(carol),
+            Ok(Admission {
+                index: 2,
+                repeated: false
+            })
+        );
+        let seats: Vec<u16> = lobby.verified().parties.iter().map(|p| p.index).collect();
+        assert_eq!(seats, [0, 2], "seat 1 stays free for bob");
+        let open = lobby.clone();
+        let bob = SignedJoin::new(&joiners[0], label("bob"), &secret, &offer);
+        assert_eq!(lobby.admit(bob).map(|a| a.index), Ok(1));
+        let invite = Invite {
+            server: "https://127.0.0.1:7000".parse().expect("server"),
+            creator: creator.public(),
+            secret,
+        };
+        let session = Session {
+            invite,
+            creator,
+            joiners,
+            lobby,
+        };
+        (session, open)
+    }
+
+    #[test]
+    fn a_named_session_seats_its_listed_parties_in_list_order_whatever_the_join_order() {
+        let (mut session, open) = named_lobby_joined_out_of_order();
+        let anchors = session.invite.anchors();
+        let verified = open
+            .snapshot()
+            .verify(&anchors)
+            .expect("a half-full named lobby verifies");
+        assert_eq!(verified.parties.len(), 2);
+        let snapshot = sealed_snapshot(&mut session);
+        let verified = snapshot.verify(&anchors).expect("verifies");
+        let seated: Vec<(u16, &str)> = verified
+            .parties
+            .iter()
+            .map(|p| (p.index, p.name.as_str()))
+            .collect();
+        assert_eq!(seated, [(0, "alice"), (1, "bob"), (2, "carol")]);
+        let manifest = snapshot
+            .manifest
+            .expect("sealed")
+            .decode_unverified()
+            .expect("decodes");
+        assert_eq!(
+            manifest.parties, snapshot.joins,
+            "the manifest follows the list"
+        );
+    }
+
+    #[test]
+    fn a_named_session_refuses_every_key_it_does_not_list() {
+        let (mut session, mut open) = named_lobby_joined_out_of_order();
+        let stranger = Identity::generate();
+        let offer = open.snapshot().offer.clone();
+        let join = SignedJoin::new(&stranger, label("mallory"), &session.invite.secret, &offer);
+        let not_listed = LobbyError::Invalid(VerifyError::NotListed {
+            party: stranger.public().did_key(),
+        });
+        assert_eq!(open.admit(join.clone()), Err(not_listed.clone()));
+        assert_eq!(session.lobby.admit(join.clone()), Err(not_listed.clone()));
+        sealed_snapshot(&mut session);
+        assert_eq!(session.lobby.admit(join), Err(not_listed));
+    }
+
+    /// What a compromised server (or a creator with it) might do to a named session's order or
+    /// seats; every party must refuse each one.
+    #[test]
+    fn every_party_refuses_a_named_session_out_of_list_order_or_with_a_stranger() {
+        let (mut session, open) = named_lobby_joined_out_of_order();
+        let anchors = session.invite.anchors();
+        let snapshot = sealed_snapshot(&mut session);
+        let offer = &snapshot.offer;
+        let mut out_of_order = snapshot.clone();
+        out_of_order.joins.swap(1, 2);
+        out_of_order.manifest = Some(SignedManifest::seal(
+            offer.clone(),
+            out_of_order.joins.clone(),
+            &session.creator,
+        ));
+        let mut joins_swapped = snapshot.clone();
+        joins_swapped.joins.swap(1, 2);
+        let mut unsealed_swapped = open.snapshot().clone();
+        unsealed_swapped.joins.swap(0, 1);
+        let mallory = Identity::generate();
+        let mut stranger = open.snapshot().clone();
+        stranger.joins[1] =
+            SignedJoin::new(&mallory, label("carol"), &session.invite.secret, offer);
+        let not_listed = VerifyError::NotListed {
+            party: mallory.public().did_key(),
+        };
+        let cases = [
+            (
+                "a manifest out of list order, signed by the creator",
+                out_of_order,
+                VerifyError::SeatsOutOfOrder,
+            ),
+            (
+                "the joins served out of list order",
+                joins_swapped,
+                VerifyError::SeatsOutOfOrder,
+            ),
+            (
+                "carol's join served before the creator's",
+                unsealed_swapped,
+                VerifyError::CreatorNotFirst,
+            ),
+            (
+                "an invite holder the list does not name",
+                stranger,
+                not_listed,
+            ),
+        ];
+        for (what, forged, expected) in cases {
+            assert_eq!(forged.verify(&anchors).map(|_| ()), Err(expected), "{what}");
+            assert!(
+                Lobby::restore(forged).is_err(),
+                "the server restored {what}"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::identity::{Identity, PublicKey, SigningPurpose};
 use crate::invite::ServerAddress;
 use crate::join::LobbyId;
 use crate::label::{Label, check_printable};
+use crate::seats::Seat;
 use crate::signed::{Signed, VerifyError};
 
 /// The fewest parties an MPC session can have.
@@ -86,6 +87,11 @@ pub struct LobbyOffer {
     /// before they existed (or by the web page) is the same bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_relays: Vec<ServerAddress>,
+    /// The named seats, one per party, the creator's first: only these keys may join, each in
+    /// its seat. Empty (and absent from the signed bytes) for an open session, which anyone
+    /// holding the invite may join.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seats: Vec<Seat>,
 }
 
 impl LobbyOffer {
@@ -121,7 +127,12 @@ impl LobbyOffer {
                 count: self.extra_relays.len(),
             });
         }
-        Ok(())
+        crate::seats::check(&self.seats, self.parties, &self.creator)
+    }
+
+    /// Whether only the listed keys may join.
+    pub fn is_named(&self) -> bool {
+        !self.seats.is_empty()
     }
 
     fn file_name_has_path(&self) -> bool {
@@ -182,6 +193,7 @@ pub(crate) mod tests {
             args: vec!["--rounds".into(), "3".into()],
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
             extra_relays: Vec::new(),
+            seats: Vec::new(),
         };
         SignedOffer::create(&offer, creator).expect("valid offer")
     }
@@ -251,6 +263,24 @@ pub(crate) mod tests {
                 |e| matches!(e, VerifyError::TooManyRelays { count } if *count == MAX_EXTRA_RELAYS + 1),
             ),
             (
+                "named seats fewer than the parties",
+                |o| {
+                    o.seats = vec![Seat {
+                        key: o.creator,
+                        name: None,
+                    }]
+                },
+                |e| {
+                    matches!(
+                        e,
+                        VerifyError::SeatsDisagreeWithCount {
+                            seats: 1,
+                            parties: 3
+                        }
+                    )
+                },
+            ),
+            (
                 "another creator named",
                 |o| o.creator = Identity::generate().public(),
                 |e| matches!(e, VerifyError::OfferCreatorMismatch),
@@ -293,6 +323,28 @@ pub(crate) mod tests {
         );
         let escaping = String::from_utf8_lossy(signed.payload()).replace("survey.py", "../x.py");
         assert!(serde_json::from_str::<LobbyOffer>(&escaping).is_err());
+    }
+
+    /// Named seats are signed into the offer; an open session's offer has no such field, so it
+    /// signs the same bytes as before the field existed.
+    #[test]
+    fn named_seats_travel_in_the_signed_offer() {
+        let creator = Identity::generate();
+        let secret = JoinSecret::generate();
+        let open = signed_offer(&creator, &secret, 3, b"x");
+        assert!(!String::from_utf8_lossy(open.payload()).contains("seats"));
+        let mut offer = open.decode_unverified().expect("decodes");
+        assert!(!offer.is_named());
+        let others = [Identity::generate().public(), Identity::generate().public()];
+        offer.seats = std::iter::once(creator.public())
+            .chain(others)
+            .map(|key| Seat { key, name: None })
+            .collect();
+        offer.seats[1].name = Some(Label::new("name", "bob").expect("label"));
+        let signed = SignedOffer::create(&offer, &creator).expect("valid offer");
+        let read = signed.verify(&creator.public()).expect("verifies");
+        assert!(read.is_named());
+        assert_eq!(read.seats, offer.seats);
     }
 
     fn relay(text: &str) -> ServerAddress {

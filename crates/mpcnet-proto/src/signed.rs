@@ -43,6 +43,12 @@ pub enum VerifyError {
     TooManyRelays { count: usize },
     #[error("the offer names another creator")]
     OfferCreatorMismatch,
+    #[error("the offer lists {seats} named seats for {parties} parties")]
+    SeatsDisagreeWithCount { seats: usize, parties: u16 },
+    #[error("the offer's first named seat is not the creator's")]
+    FirstSeatNotCreator,
+    #[error("the offer lists a key in two seats")]
+    SeatListedTwice,
 
     // The offer against the invite.
     #[error("the lobby does not match the invite (another lobby id)")]
@@ -63,6 +69,10 @@ pub enum VerifyError {
     TooManyParties { parties: u16 },
     #[error("party {party} joined twice")]
     DuplicateParty { party: Fingerprint },
+    #[error("this session is for named parties and the key {party} is not one of them")]
+    NotListed { party: String },
+    #[error("the join records are not in the order of the named seats")]
+    SeatsOutOfOrder,
 
     // The manifest.
     #[error("the sealed manifest carries another offer")]

@@ -423,6 +423,9 @@ impl From<LobbyError> for ApiError {
             LobbyError::Invalid(VerifyError::BadSignature(_) | VerifyError::InvalidKey) => {
                 Self::new(StatusCode::FORBIDDEN, "bad_signature", message)
             }
+            LobbyError::Invalid(VerifyError::NotListed { .. }) => {
+                Self::new(StatusCode::FORBIDDEN, "not_listed", message)
+            }
             LobbyError::Invalid(_) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
             }

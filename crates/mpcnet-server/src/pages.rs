@@ -39,6 +39,7 @@ const ASSETS: &[Asset] = &[
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("page.js", JAVASCRIPT),
     asset!("protocol.js", JAVASCRIPT),
+    asset!("seats.js", JAVASCRIPT),
     asset!("live.js", JAVASCRIPT),
     asset!("create.js", JAVASCRIPT),
     asset!("share.js", JAVASCRIPT),

@@ -13,8 +13,8 @@ use mpcnet_proto::api::SessionView;
 use mpcnet_proto::lobby::Admission;
 use mpcnet_proto::signed::Signed;
 use mpcnet_proto::{
-    EndpointAnnouncement, Lobby, LobbyError, LobbyId, LobbySnapshot, PartyStatement, PublicKey,
-    RunReport, SignedJoin, SignedManifest,
+    EndpointAnnouncement, Lobby, LobbyError, LobbyId, LobbySnapshot, Party, PartyStatement,
+    PublicKey, RunReport, SignedJoin, SignedManifest,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS lobbies (
 );
 CREATE TABLE IF NOT EXISTS joins (
     lobby_id    TEXT NOT NULL REFERENCES lobbies(id) ON DELETE CASCADE,
-    seat        INTEGER NOT NULL,   -- join order: the party index the creator seals
+    seat        INTEGER NOT NULL,   -- the party index the creator seals (join order, or the named seat)
     party_key   TEXT NOT NULL,      -- hex key, indexed for the relay's admission check
     record      TEXT NOT NULL,      -- JSON SignedJoin
     PRIMARY KEY (lobby_id, seat),
@@ -166,13 +166,8 @@ impl Store {
         if inserted == 0 {
             return Err(StoreError::Exists);
         }
-        for (seat, (join, party)) in snapshot
-            .joins
-            .iter()
-            .zip(&lobby.verified().parties)
-            .enumerate()
-        {
-            insert_join(&transaction, &id, seat, &party.key, join)?;
+        for (join, party) in snapshot.joins.iter().zip(&lobby.verified().parties) {
+            insert_join(&transaction, &id, party, join)?;
         }
         transaction.commit()?;
         Ok(())
@@ -228,14 +223,16 @@ impl Store {
         let mut lobby = self.restore(&transaction, id, now)?;
         let admission = lobby.admit(join)?;
         if !admission.repeated {
-            let seat = usize::from(admission.index);
-            let party = &lobby.verified().parties[seat];
+            let parties = &lobby.verified().parties;
+            let position = parties
+                .iter()
+                .position(|party| party.index == admission.index)
+                .expect("an admitted party is seated");
             insert_join(
                 &transaction,
                 id,
-                seat,
-                &party.key,
-                &lobby.snapshot().joins[seat],
+                &parties[position],
+                &lobby.snapshot().joins[position],
             )?;
             transaction.commit()?;
             self.keep_verified(id, lobby);
@@ -482,19 +479,19 @@ fn add_creator_address(connection: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Stores `party`'s join in its seat (the seats of a named session may be taken in any order).
 fn insert_join(
     connection: &Connection,
     id: &LobbyId,
-    seat: usize,
-    party: &PublicKey,
+    party: &Party,
     join: &SignedJoin,
 ) -> Result<(), StoreError> {
     connection.execute(
         "INSERT INTO joins (lobby_id, seat, party_key, record) VALUES (?1, ?2, ?3, ?4)",
         params![
             id.to_string(),
-            seat as i64,
-            party.to_string(),
+            i64::from(party.index),
+            party.key.to_string(),
             to_json(join)
         ],
     )?;
@@ -622,6 +619,7 @@ mod tests {
             args: Vec::new(),
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
             extra_relays: Vec::new(),
+            seats: Vec::new(),
         };
         let offer = SignedOffer::create(&offer, creator).expect("offer");
         let creator_join = SignedJoin::new(creator, label("alice"), &secret, &offer);

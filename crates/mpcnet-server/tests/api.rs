@@ -92,6 +92,7 @@ fn create_request(fixture: &Fixture, parties: u16, program: &[u8]) -> CreateLobb
         args: Vec::new(),
         relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
         extra_relays: Vec::new(),
+        seats: Vec::new(),
     };
     let offer = SignedOffer::create(&offer, &fixture.creator).expect("offer");
     CreateLobby {
@@ -1069,4 +1070,79 @@ async fn a_create_that_cannot_succeed_is_refused_before_its_body_is_read() {
         answer_at_once(stalled_create(&fixture, "10.0.0.4", MIB)).await,
         Some((StatusCode::TOO_MANY_REQUESTS, "too_many_lobbies".into()))
     );
+}
+
+/// A session named for bob and carol: carol joins first and takes seat 2, a holder of the
+/// invite the list does not name is refused as `not_listed` (before and after the others
+/// join), bob takes seat 1, and the view shows every seat taken.
+#[tokio::test]
+async fn a_named_lobby_seats_only_its_listed_keys_in_list_order() {
+    let fixture = fixture();
+    let (bob, carol, dave) = (
+        Identity::generate(),
+        Identity::generate(),
+        Identity::generate(),
+    );
+    let mut request = create_request(&fixture, 3, b"x");
+    let mut offer = request.offer.decode_unverified().expect("offer");
+    offer.seats = [&fixture.creator, &bob, &carol]
+        .map(|party| mpcnet_proto::Seat {
+            key: party.public(),
+            name: None,
+        })
+        .to_vec();
+    request.offer = SignedOffer::create(&offer, &fixture.creator).expect("named offer");
+    request.creator_join = SignedJoin::new(
+        &fixture.creator,
+        label("alice"),
+        &fixture.secret,
+        &request.offer,
+    );
+    let (status, _) = send(&fixture.app, Method::POST, "/v1/lobbies", json(&request)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let joined = |body: Vec<u8>| -> u16 {
+        serde_json::from_slice::<mpcnet_proto::api::Joined>(&body)
+            .expect("joined")
+            .index
+    };
+    let not_listed = async || {
+        let (status, body) = fixture.join_as(&dave, "dave", &request.offer).await;
+        let error: ApiErrorBody = serde_json::from_slice(&body).expect("json error");
+        assert_eq!(
+            (status, error.code.as_str()),
+            (StatusCode::FORBIDDEN, "not_listed")
+        );
+        assert!(
+            error.message.contains(&dave.public().did_key()),
+            "{}",
+            error.message
+        );
+    };
+    let (status, body) = fixture.join_as(&carol, "carol", &request.offer).await;
+    assert_eq!((status, joined(body)), (StatusCode::CREATED, 2));
+    not_listed().await;
+    let (status, body) = fixture.join_as(&bob, "bob", &request.offer).await;
+    assert_eq!((status, joined(body)), (StatusCode::CREATED, 1));
+    not_listed().await;
+    assert_eq!(fixture.seal().await, StatusCode::NO_CONTENT);
+
+    let id = fixture.secret.lobby_id();
+    let (_, body) = send(
+        &fixture.app,
+        Method::GET,
+        &format!("/v1/lobbies/{id}/view"),
+        Vec::new(),
+    )
+    .await;
+    let view: SessionView = serde_json::from_slice(&body).expect("view");
+    let names: Vec<(u16, &str)> = view
+        .parties
+        .iter()
+        .map(|p| (p.index, p.name.as_str()))
+        .collect();
+    assert_eq!(names, [(0, "alice"), (1, "bob"), (2, "carol")]);
+    assert_eq!(view.seats.len(), 3);
+    assert!(view.seats.iter().all(|seat| seat.taken));
+    assert_eq!(view.seats[2].did, carol.public().did_key());
 }

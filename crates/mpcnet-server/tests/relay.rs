@@ -72,6 +72,7 @@ impl Lab {
             party_name: "p0".into(),
             args: Vec::new(),
             extra_relays: Vec::new(),
+            seats: Vec::new(),
         };
         let invite = session::create(parties[0], &plan).await.expect("created");
         let home = |name: &str| Home::open(self.dir.path().join(name)).expect("home");

@@ -7,9 +7,22 @@ import {
   base64url, fromBase64url, hex, joinKeyOf, keyFromSeed, lobbyIdOf, PURPOSE, randomBytes,
   sessionLinks, sha256, signedJoin, signJson,
 } from "./protocol.js";
+import { parseSeatList } from "./seats.js";
 
 const form = document.getElementById("create-form");
 const say = (text) => fill("create-status", text);
+
+/**
+ * The named seats of the list typed in the form, the creator's (this browser's fresh key)
+ * first, or none if nothing is listed (a session open to anyone holding the invite).
+ */
+function namedSeats(text, creator) {
+  if (text.trim() === "") return [];
+  const others = parseSeatList(text);
+  if (others.length === 0) throw new Error("the list of parties names no one");
+  if (others.length + 1 > 64) throw new Error(`${others.length + 1} parties are listed, you included; a session has at most 64`);
+  return [{ key: hex(creator.publicKey) }, ...others];
+}
 
 /** Public arguments as typed: one per line, exactly as given (no shell quoting to guess at). */
 const argumentLines = (text) => text.split(/\r?\n/).filter((line) => line !== "");
@@ -74,7 +87,8 @@ async function createSession(event) {
     const joinKey = await joinKeyOf(secret);
     const creator = await keyFromSeed(randomBytes(32));
     const lobbyId = await lobbyIdOf(joinKey.publicKey);
-    const parties = Number(data.get("parties"));
+    const seats = namedSeats(String(data.get("seats") ?? ""), creator);
+    const parties = seats.length || Number(data.get("parties"));
     const offer = {
       lobby_id: lobbyId,
       name: String(data.get("name")).trim() || chosen.name,
@@ -88,6 +102,8 @@ async function createSession(event) {
       args: argumentLines(String(data.get("args"))),
       relay_url: new URL("/", location.origin).href,
     };
+    // Absent for an open session, so its offer is the same bytes as before seats existed.
+    if (seats.length) offer.seats = seats;
     const signedOffer = await signJson(offer, creator, PURPOSE.offer);
     const creatorName = String(data.get("party-name")).trim();
     const creatorJoin = await signedJoin(creator, creatorName, joinKey, lobbyId, signedOffer.payload);

@@ -47,19 +47,34 @@ function runText(run) {
   }
 }
 
-/** Renders the parties: one row per seat, joined or not. */
+/** The row of a seat nobody has taken yet: in a named session, who it waits for. */
+function freeSeatRow(seat, listed) {
+  if (!listed) {
+    return el("tr", { "data-seat": seat, class: "missing" }, el("td", {}, String(seat)), el("td", { colspan: "3" }, "not joined yet"));
+  }
+  return el("tr", { "data-seat": seat, class: "missing" },
+    el("td", {}, String(seat)),
+    el("td", { class: "party-name" }, listed.name ?? "", el("span", { class: "tag" }, "listed")),
+    el("td", {}, el("code", {}, listed.fingerprint)),
+    el("td", {}, "not joined yet"),
+  );
+}
+
+/** Renders the parties: one row per seat, joined or not (a named session's seats may be taken in any order). */
 export function showParties(id, view) {
   const rows = [];
   for (let seat = 0; seat < view.parties_expected; seat += 1) {
-    const party = view.parties[seat];
+    const party = view.parties.find((joined) => joined.index === seat);
+    const listed = view.seats?.[seat];
     if (!party) {
-      rows.push(el("tr", { "data-seat": seat, class: "missing" }, el("td", {}, String(seat)), el("td", { colspan: "3" }, "not joined yet")));
+      rows.push(freeSeatRow(seat, listed));
       continue;
     }
+    const listedAs = listed?.name && listed.name !== party.name ? el("span", { class: "tag" }, `listed as ${listed.name}`) : "";
     rows.push(
       el("tr", { "data-seat": seat, "data-run": party.run?.kind ?? "none" },
         el("td", {}, String(party.index)),
-        el("td", { class: "party-name" }, party.name, party.creator ? el("span", { class: "tag" }, "creator") : ""),
+        el("td", { class: "party-name" }, party.name, party.creator ? el("span", { class: "tag" }, "creator") : "", listedAs),
         el("td", {}, el("code", {}, party.fingerprint)),
         el("td", {}, runText(party.run)),
       ),
@@ -70,7 +85,7 @@ export function showParties(id, view) {
 
 /** Renders the links between parties, as their agents report them. */
 export function showLinks(id, view) {
-  const name = (index) => view.parties[index]?.name ?? `party ${index}`;
+  const name = (index) => view.parties.find((party) => party.index === index)?.name ?? `party ${index}`;
   const rows = view.links.map((link) =>
     el("tr", { "data-link": link.parties.join("-"), "data-path": link.path },
       el("td", {}, `${link.parties[0]} ${name(link.parties[0])}`),

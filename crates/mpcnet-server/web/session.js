@@ -72,6 +72,7 @@ function showView(view) {
     el("code", {}, view.program.file_name), ` (${view.program.size} bytes), SHA-256 `, el("code", {}, view.program.sha256));
   fill("args", ...(view.args.length ? view.args.map((arg) => el("code", { class: "arg" }, arg)) : ["(none)"]));
   fill("joined", `${view.parties.length} of ${view.parties_expected}`);
+  fill("access", view.seats?.length ? "only the parties listed below, by key" : "anyone holding the invite");
   fill("expires", new Date(view.expires_at * 1000).toLocaleString());
   showParties("parties", view);
   showLinks("links", view);

@@ -57,6 +57,9 @@ async function main() {
       fill("session-name", view.name);
       showPhase("phase", view);
       fill("joined", `${view.parties.length} of ${view.parties_expected} parties joined`);
+      if (view.seats?.length) {
+        fill("invite-holders", "Only the parties you listed can take a seat with it, each with its own key; still, send it only to them (scanning the QR code gives the same link).");
+      }
     },
     (reason) => fill("share-error", reason),
   );

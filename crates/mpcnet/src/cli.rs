@@ -39,7 +39,8 @@ pub enum Command {
     /// Run a relay for the sessions of a lobby on another host, admitting only their parties;
     /// the first line printed is the --relay value for `create`.
     Relay(RelayArgs),
-    /// Show this party's identity (created on first use).
+    /// Print this party's identity line (did:key, name, fingerprint) to give to a session's
+    /// creator, with its QR code on stderr (the identity is created on first use).
     Id(IdArgs),
     /// Create a session and print its invite.
     Create(CreateArgs),
@@ -236,6 +237,10 @@ fn parse_optional_address(text: &str) -> Result<OptionalAddress, String> {
 
 #[derive(Debug, Args)]
 pub struct IdArgs {
+    /// Your name as a party, put on the identity line [default: $USER].
+    #[arg(long, env = "MPCNET_PARTY_NAME")]
+    pub name: Option<String>,
+
     /// Print JSON.
     #[arg(long, env = "MPCNET_JSON")]
     pub json: bool,
@@ -247,9 +252,31 @@ pub struct CreateArgs {
     #[arg(long, env = "MPCNET_SERVER", value_name = "URL")]
     pub server: ServerAddress,
 
-    /// Parties in all, you included.
-    #[arg(long, env = "MPCNET_PARTIES", value_parser = clap::value_parser!(u16).range(2..=64))]
-    pub parties: u16,
+    /// Parties in all, you included [default with --party or --parties-file: as many as listed].
+    #[arg(
+        long,
+        env = "MPCNET_PARTIES",
+        value_parser = clap::value_parser!(u16).range(2..=64),
+        required_unless_present_any = ["named_parties", "parties_file"]
+    )]
+    pub parties: Option<u16>,
+
+    /// Only this party may take the next seat: its identity as `mpcnet id` prints it
+    /// (`did:key:z6Mk… [name]`); repeat in seat order. You are party 0. Names given here cannot
+    /// contain commas (a parties file's can).
+    #[arg(
+        long = "party",
+        env = "MPCNET_NAMED_PARTIES",
+        value_name = "DID_KEY [NAME]",
+        value_delimiter = ','
+    )]
+    pub named_parties: Vec<mpcnet_proto::Seat>,
+
+    /// The parties who alone may join, one per line in seat order (`did:key:z6Mk… [name]`,
+    /// `#` comments); your own key may come first or be left out (you are party 0). Seats
+    /// named by --party come after the file's.
+    #[arg(long, env = "MPCNET_PARTIES_FILE", value_name = "FILE")]
+    pub parties_file: Option<PathBuf>,
 
     /// The MPyC program every party runs: one file, or a folder (its modules and data files
     /// too), packed as a bundle.

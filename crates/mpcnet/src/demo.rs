@@ -86,6 +86,7 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
         party_name: names[0].clone(),
         args: Vec::new(),
         extra_relays: Vec::new(),
+        seats: Vec::new(),
     };
     let invite = session::create(&creator, &plan)
         .await

@@ -94,7 +94,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => success(serve::run(args, &home_dir).await),
         Command::Relay(args) => success(serve::run_relay(args, &home_dir).await),
-        Command::Id(args) => success(id(&open_home(home_dir)?, &args)),
+        Command::Id(args) => success(id(&open_home(home_dir)?, args)),
         Command::Create(args) => success(create(&open_home(home_dir)?, args).await),
         Command::Join(args) => success(join(&open_home(home_dir)?, args).await),
         Command::Status(args) => success(status(&open_home(home_dir)?, args).await),
@@ -143,13 +143,35 @@ fn identity(home: &Home) -> anyhow::Result<mpcnet_proto::Identity> {
     Ok(identity)
 }
 
-fn id(home: &Home, args: &IdArgs) -> anyhow::Result<()> {
+fn id(home: &Home, args: IdArgs) -> anyhow::Result<()> {
     let identity = identity(home)?;
-    if args.json {
-        println!("{}", report::identity_json(&identity));
-    } else {
-        print!("{}", report::identity(&identity));
+    let name = mpcnet_proto::Label::new("your party name", &party_name(args.name))
+        .map_err(|e| BadInput(e.to_string()))?;
+    let line = report::identity_line(&identity, &name);
+    if line
+        .parse::<mpcnet_proto::Seat>()
+        .ok()
+        .and_then(|seat| seat.name)
+        != Some(name.clone())
+    {
+        return Err(BadInput(
+            "your party name cannot hold \" #\": on the identity line it would begin a comment"
+                .into(),
+        )
+        .into());
     }
+    if args.json {
+        println!("{}", report::identity_json(&identity, &name, &line));
+        return Ok(());
+    }
+    println!("{line}");
+    std::io::stdout().flush()?;
+    eprintln!("{}", report::qr_code(&line));
+    eprint!("{}", report::identity(&identity));
+    eprintln!(
+        "Give the line above to a session's creator: `mpcnet create --party LINE` (or a line of\n\
+         its --parties-file) lets this identity, and no other, take a seat."
+    );
     Ok(())
 }
 
@@ -160,8 +182,41 @@ fn party_name(given: Option<String>) -> String {
         .unwrap_or_else(|| "party".into())
 }
 
+/// The named seats of `args` (the file's, then `--party`'s) with the creator in seat 0, and the
+/// party count; no seats for an open session.
+fn named_seats(
+    creator: &mpcnet_proto::PublicKey,
+    args: &CreateArgs,
+) -> anyhow::Result<(Vec<mpcnet_proto::Seat>, u16)> {
+    let mut listed = Vec::new();
+    if let Some(path) = &args.parties_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())))?;
+        listed = mpcnet_proto::seats::parse_list(&text)
+            .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    }
+    listed.extend(args.named_parties.iter().cloned());
+    if listed.is_empty() && args.parties_file.is_none() {
+        let parties = args
+            .parties
+            .ok_or_else(|| BadInput("--parties, --party or --parties-file is needed".into()))?;
+        return Ok((Vec::new(), parties));
+    }
+    let seats = mpcnet_proto::seats::with_creator(creator, listed)
+        .map_err(|e| BadInput(format!("the parties listed: {e}")))?;
+    let count = u16::try_from(seats.len()).expect("at most MAX_PARTIES seats");
+    match args.parties {
+        Some(parties) if parties != count => Err(BadInput(format!(
+            "--parties {parties} disagrees with the {count} parties listed (you included)"
+        ))
+        .into()),
+        _ => Ok((seats, count)),
+    }
+}
+
 async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
     let identity = identity(home)?;
+    let (seats, parties) = named_seats(&identity.public(), &args)?;
     // An example of the catalog is fetched into a directory that lives as long as the creation.
     let fetched = tempfile::tempdir().context("making a directory for the example")?;
     let program = match (&args.example, args.program) {
@@ -173,13 +228,14 @@ async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
     };
     let plan = SessionPlan {
         server: args.server,
-        parties: args.parties,
+        parties,
         program,
         main: args.main,
         name: args.name,
         party_name: party_name(args.party_name),
         args: args.args,
         extra_relays: args.relays,
+        seats,
     };
     let invite = session::create(&identity, &plan)
         .await
@@ -193,9 +249,14 @@ async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
         println!("{invite}");
     }
     std::io::stdout().flush()?;
-    eprintln!("{}", report::qr_code(&invite));
+    eprintln!("{}", report::qr_code(&invite.to_string()));
+    let holder = if plan.seats.is_empty() {
+        "it lets its holder join"
+    } else {
+        "only the keys you listed can join with it"
+    };
     eprintln!(
-        "Share the invite above privately with the other {} parties: it lets its holder join.\n\
+        "Share the invite above privately with the other {} parties: {holder}.\n\
          Each of them runs:   mpcnet join INVITE --name THEIR_NAME\n\
          Then you run:        mpcnet status INVITE   (seals the session once everyone has joined)\n\
          Compare the session fingerprint it shows with the others' before running anything.",

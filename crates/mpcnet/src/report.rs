@@ -4,11 +4,23 @@ use std::fmt::Write as _;
 
 use mpcnet_client::SessionReport;
 use mpcnet_client::session::LocalRunStatus;
-use mpcnet_proto::{Identity, Invite};
+use mpcnet_proto::api::SeatView;
+use mpcnet_proto::{Identity, Label, Seat};
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
 
-/// The identity as `mpcnet id` shows it.
+/// The line `mpcnet id` prints for a creator to list: a line of a parties file (the did:key
+/// and the name), the fingerprint in its comment.
+pub fn identity_line(identity: &Identity, name: &Label) -> String {
+    let key = identity.public();
+    let seat = Seat {
+        key,
+        name: Some(name.clone()),
+    };
+    format!("{seat}  # fingerprint {}", key.fingerprint())
+}
+
+/// The identity's details, as `mpcnet id` shows them below its line.
 pub fn identity(identity: &Identity) -> String {
     let key = identity.public();
     format!(
@@ -20,9 +32,11 @@ pub fn identity(identity: &Identity) -> String {
 }
 
 /// The identity as `mpcnet id --json` prints it.
-pub fn identity_json(identity: &Identity) -> serde_json::Value {
+pub fn identity_json(identity: &Identity, name: &Label, line: &str) -> serde_json::Value {
     let key = identity.public();
     serde_json::json!({
+        "line": line,
+        "name": name.as_str(),
         "fingerprint": key.fingerprint().to_string(),
         "did": key.did_key(),
         "public_key": key.to_string(),
@@ -109,8 +123,34 @@ pub fn session(report: &SessionReport) -> String {
             party.index, party.name, party.fingerprint
         );
     }
+    text.push_str(&seats(&report.seats));
     if let Some(last_run) = &report.run {
         text.push_str(&run(last_run));
+    }
+    text
+}
+
+/// A named session's seats, one line each (nothing for an open session).
+fn seats(seats: &[SeatView]) -> String {
+    if seats.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("seats    named: only these keys may join\n");
+    let width = seats
+        .iter()
+        .map(|seat| seat.name.as_deref().map_or(1, |name| name.chars().count()))
+        .max()
+        .unwrap_or(0);
+    for seat in seats {
+        let _ = writeln!(
+            text,
+            "  {:>2}  {:<width$}  {}  {:<7}  {}",
+            seat.index,
+            seat.name.as_deref().unwrap_or("-"),
+            seat.fingerprint,
+            if seat.taken { "joined" } else { "waiting" },
+            seat.did
+        );
     }
     text
 }
@@ -147,9 +187,9 @@ fn run(run: &LocalRunStatus) -> String {
     text
 }
 
-/// The invite as a QR code drawn with Unicode half blocks, for a terminal.
-pub fn qr_code(invite: &Invite) -> String {
-    match QrCode::with_error_correction_level(invite.to_string(), qrcode::EcLevel::L) {
+/// `text` (an invite, an identity line) as a QR code drawn with Unicode half blocks, for a terminal.
+pub fn qr_code(text: &str) -> String {
+    match QrCode::with_error_correction_level(text, qrcode::EcLevel::L) {
         Ok(code) => code
             .render::<Dense1x2>()
             .dark_color(Dense1x2::Light)

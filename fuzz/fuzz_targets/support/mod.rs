@@ -1,6 +1,6 @@
-//! What the fuzz targets of server-side parsers share: one genuine session (fixed keys, so runs
-//! are reproducible) in each state of its life, and the two ways a target turns fuzz input into
-//! bytes to parse.
+//! What the fuzz targets of server-side parsers share: two genuine sessions (fixed keys, so runs
+//! are reproducible), one open to any invite holder and one named for its three parties, each
+//! in every state of its life, and the two ways a target turns fuzz input into bytes to parse.
 #![allow(dead_code)] // each target uses its own part
 
 use std::sync::OnceLock;
@@ -27,8 +27,11 @@ pub struct Genuine {
     /// What those joins say, verified once.
     pub join_records: [JoinRecord; 3],
     pub create: CreateLobby,
-    /// alice and bob have joined; carol's seat is free.
+    /// Two have joined, one seat is free: alice and bob in the open session, alice and carol
+    /// (who came first) in the named one.
     pub open: Lobby,
+    /// The join of the party whose seat is free in `open` (carol's, or bob's in the named one).
+    pub free_join: SignedJoin,
     /// Every seat taken, not sealed.
     pub full: Lobby,
     pub manifest: SignedManifest,
@@ -39,71 +42,104 @@ fn label(text: &str) -> Label {
     Label::new("name", text).expect("a fixed label is valid")
 }
 
+/// The genuine session open to any holder of its invite.
 pub fn genuine() -> &'static Genuine {
     static GENUINE: OnceLock<Genuine> = OnceLock::new();
-    GENUINE.get_or_init(|| {
-        let creator = Identity::from_secret_bytes(&[1; 32]);
-        let secret = JoinSecret::from_bytes([2; 32]);
-        let joiners = [
-            Identity::from_secret_bytes(&[3; 32]),
-            Identity::from_secret_bytes(&[4; 32]),
-        ];
-        let program = b"print('mean')\n".to_vec();
-        let offer = LobbyOffer {
+    GENUINE.get_or_init(|| build(false))
+}
+
+/// The genuine session named for alice, bob and carol (the same keys, its own join secret).
+pub fn named() -> &'static Genuine {
+    static NAMED: OnceLock<Genuine> = OnceLock::new();
+    NAMED.get_or_init(|| build(true))
+}
+
+/// The genuine session a fuzz input is about: the named one when its first byte has the high
+/// bit set, else the open one (so byte 0, raw input, stays as it was).
+pub fn pick(data: &[u8]) -> &'static Genuine {
+    match data.first() {
+        Some(first) if first & 0x80 != 0 => named(),
+        _ => genuine(),
+    }
+}
+
+fn build(named: bool) -> Genuine {
+    let creator = Identity::from_secret_bytes(&[1; 32]);
+    let secret = JoinSecret::from_bytes([if named { 5 } else { 2 }; 32]);
+    let joiners = [
+        Identity::from_secret_bytes(&[3; 32]),
+        Identity::from_secret_bytes(&[4; 32]),
+    ];
+    let program = b"print('mean')\n".to_vec();
+    let offer = LobbyOffer {
+        lobby_id: secret.lobby_id(),
+        name: label("fuzz"),
+        parties: 3,
+        creator: creator.public(),
+        join_key: secret.join_key().public(),
+        program: ProgramInfo::describe(label("mean.py"), &program),
+        args: vec!["--rounds".into(), "3".into()],
+        relay_url: "https://127.0.0.1:7000/"
+            .parse()
+            .expect("a fixed URL parses"),
+        extra_relays: Vec::new(),
+        seats: Vec::new(),
+    };
+    let mut offer = offer;
+    if named {
+        offer.seats = [&creator, &joiners[0], &joiners[1]]
+            .map(|party| mpcnet_proto::Seat {
+                key: party.public(),
+                name: Some(label("listed")),
+            })
+            .to_vec();
+    }
+    let offer = SignedOffer::create(&offer, &creator).expect("the genuine offer is valid");
+    let joins = [
+        SignedJoin::new(&creator, label("alice"), &secret, &offer),
+        SignedJoin::new(&joiners[0], label("bob"), &secret, &offer),
+        SignedJoin::new(&joiners[1], label("carol"), &secret, &offer),
+    ];
+    let join_records = joins.clone().map(|join| {
+        join.verify(&secret.join_key().public())
+            .expect("a genuine join verifies")
+    });
+    let create = CreateLobby {
+        offer: offer.clone(),
+        creator_join: joins[0].clone(),
+        program: program.clone(),
+    };
+    let (first, free) = if named { (2, 1) } else { (1, 2) };
+    let free_join = joins[free].clone();
+    let mut open = Lobby::create(offer.clone(), joins[0].clone()).expect("created");
+    open.admit(joins[first].clone())
+        .expect("the first joiner joins");
+    let mut full = open.clone();
+    full.admit(joins[free].clone())
+        .expect("the second joiner joins");
+    let manifest = full.snapshot().seal(&creator);
+    let mut sealed = full.clone();
+    sealed.seal(manifest.clone()).expect("sealed");
+    Genuine {
+        anchors: TrustAnchors {
             lobby_id: secret.lobby_id(),
-            name: label("fuzz"),
-            parties: 3,
             creator: creator.public(),
             join_key: secret.join_key().public(),
-            program: ProgramInfo::describe(label("mean.py"), &program),
-            args: vec!["--rounds".into(), "3".into()],
-            relay_url: "https://127.0.0.1:7000/"
-                .parse()
-                .expect("a fixed URL parses"),
-            extra_relays: Vec::new(),
-        };
-        let offer = SignedOffer::create(&offer, &creator).expect("the genuine offer is valid");
-        let joins = [
-            SignedJoin::new(&creator, label("alice"), &secret, &offer),
-            SignedJoin::new(&joiners[0], label("bob"), &secret, &offer),
-            SignedJoin::new(&joiners[1], label("carol"), &secret, &offer),
-        ];
-        let join_records = joins.clone().map(|join| {
-            join.verify(&secret.join_key().public())
-                .expect("a genuine join verifies")
-        });
-        let create = CreateLobby {
-            offer: offer.clone(),
-            creator_join: joins[0].clone(),
-            program: program.clone(),
-        };
-        let mut open = Lobby::create(offer.clone(), joins[0].clone()).expect("created");
-        open.admit(joins[1].clone()).expect("bob joins");
-        let mut full = open.clone();
-        full.admit(joins[2].clone()).expect("carol joins");
-        let manifest = full.snapshot().seal(&creator);
-        let mut sealed = full.clone();
-        sealed.seal(manifest.clone()).expect("sealed");
-        Genuine {
-            anchors: TrustAnchors {
-                lobby_id: secret.lobby_id(),
-                creator: creator.public(),
-                join_key: secret.join_key().public(),
-            },
-            secret,
-            creator,
-            joiners,
-            offer,
-            program,
-            joins,
-            join_records,
-            create,
-            open,
-            full,
-            manifest,
-            sealed,
-        }
-    })
+        },
+        secret,
+        creator,
+        joiners,
+        offer,
+        program,
+        joins,
+        join_records,
+        create,
+        open,
+        free_join,
+        full,
+        manifest,
+        sealed,
+    }
 }
 
 /// The bytes a target parses: `data` after its first byte as they are (first byte 0), or a

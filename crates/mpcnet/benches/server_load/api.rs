@@ -134,6 +134,7 @@ impl PlannedLobby {
             args: Vec::new(),
             relay_url: server.origin.clone(),
             extra_relays: Vec::new(),
+            seats: Vec::new(),
         };
         let offer = SignedOffer::create(&offer, &creator).context("offer")?;
         let request = CreateLobby {

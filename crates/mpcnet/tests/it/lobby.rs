@@ -107,11 +107,14 @@ pub(crate) fn edit_payload(
     outer.to_string()
 }
 
+/// What is tampered with, how (an edit of the server's database), and the check every party
+/// must name.
+type TamperCase = (&'static str, fn(&rusqlite::Connection), VerifyError);
+
 #[test]
 fn tampering_with_the_server_database_makes_every_party_refuse() {
-    type Tamper = fn(&rusqlite::Connection);
     // What is tampered with, how, and the check every party must name.
-    let cases: &[(&str, Tamper, VerifyError)] = &[
+    let cases: &[TamperCase] = &[
         (
             "the sealed manifest",
             |db| {
@@ -171,11 +174,76 @@ fn tampering_with_the_server_database_makes_every_party_refuse() {
             VerifyError::BadSignature(SigningPurpose::Offer),
         ),
     ];
+    assert_every_party_refuses(cases, three_party_session);
+    // A named session's seat list and seat order.
+    let named: &[TamperCase] = &[
+        (
+            "the order of the named seats",
+            |db| {
+                let seats = |payload: &mut Value| {
+                    payload["seats"].as_array_mut().expect("seats").swap(1, 2)
+                };
+                edit_offer(db, seats)
+            },
+            VerifyError::BadSignature(SigningPurpose::Offer),
+        ),
+        (
+            "a named seat's key",
+            |db| {
+                edit_offer(db, |payload| {
+                    payload["seats"][1]["key"] =
+                        "2e6fcce36701dc791488e0d0b1745cc1e33a4c1c9fcc41c63bd343dbbe0970e6".into();
+                })
+            },
+            VerifyError::BadSignature(SigningPurpose::Offer),
+        ),
+        (
+            "the seat list removed (an open session)",
+            |db| {
+                edit_offer(db, |payload| {
+                    payload.as_object_mut().expect("offer").remove("seats");
+                })
+            },
+            VerifyError::BadSignature(SigningPurpose::Offer),
+        ),
+        (
+            "the joins moved out of the seats' order",
+            |db| {
+                db.execute_batch(
+                "UPDATE joins SET seat = 99 WHERE seat = 1; UPDATE joins SET seat = 1 WHERE seat = 2; UPDATE joins SET seat = 2 WHERE seat = 99;",
+            )
+            .expect("update");
+            },
+            VerifyError::SeatsOutOfOrder,
+        ),
+    ];
+    assert_every_party_refuses(named, named_three_party_session);
+}
+
+/// Rewrites the stored offer's payload with `edit`.
+fn edit_offer(db: &rusqlite::Connection, edit: impl FnOnce(&mut Value)) {
+    let offer: String = db
+        .query_row("SELECT offer FROM lobbies", [], |row| row.get(0))
+        .expect("offer");
+    let edited = edit_payload(&offer, None, edit);
+    db.execute("UPDATE lobbies SET offer = ?1", [edited])
+        .expect("update");
+}
+
+/// For each case: a session of three made by `session`, sealed, then tampered with in the
+/// server's database; every party's `status` must fail naming the check.
+fn assert_every_party_refuses(
+    cases: &[TamperCase],
+    session: fn(&Server, &std::path::Path) -> String,
+) {
     for (what, tamper, caught_by) in cases {
         let root = tempfile::tempdir().expect("tempdir");
         let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
-        let invite = three_party_session(&server, root.path());
-        status_json(&root.path().join("alice"), &invite);
+        let invite = session(&server, root.path());
+        assert_eq!(
+            status_json(&root.path().join("alice"), &invite)["state"],
+            "sealed"
+        );
         tamper(&server.database());
         for party in ["alice", "bob", "carol"] {
             let output = mpcnet(&root.path().join(party), &["status", &invite]);
@@ -290,16 +358,15 @@ fn the_identity_is_created_once_kept_private_and_never_printed() {
     let first = mpcnet(&home, &["id"]);
     assert!(stderr(&first).contains("created a new identity"));
     let second = mpcnet(&home, &["id"]);
-    assert!(stderr(&second).is_empty(), "{}", stderr(&second));
+    assert!(!stderr(&second).contains("created"), "{}", stderr(&second));
     assert_eq!(stdout(&first), stdout(&second));
     assert!(stdout(&first).contains("did:key:z6Mk"));
 
     let key_file = std::fs::read_to_string(home.join("identity.key")).expect("identity file");
     let secret = key_file.lines().nth(1).expect("secret line");
-    assert!(
-        !stdout(&first).contains(secret),
-        "the secret key is never printed"
-    );
+    for shown in [stdout(&first), stderr(&first)] {
+        assert!(!shown.contains(secret), "the secret key is never printed");
+    }
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(home.join("identity.key"))
             .expect("meta")

@@ -2,6 +2,7 @@
 
 mod bundles;
 mod lobby;
+mod named;
 mod relays;
 mod run;
 mod support;

@@ -240,6 +240,58 @@ pub fn three_party_session(server: &Server, root: &Path) -> String {
     invite
 }
 
+/// The identity line `mpcnet id` prints in `home` for `name` (created on first use).
+pub fn identity_line(home: &Path, name: &str) -> String {
+    let line = succeed(mpcnet(home, &["id", "--name", name]));
+    assert_eq!(line.lines().count(), 1, "id prints one line: {line}");
+    line.trim().to_owned()
+}
+
+/// Alice (home `root/alice`) creates a session named for bob and carol (in that order, their
+/// identity lines in a parties file after alice's own) with `program` and `public_args`;
+/// returns the invite. No one has joined but alice.
+pub fn create_named_session(
+    server: &Server,
+    root: &Path,
+    program: &Path,
+    public_args: &[&str],
+) -> String {
+    let [alice, bob, carol] = PARTIES.map(|name| identity_line(&root.join(name), name));
+    let file = root.join("parties.txt");
+    let listed =
+        format!("# alice lists herself first, then the others\n{alice}\n\n{bob}\n{carol}\n");
+    std::fs::write(&file, listed).expect("parties file");
+    let mut args = vec![
+        "create",
+        "--server",
+        &server.address,
+        "--program",
+        program.to_str().expect("utf-8"),
+        "--parties-file",
+        file.to_str().expect("utf-8"),
+        "--party-name",
+        "alice",
+        "--",
+    ];
+    args.extend(public_args);
+    let created = succeed(mpcnet(&root.join("alice"), &args));
+    assert_eq!(created.lines().count(), 1, "create prints the invite alone");
+    created.trim().to_owned()
+}
+
+/// A named session of three in three homes under `root`: carol joins before bob, who still
+/// takes seat 1; every party has joined, alice has not sealed yet.
+pub fn named_three_party_session(server: &Server, root: &Path) -> String {
+    let program = root.join("mean.py");
+    std::fs::write(&program, "print('mean')\n").expect("program");
+    let invite = create_named_session(server, root, &program, &["--rounds", "3"]);
+    for (name, seat) in [("carol", "2"), ("bob", "1")] {
+        let joined = succeed(mpcnet(&root.join(name), &["join", &invite, "--name", name]));
+        assert_eq!(joined.trim(), seat, "{name} takes its listed seat");
+    }
+    invite
+}
+
 /// Calls `found` every `every` until it finds something, for at most `limit`; fails naming
 /// `what` (and the last thing `found` was given to say) if it never does.
 pub fn poll_until<T>(

@@ -613,3 +613,98 @@ async fn a_bundle_made_by_pack_is_created_in_the_page() {
     assert_eq!(status["name"], "survey");
     browser.close().await;
 }
+
+/// A session named in the page for bob and carol: the offer the browser signed lists exactly
+/// what the Rust parser reads from the same text (after the browser's creator key), only
+/// listed keys can join and in the list's seats, and the session page shows who it waits for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_named_in_the_page_seats_only_the_listed_keys() {
+    if !browser_present() {
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let program = root.path().join("p.py");
+    std::fs::write(&program, "print('p')\n").expect("program");
+    let [bob, carol] = ["bob", "carol"].map(|name| identity_line(&root.path().join(name), name));
+    let listed = format!("# the others\n{bob}\n\n{carol}\n");
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/", origin(&server)))
+        .await
+        .expect("create page");
+    browser
+        .type_into("input[name=program]", program.to_str().expect("utf-8 path"))
+        .await;
+    browser.type_into("input[name=party-name]", "alice").await;
+    browser.type_into("textarea[name=seats]", &listed).await;
+    browser
+        .find("button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("submit");
+    let invite_text = browser
+        .wait_text("#invite-link", PAGE_LIMIT, |t| !t.is_empty())
+        .await;
+    let invite: Invite = invite_text.parse().expect("the page's invite parses");
+
+    let seats = status_json(&root.path().join("bob"), &invite_text)["seats"].clone();
+    let expected = mpcnet_proto::seats::parse_list(&listed).expect("the Rust parser reads it");
+    let shown: Vec<(String, Option<String>)> = seats
+        .as_array()
+        .expect("seats")
+        .iter()
+        .map(|seat| {
+            let name = seat["name"].as_str().map(str::to_owned);
+            (seat["did"].as_str().expect("did").to_owned(), name)
+        })
+        .collect();
+    let creator = (invite.creator.did_key(), None);
+    let others = expected.iter().map(|seat| {
+        (
+            seat.key.did_key(),
+            seat.name.as_ref().map(ToString::to_string),
+        )
+    });
+    assert_eq!(
+        shown,
+        std::iter::once(creator).chain(others).collect::<Vec<_>>()
+    );
+
+    let dave = mpcnet(&root.path().join("dave"), &["join", &invite_text]);
+    assert_fails(&dave, 1, "this session is for named parties and your key");
+    let carol_home = root.path().join("carol");
+    let carol_joined = succeed(mpcnet(
+        &carol_home,
+        &["join", &invite_text, "--name", "carol"],
+    ));
+    assert_eq!(carol_joined.trim(), "2");
+
+    browser
+        .client
+        .goto(&invite_text)
+        .await
+        .expect("session page");
+    browser
+        .wait_text("#access", PAGE_LIMIT, |t| {
+            t.starts_with("only the parties listed")
+        })
+        .await;
+    browser
+        .wait_text(
+            "#parties tr[data-seat=\"1\"] .party-name",
+            PAGE_LIMIT,
+            |t| t.starts_with("bob") && t.contains("listed"),
+        )
+        .await;
+    browser
+        .wait_text(
+            "#parties tr[data-seat=\"2\"] .party-name",
+            PAGE_LIMIT,
+            |t| t.starts_with("carol"),
+        )
+        .await;
+    browser.close().await;
+}
