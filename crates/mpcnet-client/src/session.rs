@@ -10,13 +10,14 @@ use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::run_report::RunState;
 use mpcnet_proto::{
-    Identity, Invite, JoinSecret, Label, LobbyOffer, ServerAddress, Sha256Digest, SignedJoin,
-    SignedOffer, VerifyError,
+    Identity, IdentityRequirement, Invite, JoinSecret, Label, LobbyOffer, ProvenIdentity,
+    ServerAddress, Sha256Digest, SignedJoin, SignedOffer, VerifyError,
 };
 use serde::Serialize;
 
 use crate::home::{Home, HomeError};
 use crate::lobby_client::{ClientError, LobbyClient};
+use crate::oidc::{OidcError, ProofCheckError, ProofChecker, ProveWith};
 
 /// Why a session flow failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,8 @@ pub enum SessionError {
     },
     #[error("invalid input: {0}")]
     Input(String),
+    #[error("identity proof: {0}")]
+    Identity(#[from] OidcError),
     #[error(
         "the session was not sealed within {waited:.1?}: {} of {expected} parties joined ({}); the others have not run `mpcnet join` or `mpcnet run`{}",
         joined.len(), joined.join(", "), if joined.len() == usize::from(*expected) { " (the creator seals it: is the creator's mpcnet running?)" } else { "" }
@@ -53,6 +56,15 @@ pub enum SessionError {
         expected: u16,
         waited: Duration,
     },
+}
+
+impl From<ProofCheckError> for SessionError {
+    fn from(error: ProofCheckError) -> Self {
+        match error {
+            ProofCheckError::Oidc(error) => Self::Identity(error),
+            ProofCheckError::Refused(error) => Self::Verification(error),
+        }
+    }
 }
 
 impl SessionError {
@@ -82,6 +94,10 @@ pub struct SessionPlan {
     pub args: Vec<String>,
     /// Relays besides the lobby server's (`mpcnet relay`), that links move to if one dies.
     pub extra_relays: Vec<ServerAddress>,
+    /// The identity proof every party must attach.
+    pub require_identity: Option<IdentityRequirement>,
+    /// How the creator proves its own identity.
+    pub prove: Option<ProveWith>,
 }
 
 /// Creates a lobby on the server and returns the invite to share.
@@ -116,10 +132,15 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
         args: plan.args.clone(),
         relay_url: plan.server.origin().clone(),
         extra_relays: plan.extra_relays.clone(),
+        require_identity: plan.require_identity.clone(),
     };
     let offer =
         SignedOffer::create(&offer, identity).map_err(|e| SessionError::Input(e.to_string()))?;
-    let creator_join = SignedJoin::new(identity, party_name, &secret, &offer);
+    let proof = match &plan.prove {
+        Some(prove) => Some(prove.prove(&secret.lobby_id(), &identity.public()).await?),
+        None => None,
+    };
+    let creator_join = SignedJoin::with_identity(identity, party_name, &secret, &offer, proof);
     let request = CreateLobby {
         offer,
         creator_join,
@@ -135,7 +156,8 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
 
 /// Joins the invite's lobby as `name` and returns the verified session. The join record commits
 /// to the offer verified here; with `approved` (the SHA-256 of an offer the user reviewed) the
-/// join is refused if the offer is another one now.
+/// join is refused if the offer is another one now. With `prove`, a party not seated yet
+/// first gets an identity proof (the device flow) and signs it into its join record.
 pub async fn join(
     home: &Home,
     identity: &Identity,
@@ -143,16 +165,24 @@ pub async fn join(
     name: &str,
     local_program: Option<&Path>,
     approved: Option<&Sha256Digest>,
+    prove: Option<&ProveWith>,
 ) -> Result<SessionReport, SessionError> {
     let name = label("your party name", name)?;
     let client = LobbyClient::new(&invite.server)?;
     let snapshot = client.snapshot(&invite.lobby_id()).await?;
-    snapshot.verify(&invite.anchors())?;
+    let verified = snapshot.verify(&invite.anchors())?;
     if approved.is_some_and(|digest| *digest != Sha256Digest::of(snapshot.offer.payload())) {
         return Err(VerifyError::OfferChangedSinceReview.into());
     }
-    let join = SignedJoin::new(identity, name, &invite.secret, &snapshot.offer);
-    client.join(&invite.lobby_id(), &join).await?;
+    if verified.party(&identity.public()).is_none() {
+        let proof = match prove {
+            Some(prove) => Some(prove.prove(&invite.lobby_id(), &identity.public()).await?),
+            None => None,
+        };
+        let join =
+            SignedJoin::with_identity(identity, name, &invite.secret, &snapshot.offer, proof);
+        client.join(&invite.lobby_id(), &join).await?;
+    }
     status(home, identity, invite, local_program).await
 }
 
@@ -165,7 +195,8 @@ pub async fn status(
     local_program: Option<&Path>,
 ) -> Result<SessionReport, SessionError> {
     let client = LobbyClient::new(&invite.server)?;
-    let (verified, sealed_now) = check(&client, identity, invite).await?;
+    let (verified, sealed_now) =
+        check(&client, identity, invite, &mut ProofChecker::default()).await?;
     let program_path = fetch_program(home, &client, &verified, local_program).await?;
     let runs = verified.members_statements(&client.run_reports(&invite.lobby_id()).await?);
     let mut report =
@@ -201,8 +232,9 @@ pub async fn wait_until_sealed(
     let client = LobbyClient::new(&invite.server)?;
     let deadline = tokio::time::Instant::now() + timeout;
     let mut seen = usize::MAX;
+    let mut proofs = ProofChecker::default();
     loop {
-        let (verified, sealed_now) = check(&client, identity, invite).await?;
+        let (verified, sealed_now) = check(&client, identity, invite, &mut proofs).await?;
         if verified.sealed.is_some() {
             let program_path = fetch_program(home, &client, &verified, local_program).await?;
             // What comes next is this party's run: the parties' run reports are not asked for.
@@ -235,15 +267,18 @@ pub async fn wait_until_sealed(
     }
 }
 
-/// Fetches and verifies the lobby; as the creator, seals it if it is full and not yet sealed.
+/// Fetches and verifies the lobby, the parties' identity proofs included; as the creator,
+/// seals it if it is full and not yet sealed.
 async fn check(
     client: &LobbyClient,
     identity: &Identity,
     invite: &Invite,
+    proofs: &mut ProofChecker,
 ) -> Result<(VerifiedLobby, bool), SessionError> {
     let lobby_id = invite.lobby_id();
     let snapshot = client.snapshot(&lobby_id).await?;
     let verified = snapshot.verify(&invite.anchors())?;
+    proofs.check(&verified).await?;
     if verified.sealed.is_some() || !verified.is_full() || identity.public() != invite.creator {
         return Ok((verified, false));
     }
@@ -252,6 +287,7 @@ async fn check(
         .snapshot(&lobby_id)
         .await?
         .verify(&invite.anchors())?;
+    proofs.check(&verified).await?;
     let sealed_now = verified.sealed.is_some();
     Ok((verified, sealed_now))
 }
@@ -333,6 +369,8 @@ pub struct SessionReport {
     pub relay_url: String,
     /// The creator's other relays, each with its certificate pin (`https://HOST:PORT#sha256=PIN`).
     pub extra_relays: Vec<String>,
+    /// The identity proof the creator requires of every party: `null` if none.
+    pub require_identity: Option<IdentityRequirement>,
     /// The latest run of this session on this machine: `null` if none.
     pub run: Option<LocalRunStatus>,
 }
@@ -362,6 +400,9 @@ pub struct PartyReport {
     pub fingerprint: String,
     pub did: String,
     pub creator: bool,
+    /// The account the party proved it holds (issuer, subject, verified email), checked by
+    /// this machine against the issuer's published keys; `null` if it attached no proof.
+    pub identity: Option<ProvenIdentity>,
     /// The party's run as it last reported it to the lobby (signed by its key); `null` if none.
     pub run: Option<RunState>,
 }
@@ -410,6 +451,7 @@ impl SessionReport {
                     fingerprint: party.key.fingerprint().to_string(),
                     did: party.key.did_key(),
                     creator: party.key == offer.creator,
+                    identity: party.identity.as_ref().map(|(_, proven)| proven.clone()),
                     run: runs
                         .iter()
                         .find(|run| run.party == party.key)
@@ -427,6 +469,7 @@ impl SessionReport {
             args: offer.args.clone(),
             relay_url: offer.relay_url.to_string(),
             extra_relays: offer.extra_relays.iter().map(ToString::to_string).collect(),
+            require_identity: offer.require_identity.clone(),
             run: None,
         }
     }

@@ -7,6 +7,7 @@
 //! - [`identity`]: Ed25519 party keys, short fingerprints and `did:key` names.
 //! - [`invite`]: the one-line invite (server address, certificate pin, lobby, creator, join secret).
 //! - [`offer`]: what the creator proposes (size, program hash, public args, relay), signed by the creator.
+//! - [`identity_proof`]: an OpenID Connect ID token binding an account to a party's key and lobby.
 //! - [`join`]: a party's join record, signed by the party and by the key derived from the join secret.
 //! - [`manifest`]: the sealed, ordered list of parties, signed by the creator.
 //! - [`lobby`]: the state machine the server runs and the checks every client repeats.
@@ -20,6 +21,7 @@ pub mod announcement;
 pub mod api;
 pub mod digest;
 pub mod identity;
+pub mod identity_proof;
 pub mod invite;
 pub mod join;
 pub mod label;
@@ -34,6 +36,7 @@ pub mod statement;
 pub use announcement::{EndpointAnnouncement, SignedAnnouncement};
 pub use digest::{Fingerprint, Sha256Digest};
 pub use identity::{Identity, PublicKey};
+pub use identity_proof::{IdentityProof, IdentityRequirement, ProvenIdentity};
 pub use invite::{CertPin, CreatorLink, Invite, InviteError, ServerAddress};
 pub use join::{JoinRecord, JoinSecret, LobbyId, SignedJoin};
 pub use label::Label;

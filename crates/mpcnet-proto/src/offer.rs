@@ -6,6 +6,7 @@ use url::Url;
 
 use crate::digest::Sha256Digest;
 use crate::identity::{Identity, PublicKey, SigningPurpose};
+use crate::identity_proof::IdentityRequirement;
 use crate::invite::ServerAddress;
 use crate::join::LobbyId;
 use crate::label::{Label, check_printable};
@@ -66,6 +67,10 @@ pub struct LobbyOffer {
     /// before they existed (or by the web page) is the same bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_relays: Vec<ServerAddress>,
+    /// The identity proof every party must attach (an issuer, maybe an email pattern). Absent
+    /// from the signed bytes when not required, like `extra_relays`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_identity: Option<IdentityRequirement>,
 }
 
 impl LobbyOffer {
@@ -100,6 +105,11 @@ impl LobbyOffer {
             return Err(VerifyError::TooManyRelays {
                 count: self.extra_relays.len(),
             });
+        }
+        if let Some(requirement) = &self.require_identity {
+            requirement
+                .check()
+                .map_err(VerifyError::BadIdentityRequirement)?;
         }
         Ok(())
     }
@@ -162,6 +172,7 @@ pub(crate) mod tests {
             args: vec!["--rounds".into(), "3".into()],
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
             extra_relays: Vec::new(),
+            require_identity: None,
         };
         SignedOffer::create(&offer, creator).expect("valid offer")
     }
@@ -231,6 +242,26 @@ pub(crate) mod tests {
                 |e| matches!(e, VerifyError::TooManyRelays { count } if *count == MAX_EXTRA_RELAYS + 1),
             ),
             (
+                "an identity requirement over plain http",
+                |o| {
+                    o.require_identity = Some(IdentityRequirement {
+                        issuer: "http://login.uni.example".into(),
+                        email: None,
+                    })
+                },
+                |e| matches!(e, VerifyError::BadIdentityRequirement(_)),
+            ),
+            (
+                "an email pattern with a wildcard domain",
+                |o| {
+                    o.require_identity = Some(IdentityRequirement {
+                        issuer: "https://login.uni.example".into(),
+                        email: Some("*@*.example".into()),
+                    })
+                },
+                |e| matches!(e, VerifyError::BadIdentityRequirement(_)),
+            ),
+            (
                 "another creator named",
                 |o| o.creator = Identity::generate().public(),
                 |e| matches!(e, VerifyError::OfferCreatorMismatch),
@@ -264,10 +295,12 @@ pub(crate) mod tests {
         let creator = Identity::generate();
         let secret = JoinSecret::generate();
         let plain = signed_offer(&creator, &secret, 3, b"x");
-        assert!(
-            !String::from_utf8_lossy(plain.payload()).contains("extra_relays"),
-            "an offer without extra relays has no such field"
-        );
+        for field in ["extra_relays", "require_identity"] {
+            assert!(
+                !String::from_utf8_lossy(plain.payload()).contains(field),
+                "an offer without {field} has no such field"
+            );
+        }
         let mut offer = plain.decode_unverified().expect("decodes");
         let pinned =
             relay("https://relay.example:7001#sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");

@@ -622,6 +622,7 @@ mod tests {
             args: Vec::new(),
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
             extra_relays: Vec::new(),
+            require_identity: None,
         };
         let offer = SignedOffer::create(&offer, creator).expect("offer");
         let creator_join = SignedJoin::new(creator, label("alice"), &secret, &offer);

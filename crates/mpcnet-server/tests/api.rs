@@ -91,6 +91,7 @@ fn create_request(fixture: &Fixture, parties: u16, program: &[u8]) -> CreateLobb
         args: Vec::new(),
         relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
         extra_relays: Vec::new(),
+        require_identity: None,
     };
     let offer = SignedOffer::create(&offer, &fixture.creator).expect("offer");
     CreateLobby {

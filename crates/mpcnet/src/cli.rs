@@ -274,6 +274,23 @@ pub struct CreateArgs {
     )]
     pub relays: Vec<ServerAddress>,
 
+    /// Require every party (you included) to prove an account at this OpenID issuer, spelled
+    /// exactly as its tokens' `iss` (signed into the offer).
+    #[arg(long, env = "MPCNET_REQUIRE_ISSUER", value_name = "URL")]
+    pub require_issuer: Option<String>,
+
+    /// Require the proven account's verified email to match: an address, or `*@DOMAIN`.
+    #[arg(
+        long,
+        env = "MPCNET_REQUIRE_EMAIL",
+        value_name = "PATTERN",
+        requires = "require_issuer"
+    )]
+    pub require_email: Option<String>,
+
+    #[command(flatten)]
+    pub prove: ProveArgs,
+
     /// Public arguments every party passes to the program.
     #[arg(last = true, value_name = "PROGRAM ARGS")]
     pub args: Vec<String>,
@@ -303,6 +320,27 @@ pub struct JoinArgs {
     /// Print the session as JSON.
     #[arg(long, env = "MPCNET_JSON")]
     pub json: bool,
+
+    #[command(flatten)]
+    pub prove: ProveArgs,
+}
+
+/// How a party proves an account when it joins (an OpenID Connect ID token, device flow).
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// Prove an account at this OpenID issuer: mpcnet shows a URL and a code to approve the
+    /// login with, and signs the ID token it gets into your join record.
+    #[arg(
+        long,
+        env = "MPCNET_PROVE_WITH",
+        value_name = "ISSUER_URL",
+        requires = "client_id"
+    )]
+    pub prove_with: Option<String>,
+
+    /// The OAuth client id registered at the issuer for mpcnet (the token's audience).
+    #[arg(long, env = "MPCNET_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -339,6 +377,9 @@ pub struct RunArgs {
     /// Your name as a party, if this run joins [default: $USER].
     #[arg(long, env = "MPCNET_PARTY_NAME")]
     pub name: Option<String>,
+
+    #[command(flatten)]
+    pub prove: ProveArgs,
 
     /// Which paths peer links may take.
     #[arg(long, env = "MPCNET_PATH", value_enum, default_value_t = PathPolicy::Auto)]

@@ -98,6 +98,8 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
         party_name: names[0].clone(),
         args: Vec::new(),
         extra_relays: Vec::new(),
+        require_identity: None,
+        prove: None,
     };
     let invite = session::create(&creator, &plan)
         .await

@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 
 use mpcnet_client::SessionReport;
+use mpcnet_client::oidc::DevicePrompt;
 use mpcnet_client::session::LocalRunStatus;
+use mpcnet_proto::label::printable;
 use mpcnet_proto::{Identity, Invite};
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
@@ -73,6 +75,17 @@ pub fn session(report: &SessionReport) -> String {
     for relay in &report.extra_relays {
         let _ = writeln!(text, "relay    {relay}");
     }
+    if let Some(required) = &report.require_identity {
+        let email = required.email.as_deref().map(printable);
+        let _ = writeln!(
+            text,
+            "identity required from {}{}",
+            printable(&required.issuer),
+            email
+                .map(|email| format!(", email {email}"))
+                .unwrap_or_default()
+        );
+    }
     let _ = writeln!(
         text,
         "parties  {} of {}",
@@ -106,11 +119,27 @@ pub fn session(report: &SessionReport) -> String {
             "  {:>2}  {:<width$}  {}{notes}",
             party.index, party.name, party.fingerprint
         );
+        if let Some(identity) = &party.identity {
+            let _ = writeln!(text, "      {:<width$}  {identity}", "");
+        }
     }
     if let Some(last_run) = &report.run {
         text.push_str(&run(last_run));
     }
     text
+}
+
+/// How the device flow asks the user to approve the login (on stderr: stdout is for results).
+pub fn device_prompt(prompt: &DevicePrompt) {
+    let url = prompt
+        .verification_uri_complete
+        .as_deref()
+        .unwrap_or(&prompt.verification_uri);
+    eprintln!(
+        "mpcnet: to prove your identity, open {} and enter the code {} (waiting for the approval)",
+        printable(url),
+        printable(&prompt.user_code)
+    );
 }
 
 /// The latest run's links, one line per peer, as `mpcnet status` shows them.

@@ -34,6 +34,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let approved: mpcnet_proto::Sha256Digest = reviewed.offer_sha256.parse()?;
     let name = crate::party_name(args.name.clone());
+    let prove = crate::prove_with(&args.prove)?;
     session::join(
         home,
         &identity,
@@ -41,6 +42,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
         &name,
         args.program.as_deref(),
         Some(&approved),
+        prove.as_ref(),
     )
     .await
     .context("joining the session")?;

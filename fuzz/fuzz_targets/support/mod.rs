@@ -61,6 +61,7 @@ pub fn genuine() -> &'static Genuine {
                 .parse()
                 .expect("a fixed URL parses"),
             extra_relays: Vec::new(),
+            require_identity: None,
         };
         let offer = SignedOffer::create(&offer, &creator).expect("the genuine offer is valid");
         let joins = [

@@ -134,6 +134,7 @@ impl PlannedLobby {
             args: Vec::new(),
             relay_url: server.origin.clone(),
             extra_relays: Vec::new(),
+            require_identity: None,
         };
         let offer = SignedOffer::create(&offer, &creator).context("offer")?;
         let request = CreateLobby {
