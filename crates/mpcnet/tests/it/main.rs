@@ -1,6 +1,7 @@
 //! Integration tests of the `mpcnet` binary (one test binary, modules by subject).
 
 mod lobby;
+mod oidc;
 mod relays;
 mod run;
 mod support;
