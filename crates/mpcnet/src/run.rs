@@ -76,6 +76,14 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
         report.session_fingerprint.as_deref().unwrap_or("?"),
         report.parties_expected
     ));
+    for party in &report.parties {
+        if let Some(identity) = &party.identity {
+            say(&format!(
+                "party {} ({}): {identity}",
+                party.index, party.name
+            ));
+        }
+    }
 
     let mut plan = plan(home, &invite, identity, &report, me, python, &args).await?;
     plan.args.extend(private_args);

@@ -247,6 +247,13 @@ fn parties_proving_required_identities_run_and_each_verifies_every_proof() {
         .collect();
     let finished = run_all_approving(&provider, runs);
     assert_all_answer(&finished, "RESULT sum=60 mean=20 parties=3");
+    for party in &finished {
+        let shown = format!(
+            "(carol): carol@uni.example (verified by {})",
+            provider.issuer
+        );
+        assert!(party.stderr.contains(&shown), "{}", party.stderr);
+    }
 
     for name in PARTIES {
         let command = provider.mpcnet(root.path(), name, &["status", &invite]);
