@@ -1,7 +1,8 @@
 //! Identity proofs against a real OpenID provider (panva/node-oidc-provider, `tests/oidc/`) on
 //! loopback over HTTPS: three parties prove `*@uni.example` accounts by the device flow (the
 //! test acting as each user over HTTP), every party verifies every other's proof and the MPC
-//! runs; a party without a proof, with another email, or with another party's token is refused.
+//! runs; a party without a proof, with another email, or with another party's token is refused
+//! a seat, and one with a forged signature is seated by the server but refused by every party.
 //! Without node and npm the tests say so and pass, unless `MPCNET_REQUIRE_OIDC=1` (set by CI).
 
 use std::io::{BufRead as _, BufReader};
@@ -10,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
 use mpcnet_client::LobbyClient;
-use mpcnet_proto::{Identity, Invite, Label, SignedJoin};
+use mpcnet_proto::identity_proof::proof_nonce;
+use mpcnet_proto::{Identity, IdentityProof, Invite, Label, SignedJoin};
 
 use crate::support::*;
 
@@ -279,7 +281,7 @@ fn parties_proving_required_identities_run_and_each_verifies_every_proof() {
 }
 
 #[test]
-fn a_party_without_a_matching_proof_of_its_own_is_refused_a_seat() {
+fn a_party_without_a_proof_of_its_own_is_refused_a_seat_and_a_forged_proof_by_every_party() {
     let root = tempfile::tempdir().expect("tempdir");
     let root = root.path();
     let Some(provider) = Provider::start(root) else {
@@ -313,45 +315,21 @@ fn a_party_without_a_matching_proof_of_its_own_is_refused_a_seat() {
 
     // Alice's genuine token, in a join record signed by mallory's own key.
     let invite: Invite = invite.parse().expect("invite");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let refusal = runtime.block_on(async {
-        let client = LobbyClient::new(&invite.server).expect("client");
-        let snapshot = client.snapshot(&invite.lobby_id()).await.expect("snapshot");
-        let alice = snapshot
-            .verify(&invite.anchors())
-            .expect("verifies")
-            .parties[0]
-            .clone();
-        let (alices_proof, _) = alice.identity.expect("alice's proof");
-        let mallory = Identity::generate();
-        let name = Label::new("name", "mallory").expect("label");
-        let swapped = SignedJoin::with_identity(
-            &mallory,
-            name,
-            &invite.secret,
-            &snapshot.offer,
-            Some(alices_proof),
-        );
-        client
-            .join(&invite.lobby_id(), &swapped)
-            .await
-            .expect_err("refused")
-            .to_string()
-    });
+    let refusal = post_join(&invite, |alices_proof, _| alices_proof).expect_err("refused");
     assert!(
         refusal.contains("nonce is not this party's for this lobby"),
         "{refusal}"
     );
     // Nothing was seated: alice is alone.
-    let status = run_approving(
-        &provider,
-        provider.mpcnet(root, "alice", &["status", &invite.to_string(), "--json"]),
-        "",
+    let ca = [("MPCNET_OIDC_EXTRA_CA", provider.ca.to_str().expect("utf-8"))];
+    let invite_text = invite.to_string();
+    let status = mpcnet_with(
+        &root.join("alice"),
+        &["status", &invite_text, "--json"],
+        &ca,
+        None,
     );
-    let status: serde_json::Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    let status: serde_json::Value = serde_json::from_str(&stdout(&status)).expect("status JSON");
     assert_eq!(
         status["parties"].as_array().map(Vec::len),
         Some(1),
@@ -361,4 +339,59 @@ fn a_party_without_a_matching_proof_of_its_own_is_refused_a_seat() {
         status["parties"][0]["identity"]["email"],
         "alice@uni.example"
     );
+
+    // Claims that fit mallory, under the signature of alice's token: the server (which checks
+    // claims, not signatures) seats her, and then every party refuses the session.
+    post_join(&invite, |alices_proof, mallory| {
+        let claims = serde_json::json!({
+            "iss": provider.issuer, "sub": "mallory@uni.example", "aud": CLIENT_ID,
+            "nonce": proof_nonce(&invite.lobby_id(), &mallory.public()),
+            "email": "mallory@uni.example", "email_verified": true,
+            "iat": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)
+                .expect("clock").as_secs(),
+        });
+        let (header, rest) = alices_proof.id_token.split_once('.').expect("JWS");
+        let signature = rest.rsplit_once('.').expect("JWS").1;
+        let claims = data_encoding::BASE64URL_NOPAD.encode(claims.to_string().as_bytes());
+        IdentityProof {
+            id_token: format!("{header}.{claims}.{signature}"),
+            ..alices_proof
+        }
+    })
+    .expect("the server seats a forged proof whose claims fit");
+    let refused = mpcnet_with(&root.join("alice"), &["status", &invite_text], &ca, None);
+    assert_fails(&refused, 1, "VERIFICATION FAILED: party ");
+    assert_fails(
+        &refused,
+        1,
+        "identity proof is refused: the issuer's published keys do not verify the ID token's signature",
+    );
+}
+
+/// Posts a join of a new party (mallory) to `invite`'s lobby, carrying the proof `proof`
+/// makes from alice's genuine one and mallory's identity; the server's refusal, if any.
+fn post_join(
+    invite: &Invite,
+    proof: impl FnOnce(IdentityProof, &Identity) -> IdentityProof,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = LobbyClient::new(&invite.server).expect("client");
+        let snapshot = client.snapshot(&invite.lobby_id()).await.expect("snapshot");
+        let verified = snapshot.verify(&invite.anchors()).expect("verifies");
+        let (alices_proof, _) = verified.parties[0].identity.clone().expect("alice's proof");
+        let mallory = Identity::generate();
+        let name = Label::new("name", "mallory").expect("label");
+        let proof = proof(alices_proof, &mallory);
+        let join =
+            SignedJoin::with_identity(&mallory, name, &invite.secret, &snapshot.offer, Some(proof));
+        client
+            .join(&invite.lobby_id(), &join)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
 }
