@@ -825,6 +825,52 @@ mod tests {
                 reason: ProofError::NoKeysForIssuer(ISSUER.into())
             })
         );
+
+        // The server edits a stored proof (bob's email) or drops the offer's requirement.
+        let anchors = TrustAnchors {
+            lobby_id: secret.lobby_id(),
+            creator: creator.public(),
+            join_key: secret.join_key().public(),
+        };
+        let edit_payload = |path: &[&str], edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut stored = serde_json::to_value(lobby.snapshot()).expect("json");
+            let mut at = &mut stored;
+            for step in path {
+                at = match step.parse::<usize>() {
+                    Ok(index) => &mut at[index],
+                    Err(_) => &mut at[*step],
+                };
+            }
+            let text = at["payload"].as_str().expect("payload").to_owned();
+            let bytes = data_encoding::BASE64URL_NOPAD
+                .decode(text.as_bytes())
+                .expect("b64");
+            let mut payload: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            edit(&mut payload);
+            at["payload"] = data_encoding::BASE64URL_NOPAD
+                .encode(payload.to_string().as_bytes())
+                .into();
+            let tampered: LobbySnapshot = serde_json::from_value(stored).expect("decodes");
+            tampered.verify(&anchors).map(|_| ())
+        };
+        let carols_token = |payload: &mut serde_json::Value| {
+            let token = payload["identity"]["id_token"].as_str().map(str::to_owned);
+            payload["identity"]["id_token"] = token.expect("token").replace('a', "b").into();
+        };
+        assert_eq!(
+            edit_payload(&["joins", "2", "record"], &carols_token),
+            Err(VerifyError::BadSignature(SigningPurpose::JoinProof))
+        );
+        let unrequired = |payload: &mut serde_json::Value| {
+            payload
+                .as_object_mut()
+                .expect("offer")
+                .remove("require_identity");
+        };
+        assert_eq!(
+            edit_payload(&["offer"], &unrequired),
+            Err(VerifyError::BadSignature(SigningPurpose::Offer))
+        );
     }
 
     #[test]
