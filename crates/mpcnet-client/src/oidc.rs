@@ -65,12 +65,12 @@ pub struct DevicePrompt {
 
 /// The parts of an issuer's discovery document mpcnet uses.
 #[derive(Debug, Clone, Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
-    token_endpoint: String,
+pub struct Discovery {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub token_endpoint: String,
     #[serde(default)]
-    device_authorization_endpoint: Option<String>,
+    pub device_authorization_endpoint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,7 +213,7 @@ impl OidcClient {
     }
 
     /// The discovery document, which must name `issuer` exactly (OpenID Connect Discovery 4.3).
-    async fn discover(&self, issuer: &str) -> Result<Discovery, OidcError> {
+    pub async fn discover(&self, issuer: &str) -> Result<Discovery, OidcError> {
         let url = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use mpcnet_proto::RunReport;
 use mpcnet_proto::api::CreateLobby;
+use mpcnet_proto::label::printable;
 use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::run_report::RunState;
@@ -17,7 +18,7 @@ use serde::Serialize;
 
 use crate::home::{Home, HomeError};
 use crate::lobby_client::{ClientError, LobbyClient};
-use crate::oidc::{OidcError, ProofCheckError, ProofChecker, ProveWith};
+use crate::oidc::{OidcClient, OidcError, ProofCheckError, ProofChecker, ProveWith};
 
 /// Why a session flow failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +137,9 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
     };
     let offer =
         SignedOffer::create(&offer, identity).map_err(|e| SessionError::Input(e.to_string()))?;
+    if let Some(required) = &plan.require_identity {
+        check_issuer_spelling(&required.issuer).await?;
+    }
     let proof = match &plan.prove {
         Some(prove) => Some(prove.prove(&secret.lobby_id(), &identity.public()).await?),
         None => None,
@@ -152,6 +156,18 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
         creator: identity.public(),
         secret,
     })
+}
+
+/// Checks that `issuer` is spelled as its own discovery document spells it (as its tokens'
+/// `iss` will be): a required issuer with a trailing slash too many would refuse every proof.
+async fn check_issuer_spelling(issuer: &str) -> Result<(), SessionError> {
+    match OidcClient::new()?.discover(issuer).await {
+        Err(OidcError::IssuerMismatch { named, .. }) => Err(SessionError::Input(format!(
+            "--require-issuer {issuer}: its discovery document spells it {named:?}; give exactly that"
+        ))),
+        Err(error) => Err(error.into()),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// Joins the invite's lobby as `name` and returns the verified session. The join record commits
@@ -175,6 +191,13 @@ pub async fn join(
         return Err(VerifyError::OfferChangedSinceReview.into());
     }
     if verified.party(&identity.public()).is_none() {
+        if let (Some(required), None) = (&verified.offer.require_identity, prove) {
+            return Err(SessionError::Input(format!(
+                "this session requires an identity proof from {}: join with --prove-with {} --client-id ID",
+                printable(&required.issuer),
+                printable(&required.issuer)
+            )));
+        }
         let proof = match prove {
             Some(prove) => Some(prove.prove(&invite.lobby_id(), &identity.public()).await?),
             None => None,

@@ -196,6 +196,38 @@ fn assert_refused(finished: &Finished, expected: &str) {
     );
 }
 
+#[test]
+fn a_required_issuer_spelled_otherwise_than_its_discovery_document_is_bad_input() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let Some(provider) = Provider::start(root.path()) else {
+        return;
+    };
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let program = example("secret_mean.py");
+    let slashed = format!("{}/", provider.issuer);
+    let args = [
+        "create",
+        "--server",
+        &server.address,
+        "--parties",
+        "2",
+        "--program",
+        program.to_str().expect("utf-8"),
+        "--require-issuer",
+        &slashed,
+    ];
+    let created = run_approving(&provider, provider.mpcnet(root.path(), "alice", &args), "");
+    assert_eq!(created.code, Some(2), "{}", created.stderr);
+    assert!(
+        created.stderr.contains(&format!(
+            "its discovery document spells it {:?}; give exactly that",
+            provider.issuer
+        )),
+        "{}",
+        created.stderr
+    );
+}
+
 /// Alice creates a session of three requiring `*@uni.example` at the provider, proving hers.
 fn create_requiring_identity(provider: &Provider, server: &Server, root: &Path) -> String {
     let program = example("secret_mean.py");
@@ -296,12 +328,14 @@ fn a_party_without_a_proof_of_its_own_is_refused_a_seat_and_a_forged_proof_by_ev
     };
 
     let without = run_approving(&provider, join(&[]), "mallory@uni.example");
-    assert_refused(
-        &without,
-        &format!(
-            "has no identity proof from {}, which this session requires",
+    assert_eq!(without.code, Some(2), "{}", without.stderr);
+    assert!(
+        without.stderr.contains(&format!(
+            "this session requires an identity proof from {0}: join with --prove-with {0} --client-id ID",
             provider.issuer
-        ),
+        )),
+        "{}",
+        without.stderr
     );
     let elsewhere = run_approving(
         &provider,
@@ -315,9 +349,18 @@ fn a_party_without_a_proof_of_its_own_is_refused_a_seat_and_a_forged_proof_by_ev
 
     // Alice's genuine token, in a join record signed by mallory's own key.
     let invite: Invite = invite.parse().expect("invite");
-    let refusal = post_join(&invite, |alices_proof, _| alices_proof).expect_err("refused");
+    let refusal = post_join(&invite, |alices_proof, _| Some(alices_proof)).expect_err("refused");
     assert!(
         refusal.contains("nonce is not this party's for this lobby"),
+        "{refusal}"
+    );
+    // No proof at all, past mpcnet's own check: the server refuses.
+    let refusal = post_join(&invite, |_, _| None).expect_err("refused");
+    assert!(
+        refusal.contains(&format!(
+            "has no identity proof from {}, which this session requires",
+            provider.issuer
+        )),
         "{refusal}"
     );
     // Nothing was seated: alice is alone.
@@ -353,10 +396,10 @@ fn a_party_without_a_proof_of_its_own_is_refused_a_seat_and_a_forged_proof_by_ev
         let (header, rest) = alices_proof.id_token.split_once('.').expect("JWS");
         let signature = rest.rsplit_once('.').expect("JWS").1;
         let claims = data_encoding::BASE64URL_NOPAD.encode(claims.to_string().as_bytes());
-        IdentityProof {
+        Some(IdentityProof {
             id_token: format!("{header}.{claims}.{signature}"),
             ..alices_proof
-        }
+        })
     })
     .expect("the server seats a forged proof whose claims fit");
     let refused = mpcnet_with(&root.join("alice"), &["status", &invite_text], &ca, None);
@@ -372,7 +415,7 @@ fn a_party_without_a_proof_of_its_own_is_refused_a_seat_and_a_forged_proof_by_ev
 /// makes from alice's genuine one and mallory's identity; the server's refusal, if any.
 fn post_join(
     invite: &Invite,
-    proof: impl FnOnce(IdentityProof, &Identity) -> IdentityProof,
+    proof: impl FnOnce(IdentityProof, &Identity) -> Option<IdentityProof>,
 ) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -387,7 +430,7 @@ fn post_join(
         let name = Label::new("name", "mallory").expect("label");
         let proof = proof(alices_proof, &mallory);
         let join =
-            SignedJoin::with_identity(&mallory, name, &invite.secret, &snapshot.offer, Some(proof));
+            SignedJoin::with_identity(&mallory, name, &invite.secret, &snapshot.offer, proof);
         client
             .join(&invite.lobby_id(), &join)
             .await
