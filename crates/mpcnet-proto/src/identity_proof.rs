@@ -73,7 +73,7 @@ impl IdentityRequirement {
 }
 
 /// The identity a proof shows: who, according to which issuer, since when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProvenIdentity {
     pub issuer: String,
     pub subject: String,

@@ -20,9 +20,9 @@ const CLIENT_ID: &str = "mpcnet-test";
 const PROVIDER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oidc");
 
 /// The test OpenID provider, killed when dropped.
-struct Provider {
+pub struct Provider {
     child: Child,
-    issuer: String,
+    pub issuer: String,
     /// Its certificate: the CA mpcnet and the test's user agent trust for it.
     ca: PathBuf,
 }
@@ -45,7 +45,7 @@ fn has(program: &str) -> bool {
 
 impl Provider {
     /// Starts the provider under a certificate made in `dir`, or `None` (saying why) without node.
-    fn start(dir: &Path) -> Option<Self> {
+    pub fn start(dir: &Path) -> Option<Self> {
         if !has("node") || !has("npm") {
             assert!(
                 std::env::var("MPCNET_REQUIRE_OIDC").as_deref() != Ok("1"),
@@ -229,7 +229,7 @@ fn a_required_issuer_spelled_otherwise_than_its_discovery_document_is_bad_input(
 }
 
 /// Alice creates a session of three requiring `*@uni.example` at the provider, proving hers.
-fn create_requiring_identity(provider: &Provider, server: &Server, root: &Path) -> String {
+pub fn create_requiring_identity(provider: &Provider, server: &Server, root: &Path) -> String {
     let program = example("secret_mean.py");
     let mut args = vec![
         "create",
