@@ -35,6 +35,8 @@ pub enum OidcError {
     ExtraCa { path: PathBuf, reason: String },
     #[error("TLS setup: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("HTTP client setup: {0}")]
+    Setup(String),
     #[error("cannot reach the issuer {issuer}: {reason}")]
     Unreachable { issuer: String, reason: String },
     #[error("the issuer {issuer} answered {url} with something mpcnet cannot use: {reason}")]
@@ -115,10 +117,7 @@ impl OidcClient {
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("mpcnet/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| OidcError::Unreachable {
-                issuer: "(none yet)".into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| OidcError::Setup(e.to_string()))?;
         Ok(Self { http })
     }
 

@@ -196,6 +196,52 @@ fn assert_refused(finished: &Finished, expected: &str) {
     );
 }
 
+/// Malformed identity flags are bad input (exit 2), refused before any issuer is asked.
+#[test]
+fn malformed_identity_flags_are_bad_input() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let program = example("secret_mean.py");
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "create",
+            "--server",
+            &server.address,
+            "--parties",
+            "2",
+            "--program",
+            program.to_str().expect("utf-8"),
+        ];
+        args.extend(extra);
+        mpcnet(&root.path().join("alice"), &args)
+    };
+    assert_fails(
+        &create(&["--require-issuer", "http://login.uni.example"]),
+        2,
+        "the issuer \"http://login.uni.example\" is not an https URL",
+    );
+    assert_fails(
+        &create(&[
+            "--require-issuer",
+            "https://login.uni.example",
+            "--require-email",
+            "b*b@uni.example",
+        ]),
+        2,
+        "the email pattern \"b*b@uni.example\" is neither an address nor *@domain",
+    );
+    assert_fails(
+        &create(&[
+            "--prove-with",
+            "http://login.uni.example",
+            "--client-id",
+            "mpcnet",
+        ]),
+        2,
+        "--prove-with: the issuer \"http://login.uni.example\" is not an https URL",
+    );
+}
+
 #[test]
 fn a_required_issuer_spelled_otherwise_than_its_discovery_document_is_bad_input() {
     let root = tempfile::tempdir().expect("tempdir");
