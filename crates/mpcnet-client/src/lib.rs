@@ -8,6 +8,7 @@
 
 pub mod home;
 pub mod lobby_client;
+mod loopback;
 pub mod oidc;
 mod pinned_tls;
 pub mod session;

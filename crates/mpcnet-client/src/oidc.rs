@@ -1,6 +1,7 @@
 //! OpenID Connect for identity proofs: an issuer's discovery document and published keys, the
-//! device authorization grant (RFC 8628) that gets a party its ID token, and the check every
-//! party runs on every other party's proof.
+//! logins that get a party its ID token (the device authorization grant, RFC 8628, or the
+//! loopback redirect with PKCE, RFC 8252: `loopback`), and the check every party runs on every
+//! other party's proof.
 //!
 //! Issuers are reached over HTTPS trusting the platform's CA roots, plus the certificates in
 //! the PEM file `MPCNET_OIDC_EXTRA_CA` names (for tests, whose provider runs on loopback under
@@ -16,6 +17,8 @@ use mpcnet_proto::{IdentityProof, LobbyId, PublicKey, VerifyError};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 use serde::Deserialize;
+
+use crate::loopback::LoopbackLogin;
 use serde::de::DeserializeOwned;
 
 /// The environment variable naming a PEM file of CA certificates trusted for issuers besides
@@ -53,6 +56,26 @@ pub enum OidcError {
     Refused { issuer: String, error: String },
     #[error("the ID token the issuer returned does not verify: {0}")]
     OwnProof(mpcnet_proto::identity_proof::ProofError),
+    #[error("the login's loopback redirect: {0}")]
+    Loopback(String),
+}
+
+/// How the user approves the login that gets the ID token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFlow {
+    /// The device authorization grant: a URL and a code to enter, on any device.
+    Device,
+    /// The authorization code flow with PKCE, redirected to a listener on 127.0.0.1: a browser
+    /// on this machine.
+    Loopback,
+}
+
+/// What the user is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub enum Prompt<'a> {
+    Device(&'a DevicePrompt),
+    /// Open this URL in a browser on this machine.
+    Browser(&'a str),
 }
 
 /// What the user must do to approve the device flow.
@@ -73,6 +96,8 @@ pub struct Discovery {
     pub token_endpoint: String,
     #[serde(default)]
     pub device_authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,36 +152,25 @@ impl OidcClient {
         self.get_json(issuer, &discovery.jwks_uri).await
     }
 
-    /// Gets an ID token for `party` in `lobby` from `issuer` by the device authorization grant:
-    /// `on_prompt` shows the user where to approve it; this polls until they did (or refused).
-    /// The token is checked here as every other party will check it.
+    /// Gets an ID token for `party` in `lobby` from `issuer` by `flow`: `on_prompt` shows the
+    /// user where to approve it; this waits until they did (or refused). The token is checked
+    /// here as every other party will check it.
     pub async fn prove(
         &self,
-        issuer: &str,
-        client_id: &str,
+        login: &ProveWith,
         lobby: &LobbyId,
         party: &PublicKey,
-        on_prompt: fn(&DevicePrompt),
     ) -> Result<IdentityProof, OidcError> {
+        let issuer = login.issuer.as_str();
         let discovery = self.discover(issuer).await?;
-        let endpoint = discovery
-            .device_authorization_endpoint
-            .as_deref()
-            .ok_or_else(|| OidcError::NoDeviceFlow(issuer.to_owned()))?;
         let nonce = proof_nonce(lobby, party);
-        let form = [
-            ("client_id", client_id),
-            ("scope", "openid email"),
-            ("nonce", &nonce),
-        ];
-        let authorization: DeviceAuthorization = self.post_form(issuer, endpoint, &form).await?;
-        on_prompt(&authorization.prompt);
-        let id_token = self
-            .poll_token(issuer, &discovery.token_endpoint, client_id, &authorization)
-            .await?;
+        let id_token = match login.flow {
+            LoginFlow::Device => self.device_token(&discovery, login, &nonce).await?,
+            LoginFlow::Loopback => self.loopback_token(&discovery, login, &nonce).await?,
+        };
         let proof = IdentityProof {
             issuer: issuer.to_owned(),
-            client_id: client_id.to_owned(),
+            client_id: login.client_id.clone(),
             id_token,
         };
         let keys = IssuerKeys::from([(issuer.to_owned(), self.keys(issuer).await?)]);
@@ -169,6 +183,61 @@ impl OidcClient {
             .verify(context, &keys, unix_now())
             .map_err(OidcError::OwnProof)?;
         Ok(proof)
+    }
+
+    /// The device authorization grant: asks for a code, shows it, polls for the token.
+    async fn device_token(
+        &self,
+        discovery: &Discovery,
+        login: &ProveWith,
+        nonce: &str,
+    ) -> Result<String, OidcError> {
+        let issuer = login.issuer.as_str();
+        let endpoint = discovery
+            .device_authorization_endpoint
+            .as_deref()
+            .ok_or_else(|| OidcError::NoDeviceFlow(issuer.to_owned()))?;
+        let form = [
+            ("client_id", login.client_id.as_str()),
+            ("scope", "openid email"),
+            ("nonce", nonce),
+        ];
+        let authorization: DeviceAuthorization = self.post_form(issuer, endpoint, &form).await?;
+        (login.on_prompt)(Prompt::Device(&authorization.prompt));
+        self.poll_token(
+            issuer,
+            &discovery.token_endpoint,
+            &login.client_id,
+            &authorization,
+        )
+        .await
+    }
+
+    /// The authorization code flow with PKCE and a loopback redirect.
+    async fn loopback_token(
+        &self,
+        discovery: &Discovery,
+        login: &ProveWith,
+        nonce: &str,
+    ) -> Result<String, OidcError> {
+        let issuer = login.issuer.as_str();
+        let endpoint = discovery.authorization_endpoint.as_deref().ok_or_else(|| {
+            OidcError::Loopback(format!("{issuer} names no authorization endpoint"))
+        })?;
+        let redirect = LoopbackLogin::bind().await?;
+        let url = redirect.authorization_url(endpoint, &login.client_id, nonce)?;
+        (login.on_prompt)(Prompt::Browser(&url));
+        let code = redirect.code().await?;
+        let form = redirect.token_form(&code, &login.client_id);
+        let answer: TokenAnswer = self
+            .post_form(issuer, &discovery.token_endpoint, &form)
+            .await?;
+        answer.id_token.ok_or_else(|| OidcError::Refused {
+            issuer: issuer.to_owned(),
+            error: answer
+                .error
+                .unwrap_or_else(|| "no ID token in the answer".into()),
+        })
     }
 
     /// Polls the token endpoint as RFC 8628 3.4-3.5 says, until a token, a refusal or expiry.
@@ -307,13 +376,14 @@ fn extra_roots() -> Result<Vec<CertificateDer<'static>>, OidcError> {
     Ok(roots)
 }
 
-/// How a party proves its identity when it joins: which issuer, as which OAuth client, and
-/// how the user is shown the device flow's code.
+/// How a party proves its identity when it joins: which issuer, as which OAuth client, by
+/// which login, and how the user is shown what to do.
 #[derive(Debug, Clone)]
 pub struct ProveWith {
     pub issuer: String,
     pub client_id: String,
-    pub on_prompt: fn(&DevicePrompt),
+    pub flow: LoginFlow,
+    pub on_prompt: fn(Prompt<'_>),
 }
 
 impl ProveWith {
@@ -323,9 +393,7 @@ impl ProveWith {
         lobby: &LobbyId,
         party: &PublicKey,
     ) -> Result<IdentityProof, OidcError> {
-        OidcClient::new()?
-            .prove(&self.issuer, &self.client_id, lobby, party, self.on_prompt)
-            .await
+        OidcClient::new()?.prove(self, lobby, party).await
     }
 }
 

@@ -341,6 +341,20 @@ pub struct ProveArgs {
     /// The OAuth client id registered at the issuer for mpcnet (the token's audience).
     #[arg(long, env = "MPCNET_CLIENT_ID", value_name = "ID")]
     pub client_id: Option<String>,
+
+    /// How you approve the login: `device` (a URL and a code, on any device) or `loopback`
+    /// (a browser on this machine, redirected back to mpcnet on 127.0.0.1, with PKCE).
+    #[arg(long, env = "MPCNET_LOGIN", value_enum, default_value_t = Login::Device)]
+    pub login: Login,
+}
+
+/// How the user approves an identity proof's login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Login {
+    /// The OAuth device authorization grant (RFC 8628).
+    Device,
+    /// The authorization code flow with PKCE and a loopback redirect (RFC 8252).
+    Loopback,
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser as _};
 use mpcnet_agent::launcher::LauncherError;
-use mpcnet_client::oidc::ProveWith;
+use mpcnet_client::oidc::{LoginFlow, ProveWith};
 use mpcnet_client::session::{self, SessionPlan};
 use mpcnet_client::{Home, SessionError};
 use mpcnet_proto::{IdentityRequirement, InviteError};
@@ -165,10 +165,15 @@ fn prove_with(args: &ProveArgs) -> Result<Option<ProveWith>, BadInput> {
     check
         .check()
         .map_err(|e| BadInput(format!("--prove-with: {e}")))?;
+    let flow = match args.login {
+        cli::Login::Device => LoginFlow::Device,
+        cli::Login::Loopback => LoginFlow::Loopback,
+    };
     Ok(Some(ProveWith {
         issuer,
         client_id,
-        on_prompt: report::device_prompt,
+        flow,
+        on_prompt: report::login_prompt,
     }))
 }
 

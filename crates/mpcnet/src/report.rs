@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use mpcnet_client::SessionReport;
-use mpcnet_client::oidc::DevicePrompt;
+use mpcnet_client::oidc::Prompt;
 use mpcnet_client::session::LocalRunStatus;
 use mpcnet_proto::label::printable;
 use mpcnet_proto::{Identity, Invite};
@@ -129,17 +129,25 @@ pub fn session(report: &SessionReport) -> String {
     text
 }
 
-/// How the device flow asks the user to approve the login (on stderr: stdout is for results).
-pub fn device_prompt(prompt: &DevicePrompt) {
-    let url = prompt
-        .verification_uri_complete
-        .as_deref()
-        .unwrap_or(&prompt.verification_uri);
-    eprintln!(
-        "mpcnet: to prove your identity, open {} and enter the code {} (waiting for the approval)",
-        printable(url),
-        printable(&prompt.user_code)
-    );
+/// How a login asks the user to approve it (on stderr: stdout is for results).
+pub fn login_prompt(prompt: Prompt<'_>) {
+    match prompt {
+        Prompt::Device(device) => {
+            let url = device
+                .verification_uri_complete
+                .as_deref()
+                .unwrap_or(&device.verification_uri);
+            eprintln!(
+                "mpcnet: to prove your identity, open {} and enter the code {} (waiting for the approval)",
+                printable(url),
+                printable(&device.user_code)
+            );
+        }
+        Prompt::Browser(url) => eprintln!(
+            "mpcnet: to prove your identity, open {} in a browser on this machine (waiting for the approval)",
+            printable(url)
+        ),
+    }
 }
 
 /// The latest run's links, one line per peer, as `mpcnet status` shows them.

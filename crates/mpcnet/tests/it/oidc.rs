@@ -1,7 +1,7 @@
 //! Identity proofs against a real OpenID provider (panva/node-oidc-provider, `tests/oidc/`) on
-//! loopback over HTTPS: three parties prove `*@uni.example` accounts by the device flow (the
-//! test acting as each user over HTTP), every party verifies every other's proof and the MPC
-//! runs; a party without a proof, with another email, or with another party's token is refused
+//! loopback over HTTPS: three parties prove `*@uni.example` accounts by the device flow or the
+//! loopback redirect with PKCE (the test acting as each user over HTTP), every party verifies
+//! every other's proof and the MPC runs; a party without a proof, with another email, or with another party's token is refused
 //! a seat, and one with a forged signature is seated by the server but refused by every party.
 //! Without node and npm the tests say so and pass, unless `MPCNET_REQUIRE_OIDC=1` (set by CI).
 
@@ -316,6 +316,10 @@ fn parties_proving_required_identities_run_and_each_verifies_every_proof() {
             if *name != "alice" {
                 command.args(provider.prove_flags());
             }
+            // Carol logs in through a browser on her machine (the loopback redirect with PKCE).
+            if *name == "carol" {
+                command.args(["--login", "loopback"]);
+            }
             (command, *name)
         })
         .collect::<Vec<_>>();
@@ -327,6 +331,22 @@ fn parties_proving_required_identities_run_and_each_verifies_every_proof() {
         .collect();
     let finished = run_all_approving(&provider, runs);
     assert_all_answer(&finished, "RESULT sum=60 mean=20 parties=3");
+    let carol = &finished[2].stderr;
+    assert!(
+        carol.contains(
+            "/auth?response_type=code&client_id=mpcnet-test&redirect_uri=http%3A%2F%2F127.0.0.1%3A"
+        ),
+        "{carol}"
+    );
+    assert!(
+        carol.contains("code_challenge_method=S256 in a browser on this machine"),
+        "{carol}"
+    );
+    assert!(
+        finished[1].stderr.contains("/device?user_code="),
+        "{}",
+        finished[1].stderr
+    );
     for party in &finished {
         let shown = format!(
             "(carol): carol@uni.example (verified by {})",

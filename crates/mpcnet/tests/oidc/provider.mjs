@@ -1,6 +1,6 @@
 // A real OpenID provider for mpcnet's tests (panva/node-oidc-provider), on loopback over HTTPS
-// with the certificate the test made. It offers the device authorization grant to one public
-// client, signs ID tokens with a fresh RSA key (RS256), and logs in whoever the user names.
+// with the certificate the test made. It offers the device authorization grant and the code
+// flow to one public client, signs ID tokens with a fresh RSA key (RS256), and logs in whoever the user names.
 //
 //   node provider.mjs CERT.pem KEY.pem CLIENT_ID   -> first line on stdout: the issuer URL
 //
@@ -31,12 +31,15 @@ async function carryNonce(ctx) {
 const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
   .privateKey.export({ format: 'jwk' });
 const provider = new Provider(issuer, {
+  // A native public client (RFC 8252): the device grant, and the code flow with PKCE (which
+  // oidc-provider requires of public clients) redirected to 127.0.0.1 on any port.
   clients: [{
     client_id: clientId,
+    application_type: 'native',
     token_endpoint_auth_method: 'none',
-    grant_types: ['urn:ietf:params:oauth:grant-type:device_code'],
-    response_types: [],
-    redirect_uris: [],
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'authorization_code'],
+    response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'],
   }],
   jwks: { keys: [{ ...signingKey, kid: 'test-rsa', use: 'sig', alg: 'RS256' }] },
   features: {
