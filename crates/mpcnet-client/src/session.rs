@@ -11,8 +11,8 @@ use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::run_report::RunState;
 use mpcnet_proto::{
-    Identity, IdentityRequirement, Invite, JoinSecret, Label, LobbyOffer, ProvenIdentity,
-    ServerAddress, Sha256Digest, SignedJoin, SignedOffer, VerifyError,
+    Identity, IdentityProof, IdentityRequirement, Invite, JoinSecret, Label, LobbyId, LobbyOffer,
+    ProvenIdentity, ServerAddress, Sha256Digest, SignedJoin, SignedOffer, VerifyError,
 };
 use serde::Serialize;
 
@@ -140,10 +140,7 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
     if let Some(required) = &plan.require_identity {
         check_issuer_spelling(&required.issuer).await?;
     }
-    let proof = match &plan.prove {
-        Some(prove) => Some(prove.prove(&secret.lobby_id(), &identity.public()).await?),
-        None => None,
-    };
+    let proof = identity_proof(plan.prove.as_ref(), &secret.lobby_id(), identity).await?;
     let creator_join = SignedJoin::with_identity(identity, party_name, &secret, &offer, proof);
     let request = CreateLobby {
         offer,
@@ -156,6 +153,18 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
         creator: identity.public(),
         secret,
     })
+}
+
+/// The identity proof `prove` gets for `identity` in `lobby` (the user logs in), if any.
+async fn identity_proof(
+    prove: Option<&ProveWith>,
+    lobby: &LobbyId,
+    identity: &Identity,
+) -> Result<Option<IdentityProof>, SessionError> {
+    match prove {
+        Some(prove) => Ok(Some(prove.prove(lobby, &identity.public()).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Checks that `issuer` is spelled as its own discovery document spells it (as its tokens'
@@ -173,7 +182,7 @@ async fn check_issuer_spelling(issuer: &str) -> Result<(), SessionError> {
 /// Joins the invite's lobby as `name` and returns the verified session. The join record commits
 /// to the offer verified here; with `approved` (the SHA-256 of an offer the user reviewed) the
 /// join is refused if the offer is another one now. With `prove`, a party not seated yet
-/// first gets an identity proof (the device flow) and signs it into its join record.
+/// first gets an identity proof (the user logs in) and signs it into its join record.
 pub async fn join(
     home: &Home,
     identity: &Identity,
@@ -198,10 +207,7 @@ pub async fn join(
                 printable(&required.issuer)
             )));
         }
-        let proof = match prove {
-            Some(prove) => Some(prove.prove(&invite.lobby_id(), &identity.public()).await?),
-            None => None,
-        };
+        let proof = identity_proof(prove, &invite.lobby_id(), identity).await?;
         let join =
             SignedJoin::with_identity(identity, name, &invite.secret, &snapshot.offer, proof);
         client.join(&invite.lobby_id(), &join).await?;
