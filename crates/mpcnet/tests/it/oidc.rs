@@ -111,29 +111,32 @@ impl Provider {
     }
 }
 
-/// `npm ci` of the provider's locked packages, once.
+/// `npm ci` of the provider's locked packages, once for all the tests (which run at once).
 fn install_provider() {
-    if Path::new(PROVIDER_DIR)
-        .join("node_modules/oidc-provider")
-        .exists()
-    {
-        return;
-    }
-    let status = Command::new("npm")
-        .args([
-            "ci",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-        ])
-        .current_dir(PROVIDER_DIR)
-        .status()
-        .expect("npm runs");
-    assert!(status.success(), "npm ci in {PROVIDER_DIR}");
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        if Path::new(PROVIDER_DIR)
+            .join("node_modules/oidc-provider")
+            .exists()
+        {
+            return;
+        }
+        let status = Command::new("npm")
+            .args([
+                "ci",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+            ])
+            .current_dir(PROVIDER_DIR)
+            .status()
+            .expect("npm runs");
+        assert!(status.success(), "npm ci in {PROVIDER_DIR}");
+    });
 }
 
-/// Runs `command`; when it shows the device flow's URL, the user approves it as `email`.
+/// Runs `command`; when it shows a login's URL, the user approves it as `email`.
 /// Returns the finished process's exit code and output.
 fn run_approving(provider: &Provider, mut command: Command, email: &str) -> Finished {
     let mut child = command
