@@ -2,18 +2,23 @@
 //! `SignedJoin`, then `Lobby::admit` runs against a genuine lobby with one seat free, and
 //! against the same lobby full and sealed. Inputs are bytes from outside (raw, or edits of
 //! carol's genuine join: first byte 0 or 2..), or (first byte 1) a join that a holder of the
-//! invite signs for a key and name the fuzzer picks, under the genuine offer or another one.
-//! Nothing panics; a join admitted from outside is one a party signed, one an invite holder
+//! invite signs for a key and name the fuzzer picks, under the genuine offer or another one,
+//! or (first byte 3) a new party's join carrying an identity proof whose ID token's claims are
+//! the fuzzer's JSON (a proof is checked, claims parsed, at admission). Nothing panics; a join admitted from outside is one a party signed, one an invite holder
 //! signs is for its own key and the genuine offer, a full lobby seats no one new, and the
 //! lobby left behind still verifies for every party. A first byte with its high bit set does
 //! all this against the named session instead (bob's seat free, carol seated before him),
-//! where an invite holder the list does not name is never seated.
+//! where an invite holder the list does not name is never seated. A proof admitted names this
+//! party's nonce.
 #![no_main]
 
 mod support;
 
 use libfuzzer_sys::fuzz_target;
-use mpcnet_proto::{Identity, JoinRecord, Label, Lobby, SignedJoin, SignedOffer};
+use mpcnet_proto::identity_proof::proof_nonce;
+use mpcnet_proto::{
+    Identity, IdentityProof, JoinRecord, Label, Lobby, SignedJoin, SignedOffer,
+};
 
 /// Where the join under test came from.
 enum Source {
@@ -44,6 +49,22 @@ fn invite_holders_join(genuine: &support::Genuine, data: &[u8]) -> Option<(Signe
     Some((join, party))
 }
 
+/// dave's join (a new key), carrying an identity proof whose ID token has `claims` as its
+/// claims (header RS256, signature junk: admission checks the claims, not the signature).
+fn join_with_proof(claims: &[u8]) -> (SignedJoin, Identity) {
+    let genuine = support::genuine();
+    let dave = Identity::from_secret_bytes(&[5; 32]);
+    let b64 = |bytes: &[u8]| data_encoding::BASE64URL_NOPAD.encode(bytes);
+    let proof = IdentityProof {
+        issuer: "https://login.fuzz.example".into(),
+        client_id: "fuzz".into(),
+        id_token: format!("{}.{}.c2ln", b64(br#"{"alg":"RS256"}"#), b64(claims)),
+    };
+    let name = Label::new("name", "dave").expect("a fixed label is valid");
+    let join = SignedJoin::with_identity(&dave, name, &genuine.secret, &genuine.offer, Some(proof));
+    (join, dave)
+}
+
 /// Admits `join` into a copy of `lobby` and checks what the server would then store.
 fn admit(
     genuine: &support::Genuine,
@@ -63,6 +84,16 @@ fn admit(
             "a join record nobody signed was admitted"
         ),
         Source::InviteHolder(party) => assert_eq!(record.party, party.public()),
+    }
+    if let Some(proof) = &record.identity {
+        let nonce = proof_nonce(&genuine.anchors.lobby_id, &record.party);
+        assert!(
+            proof.id_token.split('.').nth(1).is_some_and(|claims| {
+                let claims = data_encoding::BASE64URL_NOPAD.decode(claims.as_bytes());
+                claims.is_ok_and(|claims| String::from_utf8_lossy(&claims).contains(&nonce))
+            }),
+            "a proof without this party's nonce was admitted"
+        );
     }
     let party = seated(&lobby, admission.index).expect("the seat given is taken");
     assert_eq!(party.key, record.party, "the seat given is another party's");
@@ -120,6 +151,10 @@ fuzz_target!(|data: &[u8]| {
             let Some((join, party)) = invite_holders_join(genuine, rest) else {
                 return;
             };
+            (join, Source::InviteHolder(party))
+        }
+        Some((3, claims)) => {
+            let (join, party) = join_with_proof(claims);
             (join, Source::InviteHolder(party))
         }
         _ => {

@@ -6,17 +6,20 @@ use std::time::Duration;
 
 use mpcnet_proto::RunReport;
 use mpcnet_proto::api::{CreateLobby, SeatView};
+use mpcnet_proto::label::printable;
 use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::run_report::RunState;
 use mpcnet_proto::{
-    Bundle, BundleError, Identity, Invite, JoinSecret, Label, LobbyOffer, Seat, ServerAddress,
-    Sha256Digest, SignedJoin, SignedOffer, VerifyError,
+    Bundle, BundleError, Identity, IdentityProof, IdentityRequirement, Invite, JoinSecret, Label,
+    LobbyId, LobbyOffer, ProvenIdentity, Seat, ServerAddress, Sha256Digest, SignedJoin,
+    SignedOffer, VerifyError,
 };
 use serde::Serialize;
 
 use crate::home::{Home, HomeError};
 use crate::lobby_client::{ClientError, LobbyClient};
+use crate::oidc::{OidcClient, OidcError, ProofCheckError, ProofChecker, ProveWith};
 
 /// Why a session flow failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,8 @@ pub enum SessionError {
     BadBundle(BundleError),
     #[error("invalid input: {0}")]
     Input(String),
+    #[error("identity proof: {0}")]
+    Identity(#[from] OidcError),
     #[error(
         "this session is for named parties and your key {did} is not one of them: ask its creator to list you (`mpcnet id` prints your key)"
     )]
@@ -63,6 +68,15 @@ pub enum SessionError {
         expected: u16,
         waited: Duration,
     },
+}
+
+impl From<ProofCheckError> for SessionError {
+    fn from(error: ProofCheckError) -> Self {
+        match error {
+            ProofCheckError::Oidc(error) => Self::Identity(error),
+            ProofCheckError::Refused(error) => Self::Verification(error),
+        }
+    }
 }
 
 impl SessionError {
@@ -101,6 +115,10 @@ pub struct SessionPlan {
     /// The named seats, the creator's first (see `mpcnet_proto::seats::with_creator`), one per
     /// party; empty for a session open to anyone holding the invite.
     pub seats: Vec<Seat>,
+    /// The identity proof every party must attach.
+    pub require_identity: Option<IdentityRequirement>,
+    /// How the creator proves its own identity.
+    pub prove: Option<ProveWith>,
 }
 
 /// Creates a lobby on the server and returns the invite to share.
@@ -128,10 +146,15 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
         relay_url: plan.server.origin().clone(),
         extra_relays: plan.extra_relays.clone(),
         seats: plan.seats.clone(),
+        require_identity: plan.require_identity.clone(),
     };
     let offer =
         SignedOffer::create(&offer, identity).map_err(|e| SessionError::Input(e.to_string()))?;
-    let creator_join = SignedJoin::new(identity, party_name, &secret, &offer);
+    if let Some(required) = &plan.require_identity {
+        check_issuer_spelling(&required.issuer).await?;
+    }
+    let proof = identity_proof(plan.prove.as_ref(), &secret.lobby_id(), identity).await?;
+    let creator_join = SignedJoin::with_identity(identity, party_name, &secret, &offer, proof);
     let request = CreateLobby {
         offer,
         creator_join,
@@ -194,9 +217,34 @@ fn program_name(path: &Path, is_folder: bool, is_bundle: bool) -> Result<Label, 
     label("the program's file name", file_name)
 }
 
+/// The identity proof `prove` gets for `identity` in `lobby` (the user logs in), if any.
+async fn identity_proof(
+    prove: Option<&ProveWith>,
+    lobby: &LobbyId,
+    identity: &Identity,
+) -> Result<Option<IdentityProof>, SessionError> {
+    match prove {
+        Some(prove) => Ok(Some(prove.prove(lobby, &identity.public()).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Checks that `issuer` is spelled as its own discovery document spells it (as its tokens'
+/// `iss` will be): a required issuer with a trailing slash too many would refuse every proof.
+async fn check_issuer_spelling(issuer: &str) -> Result<(), SessionError> {
+    match OidcClient::new()?.discover(issuer).await {
+        Err(OidcError::IssuerMismatch { named, .. }) => Err(SessionError::Input(format!(
+            "--require-issuer {issuer}: its discovery document spells it {named:?}; give exactly that"
+        ))),
+        Err(error) => Err(error.into()),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// Joins the invite's lobby as `name` and returns the verified session. The join record commits
 /// to the offer verified here; with `approved` (the SHA-256 of an offer the user reviewed) the
-/// join is refused if the offer is another one now.
+/// join is refused if the offer is another one now. With `prove`, a party not seated yet
+/// first gets an identity proof (the user logs in) and signs it into its join record.
 pub async fn join(
     home: &Home,
     identity: &Identity,
@@ -204,23 +252,35 @@ pub async fn join(
     name: &str,
     local_program: Option<&Path>,
     approved: Option<&Sha256Digest>,
+    prove: Option<&ProveWith>,
 ) -> Result<SessionReport, SessionError> {
     let name = label("your party name", name)?;
     let client = LobbyClient::new(&invite.server)?;
     let snapshot = client.snapshot(&invite.lobby_id()).await?;
-    snapshot.verify(&invite.anchors())?;
+    let verified = snapshot.verify(&invite.anchors())?;
     if approved.is_some_and(|digest| *digest != Sha256Digest::of(snapshot.offer.payload())) {
         return Err(VerifyError::OfferChangedSinceReview.into());
     }
-    let join = SignedJoin::new(identity, name, &invite.secret, &snapshot.offer);
-    match client.join(&invite.lobby_id(), &join).await {
-        Err(refused) if refused.code() == Some("not_listed") => {
-            return Err(SessionError::NotListed {
-                did: identity.public().did_key(),
-            });
+    if verified.party(&identity.public()).is_none() {
+        if let (Some(required), None) = (&verified.offer.require_identity, prove) {
+            return Err(SessionError::Input(format!(
+                "this session requires an identity proof from {}: join with --prove-with {} --client-id ID",
+                printable(&required.issuer),
+                printable(&required.issuer)
+            )));
         }
-        joined => joined?,
-    };
+        let proof = identity_proof(prove, &invite.lobby_id(), identity).await?;
+        let join =
+            SignedJoin::with_identity(identity, name, &invite.secret, &snapshot.offer, proof);
+        match client.join(&invite.lobby_id(), &join).await {
+            Err(refused) if refused.code() == Some("not_listed") => {
+                return Err(SessionError::NotListed {
+                    did: identity.public().did_key(),
+                });
+            }
+            joined => joined?,
+        };
+    }
     status(home, identity, invite, local_program).await
 }
 
@@ -233,7 +293,8 @@ pub async fn status(
     local_program: Option<&Path>,
 ) -> Result<SessionReport, SessionError> {
     let client = LobbyClient::new(&invite.server)?;
-    let (verified, sealed_now) = check(&client, identity, invite).await?;
+    let (verified, sealed_now) =
+        check(&client, identity, invite, &mut ProofChecker::default()).await?;
     let program = fetch_program(home, &client, &verified, local_program).await?;
     let runs = verified.members_statements(&client.run_reports(&invite.lobby_id()).await?);
     let mut report = SessionReport::new(invite, &verified, identity, program, sealed_now, &runs);
@@ -268,8 +329,9 @@ pub async fn wait_until_sealed(
     let client = LobbyClient::new(&invite.server)?;
     let deadline = tokio::time::Instant::now() + timeout;
     let mut seen = usize::MAX;
+    let mut proofs = ProofChecker::default();
     loop {
-        let (verified, sealed_now) = check(&client, identity, invite).await?;
+        let (verified, sealed_now) = check(&client, identity, invite, &mut proofs).await?;
         if verified.sealed.is_some() {
             let program = fetch_program(home, &client, &verified, local_program).await?;
             // What comes next is this party's run: the parties' run reports are not asked for.
@@ -302,15 +364,18 @@ pub async fn wait_until_sealed(
     }
 }
 
-/// Fetches and verifies the lobby; as the creator, seals it if it is full and not yet sealed.
+/// Fetches and verifies the lobby, the parties' identity proofs included; as the creator,
+/// seals it if it is full and not yet sealed.
 async fn check(
     client: &LobbyClient,
     identity: &Identity,
     invite: &Invite,
+    proofs: &mut ProofChecker,
 ) -> Result<(VerifiedLobby, bool), SessionError> {
     let lobby_id = invite.lobby_id();
     let snapshot = client.snapshot(&lobby_id).await?;
     let verified = snapshot.verify(&invite.anchors())?;
+    proofs.check(&verified).await?;
     if verified.sealed.is_some() || !verified.is_full() || identity.public() != invite.creator {
         return Ok((verified, false));
     }
@@ -319,6 +384,7 @@ async fn check(
         .snapshot(&lobby_id)
         .await?
         .verify(&invite.anchors())?;
+    proofs.check(&verified).await?;
     let sealed_now = verified.sealed.is_some();
     Ok((verified, sealed_now))
 }
@@ -470,6 +536,8 @@ pub struct SessionReport {
     pub relay_url: String,
     /// The creator's other relays, each with its certificate pin (`https://HOST:PORT#sha256=PIN`).
     pub extra_relays: Vec<String>,
+    /// The identity proof the creator requires of every party: `null` if none.
+    pub require_identity: Option<IdentityRequirement>,
     /// The latest run of this session on this machine: `null` if none.
     pub run: Option<LocalRunStatus>,
 }
@@ -499,6 +567,9 @@ pub struct PartyReport {
     pub fingerprint: String,
     pub did: String,
     pub creator: bool,
+    /// The account the party proved it holds (issuer, subject, verified email), checked by
+    /// this machine against the issuer's published keys; `null` if it attached no proof.
+    pub identity: Option<ProvenIdentity>,
     /// The party's run as it last reported it to the lobby (signed by its key); `null` if none.
     pub run: Option<RunState>,
 }
@@ -565,6 +636,7 @@ impl SessionReport {
                     fingerprint: party.key.fingerprint().to_string(),
                     did: party.key.did_key(),
                     creator: party.key == offer.creator,
+                    identity: party.identity.as_ref().map(|(_, proven)| proven.clone()),
                     run: runs
                         .iter()
                         .find(|run| run.party == party.key)
@@ -585,6 +657,7 @@ impl SessionReport {
             args: offer.args.clone(),
             relay_url: offer.relay_url.to_string(),
             extra_relays: offer.extra_relays.iter().map(ToString::to_string).collect(),
+            require_identity: offer.require_identity.clone(),
             run: None,
         }
     }

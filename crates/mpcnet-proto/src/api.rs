@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Sha256Digest;
 use crate::identity::PublicKey;
+use crate::identity_proof::ProvenIdentity;
 use crate::join::{LobbyId, SignedJoin};
 use crate::lobby::VerifiedLobby;
 use crate::offer::SignedOffer;
@@ -172,6 +173,10 @@ pub struct PartyView {
     pub creator: bool,
     /// The party's latest run report, if it sent one.
     pub run: Option<RunState>,
+    /// The account its identity proof shows, its claims checked by the server (the issuer's
+    /// signature is checked by each party's mpcnet, not for the page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<ProvenIdentity>,
 }
 
 /// The link between two parties, as the lower-indexed one reported it (or else the other).
@@ -200,6 +205,7 @@ impl SessionView {
                 fingerprint: party.key.fingerprint().to_string(),
                 creator: party.key == offer.creator,
                 run: report_of(party.key).map(|report| report.state.clone()),
+                identity: party.identity.as_ref().map(|(_, proven)| proven.clone()),
             })
             .collect();
         let mut links: Vec<PairLink> = Vec::new();

@@ -13,6 +13,7 @@ use sha2::Sha256;
 
 use crate::digest::Sha256Digest;
 use crate::identity::{Identity, PublicKey, Signature, SigningPurpose};
+use crate::identity_proof::IdentityProof;
 use crate::label::Label;
 use crate::offer::SignedOffer;
 use crate::signed::{Signed, VerifyError};
@@ -31,6 +32,11 @@ impl LobbyId {
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest.0[..16]);
         Self(id)
+    }
+
+    /// The id's 16 bytes.
+    pub fn to_bytes(&self) -> [u8; 16] {
+        self.0
     }
 }
 
@@ -140,6 +146,10 @@ pub struct JoinRecord {
     /// SHA-256 of the signed offer's bytes as this party saw them: the program, its arguments
     /// and the party count it agreed to. A session sealed under any other offer does not verify.
     pub offer: Sha256Digest,
+    /// The party's OpenID Connect identity proof, if it attached one. Absent from the signed
+    /// bytes when none, so a join without one is the same bytes as before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityProof>,
 }
 
 /// A join record signed by the joining party and by the lobby's join key.
@@ -154,11 +164,23 @@ pub struct SignedJoin {
 impl SignedJoin {
     /// `party` asks to join as `name` under `offer`, proving it holds `secret`.
     pub fn new(party: &Identity, name: Label, secret: &JoinSecret, offer: &SignedOffer) -> Self {
+        Self::with_identity(party, name, secret, offer, None)
+    }
+
+    /// [`new`](Self::new), with the party's identity proof signed into the record.
+    pub fn with_identity(
+        party: &Identity,
+        name: Label,
+        secret: &JoinSecret,
+        offer: &SignedOffer,
+        identity: Option<IdentityProof>,
+    ) -> Self {
         let record = JoinRecord {
             lobby_id: secret.lobby_id(),
             party: party.public(),
             name,
             offer: Sha256Digest::of(offer.payload()),
+            identity,
         };
         let record = Signed::sign(&record, party, SigningPurpose::JoinByParty);
         let proof = secret
@@ -241,6 +263,7 @@ mod tests {
             party: party.public(),
             name: Label::new("name", "bob").expect("label"),
             offer: Sha256Digest::of(offer.payload()),
+            identity: None,
         };
         // Proven with the join key, but signed by someone other than the party it names.
         let impostor = Signed::sign(&record, &Identity::generate(), SigningPurpose::JoinByParty);

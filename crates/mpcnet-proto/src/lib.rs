@@ -10,6 +10,7 @@
 //! - [`invite`]: the one-line invite (server address, certificate pin, lobby, creator, join secret).
 //! - [`bundle`]: a program folder as one deterministic archive; its checks, packing and unpacking.
 //! - [`offer`]: what the creator proposes (size, program hash, public args, relay), signed by the creator.
+//! - [`identity_proof`]: an OpenID Connect ID token binding an account to a party's key and lobby.
 //! - [`join`]: a party's join record, signed by the party and by the key derived from the join secret.
 //! - [`seats`]: the parties a creator names in advance (by key), in their seats' order.
 //! - [`manifest`]: the sealed, ordered list of parties, signed by the creator.
@@ -26,6 +27,7 @@ pub mod bundle;
 pub mod did_key;
 pub mod digest;
 pub mod identity;
+pub mod identity_proof;
 pub mod invite;
 pub mod join;
 pub mod label;
@@ -42,6 +44,7 @@ pub use announcement::{EndpointAnnouncement, SignedAnnouncement};
 pub use bundle::{Bundle, BundleError, BundlePath};
 pub use digest::{Fingerprint, Sha256Digest};
 pub use identity::{Identity, PublicKey};
+pub use identity_proof::{IdentityProof, IdentityRequirement, ProvenIdentity};
 pub use invite::{CertPin, CreatorLink, Invite, InviteError, ServerAddress};
 pub use join::{JoinRecord, JoinSecret, LobbyId, SignedJoin};
 pub use label::Label;

@@ -7,10 +7,13 @@
 //! session (the offer lists the seats' keys) both refuse any other key, and both keep the
 //! joins in the list's order whatever order the parties came in.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Fingerprint, Sha256Digest};
 use crate::identity::{Identity, PublicKey, SigningPurpose};
+use crate::identity_proof::{IdentityProof, IssuerKeys, ProofContext, ProvenIdentity};
 use crate::join::{JoinRecord, LobbyId, SignedJoin};
 use crate::label::Label;
 use crate::manifest::SignedManifest;
@@ -43,6 +46,10 @@ pub struct Party {
     pub index: u16,
     pub key: PublicKey,
     pub name: Label,
+    /// The party's identity proof with what its claims show, signature not yet checked:
+    /// [`VerifiedLobby::verify_identities`] checks it against the issuer's keys.
+    #[serde(skip)]
+    pub identity: Option<(IdentityProof, ProvenIdentity)>,
 }
 
 /// A snapshot that passed every check.
@@ -82,6 +89,38 @@ impl VerifiedLobby {
             .iter()
             .filter_map(|signed| self.check_statement(signed).ok())
             .collect()
+    }
+
+    /// The issuers whose keys [`verify_identities`](Self::verify_identities) needs.
+    pub fn proof_issuers(&self) -> BTreeSet<String> {
+        let proofs = self
+            .parties
+            .iter()
+            .filter_map(|party| party.identity.as_ref());
+        proofs.map(|(proof, _)| proof.issuer.clone()).collect()
+    }
+
+    /// Checks every party's identity proof against its issuer's published `keys` and the
+    /// verifier's clock (`now_unix`): what a party must do before trusting a proof, since the
+    /// snapshot's own checks (which the server runs too) cannot see a forged signature.
+    pub fn verify_identities(&self, keys: &IssuerKeys, now_unix: u64) -> Result<(), VerifyError> {
+        for party in &self.parties {
+            let Some((proof, _)) = &party.identity else {
+                continue;
+            };
+            let context = ProofContext {
+                lobby: &self.offer.lobby_id,
+                party: &party.key,
+                requirement: self.offer.require_identity.as_ref(),
+            };
+            proof.verify(context, keys, now_unix).map_err(|reason| {
+                VerifyError::IdentityProofRefused {
+                    party: party.key.fingerprint(),
+                    reason,
+                }
+            })?;
+        }
+        Ok(())
     }
 
     /// The party with `key`, if it has joined.
@@ -187,6 +226,37 @@ fn seat_for(key: &PublicKey, offer: &LobbyOffer, taken: usize) -> Result<u16, Ve
     })
 }
 
+/// The claims of the record's identity proof, checked against the lobby, the party's key and
+/// the offer's requirement (a required proof must be there). Signatures are checked apart.
+fn check_identity(
+    record: &JoinRecord,
+    offer: &LobbyOffer,
+) -> Result<Option<(IdentityProof, ProvenIdentity)>, VerifyError> {
+    let requirement = offer.require_identity.as_ref();
+    let Some(proof) = &record.identity else {
+        return match requirement {
+            Some(required) => Err(VerifyError::IdentityProofMissing {
+                party: record.party.fingerprint(),
+                issuer: required.issuer.clone(),
+            }),
+            None => Ok(None),
+        };
+    };
+    let context = ProofContext {
+        lobby: &offer.lobby_id,
+        party: &record.party,
+        requirement,
+    };
+    let proven =
+        proof
+            .check_claims(context)
+            .map_err(|reason| VerifyError::IdentityProofRefused {
+                party: record.party.fingerprint(),
+                reason,
+            })?;
+    Ok(Some((proof.clone(), proven)))
+}
+
 /// Seats the party of `record` among `parties` (kept in seat order) and returns where it went.
 fn seat_party(
     parties: &mut Vec<Party>,
@@ -209,6 +279,7 @@ fn seat_party(
             party: record.party.fingerprint(),
         });
     }
+    let identity = check_identity(&record, offer)?;
     let index = seat_for(&record.party, offer, parties.len())?;
     let position = parties.partition_point(|party| party.index < index);
     parties.insert(
@@ -217,6 +288,7 @@ fn seat_party(
             index,
             key: record.party,
             name: record.name,
+            identity,
         },
     );
     Ok(position)
@@ -345,6 +417,8 @@ impl Lobby {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity_proof::ProofError;
+    use crate::identity_proof::tests::{ISSUER, NOW, TestIssuer, requirement};
     use crate::invite::{Invite, ServerAddress};
     use crate::join::JoinSecret;
     use crate::offer::tests::signed_offer;
@@ -787,6 +861,185 @@ mod tests {
                 "the server restored {what}"
             );
         }
+    }
+
+    /// A lobby requiring proofs from one issuer for `*@uni.example`: its creator and offer.
+    fn lobby_requiring_identity(issuer: &TestIssuer) -> (Identity, JoinSecret, SignedOffer, Lobby) {
+        let creator = Identity::generate();
+        let secret = JoinSecret::generate();
+        let mut offer = signed_offer(&creator, &secret, 3, b"print(1)")
+            .decode_unverified()
+            .expect("decodes");
+        offer.require_identity = Some(requirement(Some("*@uni.example")));
+        let offer = SignedOffer::create(&offer, &creator).expect("offer");
+        let proof = issuer.proof(&secret.lobby_id(), &creator.public(), "alice@uni.example");
+        let creator_join =
+            SignedJoin::with_identity(&creator, label("alice"), &secret, &offer, Some(proof));
+        let lobby = Lobby::create(offer.clone(), creator_join).expect("created");
+        (creator, secret, offer, lobby)
+    }
+
+    #[test]
+    fn a_session_requiring_identity_seats_only_matching_proofs_and_parties_check_signatures() {
+        let issuer = TestIssuer::new(ISSUER);
+        let (creator, secret, offer, mut lobby) = lobby_requiring_identity(&issuer);
+        let lobby_id = secret.lobby_id();
+        let join = |party: &Identity, proof: Option<IdentityProof>| {
+            SignedJoin::with_identity(party, label("x"), &secret, &offer, proof)
+        };
+        let refusal = |lobby: &mut Lobby, join: SignedJoin| match lobby.admit(join) {
+            Err(LobbyError::Invalid(error)) => error,
+            other => panic!("admitted: {other:?}"),
+        };
+
+        let mallory = Identity::generate();
+        let missing = refusal(&mut lobby, join(&mallory, None));
+        assert_eq!(
+            missing.to_string(),
+            format!(
+                "party {} has no identity proof from {ISSUER}, which this session requires",
+                mallory.public().fingerprint()
+            )
+        );
+        let wrong_email = issuer.proof(&lobby_id, &mallory.public(), "mallory@evil.example");
+        assert!(matches!(
+            refusal(&mut lobby, join(&mallory, Some(wrong_email))),
+            VerifyError::IdentityProofRefused {
+                reason: ProofError::EmailNotAllowed { .. },
+                ..
+            }
+        ));
+
+        let bob = Identity::generate();
+        let bobs_proof = issuer.proof(&lobby_id, &bob.public(), "bob@uni.example");
+        // Bob's token, attached by mallory to her own key: its nonce is bob's.
+        assert!(matches!(
+            refusal(&mut lobby, join(&mallory, Some(bobs_proof.clone()))),
+            VerifyError::IdentityProofRefused {
+                reason: ProofError::NonceMismatch,
+                ..
+            }
+        ));
+        // A token bob got for another lobby.
+        let elsewhere = issuer.proof(
+            &JoinSecret::generate().lobby_id(),
+            &bob.public(),
+            "bob@uni.example",
+        );
+        assert!(matches!(
+            refusal(&mut lobby, join(&bob, Some(elsewhere))),
+            VerifyError::IdentityProofRefused {
+                reason: ProofError::NonceMismatch,
+                ..
+            }
+        ));
+        lobby
+            .admit(join(&bob, Some(bobs_proof)))
+            .expect("bob admitted");
+
+        // Carol's proof from a look-alike issuer key: the claims fit, so the server (which
+        // does not check signatures) seats her; every party then refuses the session.
+        let carol = Identity::generate();
+        let forged = TestIssuer::new(ISSUER).proof(&lobby_id, &carol.public(), "carol@uni.example");
+        lobby.admit(join(&carol, Some(forged))).expect("claims fit");
+        let manifest = lobby.snapshot().seal(&creator);
+        lobby.seal(manifest).expect("sealed");
+        let anchors = TrustAnchors {
+            lobby_id,
+            creator: creator.public(),
+            join_key: secret.join_key().public(),
+        };
+        let verified = lobby.snapshot().verify(&anchors).expect("claims verify");
+        assert_eq!(
+            verified.proof_issuers(),
+            BTreeSet::from([ISSUER.to_owned()])
+        );
+        assert_eq!(
+            verified.verify_identities(&issuer.keys(), NOW),
+            Err(VerifyError::IdentityProofRefused {
+                party: carol.public().fingerprint(),
+                reason: ProofError::BadSignature
+            })
+        );
+        let shown: Vec<String> = verified.parties[..2]
+            .iter()
+            .map(|party| party.identity.as_ref().expect("proof").1.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "alice@uni.example (verified by https://login.uni.example)",
+                "bob@uni.example (verified by https://login.uni.example)"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_party_verifies_a_session_whose_proofs_are_genuine() {
+        let issuer = TestIssuer::new(ISSUER);
+        let (creator, secret, offer, mut lobby) = lobby_requiring_identity(&issuer);
+        for email in ["bob@uni.example", "carol@uni.example"] {
+            let party = Identity::generate();
+            let proof = issuer.proof(&secret.lobby_id(), &party.public(), email);
+            let join = SignedJoin::with_identity(&party, label("x"), &secret, &offer, Some(proof));
+            lobby.admit(join).expect("admitted");
+        }
+        lobby.seal(lobby.snapshot().seal(&creator)).expect("sealed");
+        let verified = lobby.verified();
+        assert_eq!(verified.verify_identities(&issuer.keys(), NOW), Ok(()));
+        assert_eq!(
+            verified.verify_identities(&IssuerKeys::new(), NOW),
+            Err(VerifyError::IdentityProofRefused {
+                party: creator.public().fingerprint(),
+                reason: ProofError::NoKeysForIssuer(ISSUER.into())
+            })
+        );
+
+        // The server edits a stored proof (bob's email) or drops the offer's requirement.
+        let anchors = TrustAnchors {
+            lobby_id: secret.lobby_id(),
+            creator: creator.public(),
+            join_key: secret.join_key().public(),
+        };
+        let edit_payload = |path: &[&str], edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut stored = serde_json::to_value(lobby.snapshot()).expect("json");
+            let mut at = &mut stored;
+            for step in path {
+                at = match step.parse::<usize>() {
+                    Ok(index) => &mut at[index],
+                    Err(_) => &mut at[*step],
+                };
+            }
+            let text = at["payload"].as_str().expect("payload").to_owned();
+            let bytes = data_encoding::BASE64URL_NOPAD
+                .decode(text.as_bytes())
+                .expect("b64");
+            let mut payload: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            edit(&mut payload);
+            at["payload"] = data_encoding::BASE64URL_NOPAD
+                .encode(payload.to_string().as_bytes())
+                .into();
+            let tampered: LobbySnapshot = serde_json::from_value(stored).expect("decodes");
+            tampered.verify(&anchors).map(|_| ())
+        };
+        let carols_token = |payload: &mut serde_json::Value| {
+            let token = payload["identity"]["id_token"].as_str().map(str::to_owned);
+            payload["identity"]["id_token"] = token.expect("token").replace('a', "b").into();
+        };
+        assert_eq!(
+            edit_payload(&["joins", "2", "record"], &carols_token),
+            Err(VerifyError::BadSignature(SigningPurpose::JoinProof))
+        );
+        let unrequired = |payload: &mut serde_json::Value| {
+            payload
+                .as_object_mut()
+                .expect("offer")
+                .remove("require_identity");
+        };
+        assert_eq!(
+            edit_payload(&["offer"], &unrequired),
+            Err(VerifyError::BadSignature(SigningPurpose::Offer))
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use url::Url;
 use crate::bundle::BundlePath;
 use crate::digest::Sha256Digest;
 use crate::identity::{Identity, PublicKey, SigningPurpose};
+use crate::identity_proof::IdentityRequirement;
 use crate::invite::ServerAddress;
 use crate::join::LobbyId;
 use crate::label::{Label, check_printable};
@@ -92,6 +93,10 @@ pub struct LobbyOffer {
     /// holding the invite may join.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seats: Vec<Seat>,
+    /// The identity proof every party must attach (an issuer, maybe an email pattern). Absent
+    /// from the signed bytes when not required, like `extra_relays`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_identity: Option<IdentityRequirement>,
 }
 
 impl LobbyOffer {
@@ -126,6 +131,11 @@ impl LobbyOffer {
             return Err(VerifyError::TooManyRelays {
                 count: self.extra_relays.len(),
             });
+        }
+        if let Some(requirement) = &self.require_identity {
+            requirement
+                .check()
+                .map_err(VerifyError::BadIdentityRequirement)?;
         }
         crate::seats::check(&self.seats, self.parties, &self.creator)
     }
@@ -194,6 +204,7 @@ pub(crate) mod tests {
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
             extra_relays: Vec::new(),
             seats: Vec::new(),
+            require_identity: None,
         };
         SignedOffer::create(&offer, creator).expect("valid offer")
     }
@@ -281,6 +292,26 @@ pub(crate) mod tests {
                 },
             ),
             (
+                "an identity requirement over plain http",
+                |o| {
+                    o.require_identity = Some(IdentityRequirement {
+                        issuer: "http://login.uni.example".into(),
+                        email: None,
+                    })
+                },
+                |e| matches!(e, VerifyError::BadIdentityRequirement(_)),
+            ),
+            (
+                "an email pattern with a wildcard domain",
+                |o| {
+                    o.require_identity = Some(IdentityRequirement {
+                        issuer: "https://login.uni.example".into(),
+                        email: Some("*@*.example".into()),
+                    })
+                },
+                |e| matches!(e, VerifyError::BadIdentityRequirement(_)),
+            ),
+            (
                 "another creator named",
                 |o| o.creator = Identity::generate().public(),
                 |e| matches!(e, VerifyError::OfferCreatorMismatch),
@@ -358,10 +389,12 @@ pub(crate) mod tests {
         let creator = Identity::generate();
         let secret = JoinSecret::generate();
         let plain = signed_offer(&creator, &secret, 3, b"x");
-        assert!(
-            !String::from_utf8_lossy(plain.payload()).contains("extra_relays"),
-            "an offer without extra relays has no such field"
-        );
+        for field in ["extra_relays", "require_identity"] {
+            assert!(
+                !String::from_utf8_lossy(plain.payload()).contains(field),
+                "an offer without {field} has no such field"
+            );
+        }
         let mut offer = plain.decode_unverified().expect("decodes");
         let pinned =
             relay("https://relay.example:7001#sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");

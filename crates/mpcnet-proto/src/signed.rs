@@ -92,6 +92,17 @@ pub enum VerifyError {
     #[error(transparent)]
     UnsafeFailureReason(LabelError),
 
+    // Identity proofs (an offer's requirement, a party's ID token).
+    #[error("the offer's identity requirement: {0}")]
+    BadIdentityRequirement(crate::identity_proof::ProofError),
+    #[error("party {party} has no identity proof from {issuer}, which this session requires")]
+    IdentityProofMissing { party: Fingerprint, issuer: String },
+    #[error("party {party}'s identity proof is refused: {reason}")]
+    IdentityProofRefused {
+        party: Fingerprint,
+        reason: crate::identity_proof::ProofError,
+    },
+
     // What a party reviewed.
     #[error("the session's offer changed after you reviewed it")]
     OfferChangedSinceReview,

@@ -73,12 +73,14 @@ impl Lab {
             args: Vec::new(),
             extra_relays: Vec::new(),
             seats: Vec::new(),
+            require_identity: None,
+            prove: None,
         };
         let invite = session::create(parties[0], &plan).await.expect("created");
         let home = |name: &str| Home::open(self.dir.path().join(name)).expect("home");
         for (index, party) in parties.iter().enumerate().skip(1) {
             let name = format!("p{index}-{}", invite.lobby_id());
-            session::join(&home(&name), party, &invite, "p", None, None)
+            session::join(&home(&name), party, &invite, "p", None, None, None)
                 .await
                 .expect("joined");
         }

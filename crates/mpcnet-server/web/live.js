@@ -74,13 +74,20 @@ export function showParties(id, view) {
     rows.push(
       el("tr", { "data-seat": seat, "data-run": party.run?.kind ?? "none" },
         el("td", {}, String(party.index)),
-        el("td", { class: "party-name" }, party.name, party.creator ? el("span", { class: "tag" }, "creator") : "", listedAs),
+        el("td", { class: "party-name" }, party.name, party.creator ? el("span", { class: "tag" }, "creator") : "", listedAs, identityLine(party.identity)),
         el("td", {}, el("code", {}, party.fingerprint)),
         el("td", {}, runText(party.run)),
       ),
     );
   }
   fill(id, ...rows);
+}
+
+/** The account a party's identity proof shows, as the server checked its claims. */
+function identityLine(identity) {
+  if (!identity) return "";
+  const title = "claims checked by the server; every party's mpcnet checks the issuer's signature itself";
+  return el("div", { class: "identity", title }, `${identity.email ?? identity.subject} (${identity.issuer})`);
 }
 
 /** Renders the links between parties, as their agents report them. */

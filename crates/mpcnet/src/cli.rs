@@ -325,6 +325,23 @@ pub struct CreateArgs {
     )]
     pub relays: Vec<ServerAddress>,
 
+    /// Require every party (you included) to prove an account at this OpenID issuer, spelled
+    /// exactly as its tokens' `iss` (signed into the offer).
+    #[arg(long, env = "MPCNET_REQUIRE_ISSUER", value_name = "URL")]
+    pub require_issuer: Option<String>,
+
+    /// Require the proven account's verified email to match: an address, or `*@DOMAIN`.
+    #[arg(
+        long,
+        env = "MPCNET_REQUIRE_EMAIL",
+        value_name = "PATTERN",
+        requires = "require_issuer"
+    )]
+    pub require_email: Option<String>,
+
+    #[command(flatten)]
+    pub prove: ProveArgs,
+
     /// Public arguments every party passes to the program.
     #[arg(last = true, value_name = "PROGRAM ARGS")]
     pub args: Vec<String>,
@@ -366,6 +383,41 @@ pub struct JoinArgs {
     /// Print the session as JSON.
     #[arg(long, env = "MPCNET_JSON")]
     pub json: bool,
+
+    #[command(flatten)]
+    pub prove: ProveArgs,
+}
+
+/// How a party proves an account when it joins (an OpenID Connect ID token, device flow).
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// Prove an account at this OpenID issuer: mpcnet shows a URL and a code to approve the
+    /// login with, and signs the ID token it gets into your join record.
+    #[arg(
+        long,
+        env = "MPCNET_PROVE_WITH",
+        value_name = "ISSUER_URL",
+        requires = "client_id"
+    )]
+    pub prove_with: Option<String>,
+
+    /// The OAuth client id registered at the issuer for mpcnet (the token's audience).
+    #[arg(long, env = "MPCNET_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// How you approve the login: `device` (a URL and a code, on any device) or `loopback`
+    /// (a browser on this machine, redirected back to mpcnet on 127.0.0.1, with PKCE).
+    #[arg(long, env = "MPCNET_LOGIN", value_enum, default_value_t = Login::Device)]
+    pub login: Login,
+}
+
+/// How the user approves an identity proof's login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Login {
+    /// The OAuth device authorization grant (RFC 8628).
+    Device,
+    /// The authorization code flow with PKCE and a loopback redirect (RFC 8252).
+    Loopback,
 }
 
 #[derive(Debug, Args)]
@@ -404,6 +456,9 @@ pub struct RunArgs {
     /// Your name as a party, if this run joins [default: $USER].
     #[arg(long, env = "MPCNET_PARTY_NAME")]
     pub name: Option<String>,
+
+    #[command(flatten)]
+    pub prove: ProveArgs,
 
     /// Which paths peer links may take.
     #[arg(long, env = "MPCNET_PATH", value_enum, default_value_t = PathPolicy::Auto)]

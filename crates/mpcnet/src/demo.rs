@@ -87,6 +87,8 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
         args: Vec::new(),
         extra_relays: Vec::new(),
         seats: Vec::new(),
+        require_identity: None,
+        prove: None,
     };
     let invite = session::create(&creator, &plan)
         .await

@@ -15,12 +15,13 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser as _};
 use mpcnet_agent::launcher::LauncherError;
+use mpcnet_client::oidc::{LoginFlow, ProveWith};
 use mpcnet_client::session::{self, SessionPlan};
 use mpcnet_client::{Home, SessionError};
-use mpcnet_proto::InviteError;
+use mpcnet_proto::{IdentityRequirement, InviteError};
 use mpcnet_server::tls::TlsError;
 
-use crate::cli::{Cli, Command, CreateArgs, IdArgs, JoinArgs, PackArgs, StatusArgs};
+use crate::cli::{Cli, Command, CreateArgs, IdArgs, JoinArgs, PackArgs, ProveArgs, StatusArgs};
 
 /// An error in what the user gave: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +176,30 @@ fn id(home: &Home, args: IdArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How this party proves its identity, from `--prove-with` and `--client-id`.
+fn prove_with(args: &ProveArgs) -> Result<Option<ProveWith>, BadInput> {
+    let (Some(issuer), Some(client_id)) = (args.prove_with.clone(), args.client_id.clone()) else {
+        return Ok(None);
+    };
+    let check = IdentityRequirement {
+        issuer: issuer.clone(),
+        email: None,
+    };
+    check
+        .check()
+        .map_err(|e| BadInput(format!("--prove-with: {e}")))?;
+    let flow = match args.login {
+        cli::Login::Device => LoginFlow::Device,
+        cli::Login::Loopback => LoginFlow::Loopback,
+    };
+    Ok(Some(ProveWith {
+        issuer,
+        client_id,
+        flow,
+        on_prompt: report::login_prompt,
+    }))
+}
+
 /// The party name to use: the one given, else the login name, else "party".
 fn party_name(given: Option<String>) -> String {
     given
@@ -236,6 +261,11 @@ async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
         args: args.args,
         extra_relays: args.relays,
         seats,
+        require_identity: args.require_issuer.map(|issuer| IdentityRequirement {
+            issuer,
+            email: args.require_email,
+        }),
+        prove: prove_with(&args.prove)?,
     };
     let invite = session::create(&identity, &plan)
         .await
@@ -334,6 +364,7 @@ async fn join(home: &Home, args: JoinArgs) -> anyhow::Result<()> {
         &name,
         args.program.as_deref(),
         None,
+        prove_with(&args.prove)?.as_ref(),
     )
     .await
     .context("joining the session")?;

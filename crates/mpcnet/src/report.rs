@@ -3,8 +3,10 @@
 use std::fmt::Write as _;
 
 use mpcnet_client::SessionReport;
+use mpcnet_client::oidc::Prompt;
 use mpcnet_client::session::LocalRunStatus;
 use mpcnet_proto::api::SeatView;
+use mpcnet_proto::label::printable;
 use mpcnet_proto::{Identity, Label, Seat};
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
@@ -89,6 +91,17 @@ pub fn session(report: &SessionReport) -> String {
     for relay in &report.extra_relays {
         let _ = writeln!(text, "relay    {relay}");
     }
+    if let Some(required) = &report.require_identity {
+        let email = required.email.as_deref().map(printable);
+        let _ = writeln!(
+            text,
+            "identity required from {}{}",
+            printable(&required.issuer),
+            email
+                .map(|email| format!(", email {email}"))
+                .unwrap_or_default()
+        );
+    }
     let _ = writeln!(
         text,
         "parties  {} of {}",
@@ -122,6 +135,9 @@ pub fn session(report: &SessionReport) -> String {
             "  {:>2}  {:<width$}  {}{notes}",
             party.index, party.name, party.fingerprint
         );
+        if let Some(identity) = &party.identity {
+            let _ = writeln!(text, "      {:<width$}  {identity}", "");
+        }
     }
     text.push_str(&seats(&report.seats));
     if let Some(last_run) = &report.run {
@@ -153,6 +169,27 @@ fn seats(seats: &[SeatView]) -> String {
         );
     }
     text
+}
+
+/// How a login asks the user to approve it (on stderr: stdout is for results).
+pub fn login_prompt(prompt: Prompt<'_>) {
+    match prompt {
+        Prompt::Device(device) => {
+            let url = device
+                .verification_uri_complete
+                .as_deref()
+                .unwrap_or(&device.verification_uri);
+            eprintln!(
+                "mpcnet: to prove your identity, open {} and enter the code {} (waiting for the approval)",
+                printable(url),
+                printable(&device.user_code)
+            );
+        }
+        Prompt::Browser(url) => eprintln!(
+            "mpcnet: to prove your identity, open {} in a browser on this machine (waiting for the approval)",
+            printable(url)
+        ),
+    }
 }
 
 /// The latest run's links, one line per peer, as `mpcnet status` shows them.

@@ -34,6 +34,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let approved: mpcnet_proto::Sha256Digest = reviewed.offer_sha256.parse()?;
     let name = crate::party_name(args.name.clone());
+    let prove = crate::prove_with(&args.prove)?;
     session::join(
         home,
         &identity,
@@ -41,6 +42,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
         &name,
         args.program.as_deref(),
         Some(&approved),
+        prove.as_ref(),
     )
     .await
     .context("joining the session")?;
@@ -74,6 +76,14 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
         report.session_fingerprint.as_deref().unwrap_or("?"),
         report.parties_expected
     ));
+    for party in &report.parties {
+        if let Some(identity) = &party.identity {
+            say(&format!(
+                "party {} ({}): {identity}",
+                party.index, party.name
+            ));
+        }
+    }
 
     let mut plan = plan(home, &invite, identity, &report, me, python, &args).await?;
     plan.args.extend(private_args);

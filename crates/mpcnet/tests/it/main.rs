@@ -3,6 +3,7 @@
 mod bundles;
 mod lobby;
 mod named;
+mod oidc;
 mod relays;
 mod run;
 mod support;

@@ -708,3 +708,32 @@ async fn a_session_named_in_the_page_seats_only_the_listed_keys() {
         .await;
     browser.close().await;
 }
+
+/// The session page names the account each party's identity proof shows.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shows_the_identity_a_party_proved() {
+    if !browser_present() {
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let Some(provider) = crate::oidc::Provider::start(root.path()) else {
+        return;
+    };
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let (provider, server, invite) = tokio::task::spawn_blocking(move || {
+        let invite = crate::oidc::create_requiring_identity(&provider, &server, root.path());
+        (provider, server, (invite, root))
+    })
+    .await
+    .expect("created");
+    let browser = Browser::start().await;
+    browser.client.goto(&invite.0).await.expect("session page");
+    let shown = browser
+        .wait_text("#parties tr[data-seat=\"0\"] .identity", PAGE_LIMIT, |t| {
+            !t.is_empty()
+        })
+        .await;
+    assert_eq!(shown, format!("alice@uni.example ({})", provider.issuer));
+    browser.close().await;
+    drop(server);
+}
