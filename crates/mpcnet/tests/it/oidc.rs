@@ -280,21 +280,33 @@ fn a_required_issuer_spelled_otherwise_than_its_discovery_document_is_bad_input(
 /// Alice creates a session of three requiring `*@uni.example` at the provider, proving hers.
 pub fn create_requiring_identity(provider: &Provider, server: &Server, root: &Path) -> String {
     let program = example("secret_mean.py");
-    let mut args = vec![
-        "create",
-        "--server",
-        &server.address,
+    let program = [
         "--parties",
         "3",
         "--program",
         program.to_str().expect("utf-8"),
+    ];
+    create_requiring_identity_with(provider, server, root, &program)
+}
+
+/// Alice creates a session of `program_args` (what names the program and the parties) that
+/// requires a proof from `provider` for `*@uni.example`, proving her own; returns the invite.
+fn create_requiring_identity_with(
+    provider: &Provider,
+    server: &Server,
+    root: &Path,
+    program_args: &[&str],
+) -> String {
+    let mut args = vec!["create", "--server", &server.address];
+    args.extend(program_args);
+    args.extend([
         "--party-name",
         "alice",
         "--require-issuer",
         &provider.issuer,
         "--require-email",
         "*@uni.example",
-    ];
+    ]);
     args.extend(provider.prove_flags());
     let command = provider.mpcnet(root, "alice", &args);
     let created = run_approving(provider, command, "alice@uni.example");
@@ -302,6 +314,8 @@ pub fn create_requiring_identity(provider: &Provider, server: &Server, root: &Pa
     created.stdout.trim().to_owned()
 }
 
+/// The README's flow from `mpcnet id` to the result: a named session of a catalog example
+/// requiring proofs; every party proves its account and verifies every other's.
 #[test]
 fn parties_proving_required_identities_run_and_each_verifies_every_proof() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -309,7 +323,14 @@ fn parties_proving_required_identities_run_and_each_verifies_every_proof() {
         return;
     };
     let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
-    let invite = create_requiring_identity(&provider, &server, root.path());
+    // The README's flow: bob and carol send their `mpcnet id` lines, alice lists them and picks
+    // the program from the server's catalog.
+    let listed = ["bob", "carol"].map(|name| identity_line(&root.path().join(name), name));
+    let parties_file = root.path().join("parties.txt");
+    std::fs::write(&parties_file, listed.join("\n")).expect("parties file");
+    let parties_file = parties_file.to_str().expect("utf-8");
+    let program = ["--example", "secret-mean", "--parties-file", parties_file];
+    let invite = create_requiring_identity_with(&provider, &server, root.path(), &program);
 
     let runs = PARTIES
         .iter()
@@ -367,6 +388,11 @@ fn parties_proving_required_identities_run_and_each_verifies_every_proof() {
                 "identity required from {}, email *@uni.example",
                 provider.issuer
             )),
+            "{}",
+            status.stdout
+        );
+        assert!(
+            status.stdout.contains("named: only these keys may join"),
             "{}",
             status.stdout
         );
