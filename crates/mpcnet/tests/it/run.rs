@@ -454,15 +454,6 @@ fn a_party_killed_outright_is_named_as_lost() {
     );
 }
 
-fn assert_fails_with(party: &Finished, expected: &str) {
-    assert_eq!(party.code, Some(1), "{}", party.stderr);
-    assert!(
-        party.stderr.contains(expected),
-        "expected {expected:?} in:\n{}",
-        party.stderr
-    );
-}
-
 /// Party 1's program fails after connecting: its run exits with the program's code, and the
 /// others stop naming it instead of waiting for its messages forever, as MPyC alone would.
 #[test]

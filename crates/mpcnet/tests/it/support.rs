@@ -447,6 +447,16 @@ pub fn assert_all_answer(finished: &[Finished], expected: &str) {
     }
 }
 
+/// Asserts `party` failed (exit 1) saying `expected`.
+pub fn assert_fails_with(party: &Finished, expected: &str) {
+    assert_eq!(party.code, Some(1), "{}", party.stderr);
+    assert!(
+        party.stderr.contains(expected),
+        "expected {expected:?} in:\n{}",
+        party.stderr
+    );
+}
+
 /// The last `count` lines of `text`, after a line saying how many came before.
 fn last_lines(text: &str, count: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
