@@ -614,9 +614,10 @@ async fn a_bundle_made_by_pack_is_created_in_the_page() {
     browser.close().await;
 }
 
-/// A session named in the page for bob and carol: the offer the browser signed lists exactly
-/// what the Rust parser reads from the same text (after the browser's creator key), only
-/// listed keys can join and in the list's seats, and the session page shows who it waits for.
+/// A session named in the page for bob and carol, of an example from the server's catalog: the
+/// offer the browser signed lists exactly what the Rust parser reads from the same text (after
+/// the browser's creator key), only listed keys can join and in the list's seats, and the
+/// session page shows who it waits for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_named_in_the_page_seats_only_the_listed_keys() {
     if !browser_present() {
@@ -624,8 +625,6 @@ async fn a_session_named_in_the_page_seats_only_the_listed_keys() {
     }
     let root = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
-    let program = root.path().join("p.py");
-    std::fs::write(&program, "print('p')\n").expect("program");
     let [bob, carol] = ["bob", "carol"].map(|name| identity_line(&root.path().join(name), name));
     let listed = format!("# the others\n{bob}\n\n{carol}\n");
     let browser = Browser::start().await;
@@ -635,8 +634,11 @@ async fn a_session_named_in_the_page_seats_only_the_listed_keys() {
         .await
         .expect("create page");
     browser
-        .type_into("input[name=program]", program.to_str().expect("utf-8 path"))
-        .await;
+        .find("select[name=example] option[value=secret-mean]")
+        .await
+        .click()
+        .await
+        .expect("the catalog's secret-mean chosen");
     browser.type_into("input[name=party-name]", "alice").await;
     browser.type_into("textarea[name=seats]", &listed).await;
     browser
@@ -650,7 +652,9 @@ async fn a_session_named_in_the_page_seats_only_the_listed_keys() {
         .await;
     let invite: Invite = invite_text.parse().expect("the page's invite parses");
 
-    let seats = status_json(&root.path().join("bob"), &invite_text)["seats"].clone();
+    let status = status_json(&root.path().join("bob"), &invite_text);
+    assert_eq!(status["program"]["file_name"], "secret_mean.py");
+    let seats = status["seats"].clone();
     let expected = mpcnet_proto::seats::parse_list(&listed).expect("the Rust parser reads it");
     let shown: Vec<(String, Option<String>)> = seats
         .as_array()
