@@ -620,6 +620,7 @@ mod tests {
             relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
             extra_relays: Vec::new(),
             seats: Vec::new(),
+            roles: Vec::new(),
         };
         let offer = SignedOffer::create(&offer, creator).expect("offer");
         let creator_join = SignedJoin::new(creator, label("alice"), &secret, &offer);

@@ -93,6 +93,7 @@ fn create_request(fixture: &Fixture, parties: u16, program: &[u8]) -> CreateLobb
         relay_url: "https://127.0.0.1:7000/".parse().expect("url"),
         extra_relays: Vec::new(),
         seats: Vec::new(),
+        roles: Vec::new(),
     };
     let offer = SignedOffer::create(&offer, &fixture.creator).expect("offer");
     CreateLobby {

@@ -84,6 +84,7 @@ fn build(named: bool) -> Genuine {
             .expect("a fixed URL parses"),
         extra_relays: Vec::new(),
         seats: Vec::new(),
+            roles: Vec::new(),
     };
     let mut offer = offer;
     if named {

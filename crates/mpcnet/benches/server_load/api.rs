@@ -135,6 +135,7 @@ impl PlannedLobby {
             relay_url: server.origin.clone(),
             extra_relays: Vec::new(),
             seats: Vec::new(),
+            roles: Vec::new(),
         };
         let offer = SignedOffer::create(&offer, &creator).context("offer")?;
         let request = CreateLobby {
