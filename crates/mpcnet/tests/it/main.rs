@@ -4,6 +4,7 @@ mod bundles;
 mod lobby;
 mod named;
 mod relays;
+mod roles;
 mod run;
 mod support;
 mod web;
