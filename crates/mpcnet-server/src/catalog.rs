@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn every_example_has_a_summary_and_a_unique_name() {
-        for example in EXAMPLES {
+        for example in EXAMPLES.iter() {
             let info = example.info();
             assert!(
                 info.summary.len() > 10,

@@ -334,3 +334,21 @@ fn a_role_edited_in_the_servers_database_is_refused_by_every_party() {
         assert_fails(&output, 1, "VERIFICATION FAILED: bad Offer signature");
     }
 }
+
+/// `mpcnet demo --program auction` runs the catalog's roles: the auctioneer (alice, party 0)
+/// learns the winner, one bidder learns it won and the other that it lost.
+#[test]
+fn the_demo_runs_the_auction_with_its_roles() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let demo = &["demo", "--program", "auction", "--parties", "3"];
+    let finished = &run_all(vec![mpcnet_command(root.path(), demo)], RUN_LIMIT)[0];
+    assert_eq!(finished.code, Some(0), "{}", finished.stderr);
+    let stdout = &finished.stdout;
+    assert!(
+        stdout.contains("alice: RESULT winner=2 bid=174"),
+        "{stdout}"
+    );
+    for answer in &AUCTION_ANSWERS[1..] {
+        assert_eq!(stdout.matches(answer).count(), 1, "{stdout}");
+    }
+}
