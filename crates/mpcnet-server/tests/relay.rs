@@ -73,6 +73,7 @@ impl Lab {
             args: Vec::new(),
             extra_relays: Vec::new(),
             seats: Vec::new(),
+            roles: Vec::new(),
         };
         let invite = session::create(parties[0], &plan).await.expect("created");
         let home = |name: &str| Home::open(self.dir.path().join(name)).expect("home");
