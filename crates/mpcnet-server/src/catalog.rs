@@ -35,10 +35,10 @@ fn single(name: &'static str, file_name: &'static str, source: &'static str) -> 
 }
 
 /// A bundle example of `files` (relative path, contents), run from `main`, with `roles`
-/// (seats, entry point); its summary is `main`'s.
+/// (seats, entry point).
 fn bundle(
     name: &'static str,
-    file_name: &'static str,
+    summary: &'static str,
     files: &[(&str, &'static str)],
     main: &str,
     roles: &[(&[u16], &str)],
@@ -50,14 +50,10 @@ fn bundle(
             .map(|(p, text)| (path(p), text.as_bytes().to_vec())),
     )
     .expect("the catalog's bundles are within the limits");
-    let source = files
-        .iter()
-        .find(|(p, _)| *p == main)
-        .expect("main is a file")
-        .1;
     Example {
         name,
-        file_name,
+        // A bundle is named after its folder, as `mpcnet pack` names it.
+        file_name: name,
         program: packed.to_bytes(),
         main: Some(path(main)),
         roles: roles
@@ -68,7 +64,7 @@ fn bundle(
                 args: None,
             })
             .collect(),
-        summary: summary_of(source),
+        summary,
     }
 }
 
@@ -102,7 +98,7 @@ pub static EXAMPLES: LazyLock<Vec<Example>> = LazyLock::new(|| {
         ),
         bundle(
             "survey",
-            "survey",
+            "Weighted survey, a bundle: a module and a shared data file; all learn the weighted total",
             &[
                 (
                     "survey.py",
@@ -123,7 +119,7 @@ pub static EXAMPLES: LazyLock<Vec<Example>> = LazyLock::new(|| {
         // Party 0 is the auctioneer; every other seat, however many, a bidder.
         bundle(
             "auction",
-            "auction",
+            "Sealed-bid auction, with roles: party 0 the auctioneer learns the winner, each bidder whether it won",
             &[
                 (
                     "auctioneer.py",
@@ -158,7 +154,7 @@ fn summary_of(source: &'static str) -> &'static str {
 }
 
 impl Example {
-    /// What the catalog says of it: the first line of its (entry point's) docstring is its summary.
+    /// What the catalog says of it: a single file's summary is its docstring's first line.
     pub fn info(&self) -> ExampleInfo {
         ExampleInfo {
             name: self.name.into(),
@@ -204,5 +200,18 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), EXAMPLES.len());
+    }
+
+    /// A bundle of the catalog is exactly what `mpcnet pack` makes of its folder in
+    /// `examples/` (no file left out, the same SHA-256).
+    #[test]
+    fn every_catalog_bundle_is_its_folders_bundle() {
+        for example in EXAMPLES.iter().filter(|example| example.main.is_some()) {
+            let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../examples")
+                .join(example.name);
+            let packed = Bundle::pack_dir(&folder).expect("the example's folder packs");
+            assert!(packed.to_bytes() == example.program, "{}", example.name);
+        }
     }
 }

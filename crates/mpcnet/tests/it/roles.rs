@@ -45,7 +45,7 @@ fn create_auction(server: &Server, root: &Path) -> String {
 }
 
 /// Runs the three parties of `invite` and returns each one's seat and stdout, after checking
-/// they all succeeded.
+/// they all succeeded and each showed the role table before it agreed.
 fn run_three(root: &Path, invite: &str) -> Vec<(u16, String)> {
     let commands = PARTIES
         .iter()
@@ -57,6 +57,15 @@ fn run_three(root: &Path, invite: &str) -> Vec<(u16, String)> {
         .zip(finished)
         .map(|(name, party)| {
             assert_eq!(party.code, Some(0), "{name} failed:\n{}", party.stderr);
+            let summary = party
+                .stderr
+                .split("mpcnet: session sealed")
+                .next()
+                .unwrap_or_default();
+            assert!(
+                summary.contains("mpcnet: roles    seats run different entry points"),
+                "{name} showed no role table before joining:\n{summary}"
+            );
             let seat = status_json(&root.join(name), invite)["you"]
                 .as_u64()
                 .expect("a seat");
