@@ -306,15 +306,23 @@ pub struct CreateArgs {
     /// An asymmetric program: these seats run another entry point (`SEATS=PATH`, seats as
     /// `0`, `1,2` or `1-3`); repeat for each role. PATH is inside the --program folder; without
     /// --program it is a file of yours, and the role files are packed into one bundle. Seats in
-    /// no role run --main.
-    #[arg(long = "role", value_name = "SEATS=PATH", conflicts_with = "example")]
+    /// no role run --main. (In the variable: one role per line.)
+    #[arg(
+        long = "role",
+        env = "MPCNET_ROLES",
+        value_name = "SEATS=PATH",
+        value_delimiter = '\n',
+        conflicts_with = "example"
+    )]
     pub roles: Vec<String>,
 
     /// A public argument of one role, in place of the session's (`SEATS=ARG`, the seats of
-    /// one --role exactly); repeat for more, in order.
+    /// one --role exactly); repeat for more, in order. (In the variable: one per line.)
     #[arg(
         long = "role-arg",
+        env = "MPCNET_ROLE_ARGS",
         value_name = "SEATS=ARG",
+        value_delimiter = '\n',
         allow_hyphen_values = true
     )]
     pub role_args: Vec<String>,
