@@ -40,11 +40,6 @@ impl Role {
     pub fn has(&self, seat: u16) -> bool {
         self.seats.contains(&seat)
     }
-
-    /// The role's seats as the CLI reads them (`1-3,5`).
-    pub fn seats_text(&self) -> String {
-        seats_text(&self.seats)
-    }
 }
 
 /// Reads `SEATS=VALUE`: the seats, ascending, and the text after the first `=`.
