@@ -1,8 +1,9 @@
 //! Fuzzes `POST /v1/lobbies` as the server takes it: the body parses as a `CreateLobby`, then
 //! goes through `Lobby::create` and the program check. Nothing panics, and a request the server
 //! would store is the genuine creator's, program included (nobody else can sign for that lobby).
-//! A first byte with its high bit set edits the named session's request (its seats signed in
-//! the offer) instead of the open one's.
+//! A first byte with its high bit set edits the named session's request (its seats and roles
+//! signed in the offer, its program a bundle) instead of the open one's; a bundle passes the
+//! server's check of every role's entry point only if it is the genuine one.
 #![no_main]
 
 mod support;
@@ -59,6 +60,14 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(
             request.program, genuine.program,
             "another program passed the signed hash"
+        );
+    }
+    if program.main.is_some()
+        && mpcnet_proto::roles::verified_bundle(&request.program, &verified.offer).is_ok()
+    {
+        assert_eq!(
+            request.program, genuine.program,
+            "another bundle passed the check of its entry points"
         );
     }
 });

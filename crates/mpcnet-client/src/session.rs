@@ -9,11 +9,12 @@ use mpcnet_proto::api::{CreateLobby, SeatView};
 use mpcnet_proto::label::printable;
 use mpcnet_proto::lobby::VerifiedLobby;
 use mpcnet_proto::offer::ProgramInfo;
+use mpcnet_proto::roles::{self, Role};
 use mpcnet_proto::run_report::RunState;
 use mpcnet_proto::{
-    Bundle, BundleError, Identity, IdentityProof, IdentityRequirement, Invite, JoinSecret, Label,
-    LobbyId, LobbyOffer, ProvenIdentity, Seat, ServerAddress, Sha256Digest, SignedJoin,
-    SignedOffer, VerifyError,
+    Bundle, BundleError, BundlePath, Identity, IdentityProof, IdentityRequirement, Invite,
+    JoinSecret, Label, LobbyId, LobbyOffer, ProvenIdentity, Seat, ServerAddress, Sha256Digest,
+    SignedJoin, SignedOffer, VerifyError,
 };
 use serde::Serialize;
 
@@ -119,6 +120,8 @@ pub struct SessionPlan {
     pub require_identity: Option<IdentityRequirement>,
     /// How the creator proves its own identity.
     pub prove: Option<ProveWith>,
+    /// An asymmetric program's roles (entry points of the bundle); empty: every seat runs `main`.
+    pub roles: Vec<Role>,
 }
 
 /// Creates a lobby on the server and returns the invite to share.
@@ -147,6 +150,7 @@ pub async fn create(identity: &Identity, plan: &SessionPlan) -> Result<Invite, S
         extra_relays: plan.extra_relays.clone(),
         seats: plan.seats.clone(),
         require_identity: plan.require_identity.clone(),
+        roles: plan.roles.clone(),
     };
     let offer =
         SignedOffer::create(&offer, identity).map_err(|e| SessionError::Input(e.to_string()))?;
@@ -178,6 +182,11 @@ fn attach_program(plan: &SessionPlan) -> Result<(Vec<u8>, ProgramInfo), SessionE
     };
     let is_folder = std::fs::metadata(path).map_err(read_error)?.is_dir();
     let file_name = program_name(path, is_folder, plan.main.is_some())?;
+    if !is_folder && plan.main.is_none() && !plan.roles.is_empty() {
+        return Err(SessionError::Input(
+            "roles are entry points of a bundle: give --program a folder (a packed bundle with --main), or the role files alone without --program".into(),
+        ));
+    }
     if !is_folder && plan.main.is_none() {
         let contents = std::fs::read(path).map_err(read_error)?;
         let info = ProgramInfo::describe(file_name, &contents);
@@ -188,12 +197,27 @@ fn attach_program(plan: &SessionPlan) -> Result<(Vec<u8>, ProgramInfo), SessionE
         false => Bundle::parse(&std::fs::read(path).map_err(read_error)?),
     }
     .map_err(SessionError::Bundle)?;
-    let main = bundle
-        .entry_point(plan.main.as_deref())
-        .map_err(SessionError::Bundle)?;
+    let main = default_entry_point(&bundle, plan).map_err(SessionError::Bundle)?;
+    for role in &plan.roles {
+        bundle
+            .entry_point(Some(role.main.as_str()))
+            .map_err(SessionError::Bundle)?;
+    }
     let bytes = bundle.to_bytes();
     let info = ProgramInfo::describe_bundle(file_name, &bytes, main);
     Ok((bytes, info))
+}
+
+/// The entry point of the seats no role names: `main` if given; with roles covering every
+/// seat, seat 0's (it never runs as the default, but marks the program a bundle); else the
+/// bundle's one `.py` file at its top.
+fn default_entry_point(bundle: &Bundle, plan: &SessionPlan) -> Result<BundlePath, BundleError> {
+    let seat_zero = plan.roles.iter().find(|role| role.has(0));
+    let covered = (0..plan.parties).all(|seat| plan.roles.iter().any(|role| role.has(seat)));
+    match (&plan.main, seat_zero) {
+        (None, Some(role)) if covered => Ok(role.main.clone()),
+        (main, _) => bundle.entry_point(main.as_deref()),
+    }
 }
 
 /// The name the offer gives the program: its file's, a folder's own (`.` is named too), or a
@@ -402,7 +426,11 @@ async fn fetch_program(
         return fetch_bundle(home, client, verified, local_program).await;
     }
     let lobby_id = &verified.offer.lobby_id;
-    let single = |path: PathBuf| VerifiedProgram { path, bundle: None };
+    let single = |path: PathBuf| VerifiedProgram {
+        path,
+        bundle: None,
+        roles: Vec::new(),
+    };
     let (contents, origin) = match local_program {
         Some(path) => (read_program(path)?, path.display().to_string()),
         None => {
@@ -439,27 +467,58 @@ async fn fetch_bundle(
     let expected = &verified.offer.program;
     let lobby_id = &verified.offer.lobby_id;
     let dir = home.bundle_dir(lobby_id);
-    let intact = Bundle::pack_dir(&dir).is_ok_and(|saved| expected.matches(&saved.to_bytes()));
-    let bytes = match (local_program, intact) {
-        (Some(path), _) => Some(local_bundle(path)?),
-        (None, true) => None,
-        (None, false) => Some((
+    let saved = Bundle::pack_dir(&dir)
+        .ok()
+        .filter(|saved| expected.matches(&saved.to_bytes()));
+    let intact = saved.is_some();
+    let (bytes, origin) = match (local_program, saved) {
+        (Some(path), _) => local_bundle(path)?,
+        (None, Some(saved)) => (saved.to_bytes(), format!("unpacked in {}", dir.display())),
+        (None, None) => (
             client.program(lobby_id).await?,
             "fetched from the server".to_string(),
-        )),
+        ),
     };
-    if let Some((bytes, origin)) = bytes {
-        check_program(expected, &bytes, origin)?;
-        let bundle = Bundle::verified(&bytes, expected).map_err(SessionError::BadBundle)?;
-        if !intact {
-            home.replace_bundle(lobby_id, &bundle)?;
-        }
+    check_program(expected, &bytes, origin)?;
+    let bundle =
+        roles::verified_bundle(&bytes, &verified.offer).map_err(SessionError::BadBundle)?;
+    if !intact {
+        home.replace_bundle(lobby_id, &bundle)?;
     }
     let main = expected.main.as_ref().expect("a bundle has an entry point");
     Ok(VerifiedProgram {
         path: dir.join(main.as_str()),
+        roles: role_table(&verified.offer, &bundle, &dir),
         bundle: Some(dir),
     })
+}
+
+/// The roles of `offer`, then the seats in none (if any) with the program's `main`, each
+/// with the SHA-256 of its entry point inside the verified `bundle` unpacked in `dir`.
+fn role_table(offer: &LobbyOffer, bundle: &Bundle, dir: &Path) -> Vec<RoleReport> {
+    if offer.roles.is_empty() {
+        return Vec::new();
+    }
+    let others = roles::seats_without_role(offer);
+    let main = offer.program.main.as_ref().expect("roles are a bundle's");
+    let default = (!others.is_empty()).then_some((others, main, None, true));
+    let rows = (offer.roles.iter())
+        .map(|role| (role.seats.clone(), &role.main, role.args.as_ref(), false));
+    rows.chain(default)
+        .map(|(seats, main, args, default)| RoleReport {
+            seats_text: roles::seats_text(&seats),
+            seats,
+            main: main.to_string(),
+            args: args.unwrap_or(&offer.args).clone(),
+            sha256: bundle
+                .files()
+                .find(|(path, _)| path == &main)
+                .map(|(_, contents)| Sha256Digest::of(contents).to_string())
+                .unwrap_or_default(),
+            path: dir.join(main.as_str()),
+            default,
+        })
+        .collect()
 }
 
 /// The bytes of a local copy of a bundle (its folder, packed, or a packed file) and where
@@ -480,6 +539,8 @@ struct VerifiedProgram {
     path: PathBuf,
     /// For a bundle, the folder it was unpacked into.
     bundle: Option<PathBuf>,
+    /// An asymmetric program's role table (see [`SessionReport::roles`]).
+    roles: Vec<RoleReport>,
 }
 
 fn read_program(path: &Path) -> Result<Vec<u8>, SessionError> {
@@ -533,6 +594,10 @@ pub struct SessionReport {
     /// agrees to when it joins.
     pub offer_sha256: String,
     pub args: Vec<String>,
+    /// An asymmetric program's roles, every seat in one row: seats, entry point, public
+    /// arguments and the entry point's SHA-256 inside the verified bundle (the row of the
+    /// seats in no role last, marked `default`). Empty when every seat runs `program.main`.
+    pub roles: Vec<RoleReport>,
     pub relay_url: String,
     /// The creator's other relays, each with its certificate pin (`https://HOST:PORT#sha256=PIN`).
     pub extra_relays: Vec<String>,
@@ -574,6 +639,23 @@ pub struct PartyReport {
     pub run: Option<RunState>,
 }
 
+/// One row of a [`SessionReport`]'s role table.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleReport {
+    pub seats: Vec<u16>,
+    /// The seats as `--role` reads them (`1-3,5`).
+    pub seats_text: String,
+    /// The entry point, a path inside the bundle, and its verified copy on this machine.
+    pub main: String,
+    pub path: PathBuf,
+    /// The public arguments these seats pass.
+    pub args: Vec<String>,
+    /// SHA-256 of the entry point's file inside the verified bundle.
+    pub sha256: String,
+    /// Whether this row is the seats no role names (running the program's `main`).
+    pub default: bool,
+}
+
 /// The program in a [`SessionReport`].
 #[derive(Debug, Clone, Serialize)]
 pub struct ProgramReport {
@@ -594,7 +676,10 @@ impl ProgramReport {
     }
 
     /// The program's name as shown: a bundle's folder name says what it runs.
-    pub fn shown_name(&self) -> String {
+    pub fn shown_name(&self, has_roles: bool) -> String {
+        if has_roles {
+            return format!("{} (a bundle with roles)", self.file_name);
+        }
         match &self.main {
             Some(main) => format!("{} (a bundle, running {main})", self.file_name),
             None => self.file_name.clone(),
@@ -603,6 +688,19 @@ impl ProgramReport {
 }
 
 impl SessionReport {
+    /// The file party `seat` runs and its public arguments: its role's, else the program's.
+    pub fn entry_for(&self, seat: u16) -> (&Path, &[String]) {
+        match self.roles.iter().find(|role| role.seats.contains(&seat)) {
+            Some(role) => (&role.path, &role.args),
+            None => (&self.program.path, &self.args),
+        }
+    }
+
+    /// The program's name as shown (see [`ProgramReport::shown_name`]).
+    pub fn program_name(&self) -> String {
+        self.program.shown_name(!self.roles.is_empty())
+    }
+
     /// The report of `verified`, with each party's run as it reported it in `runs` (checked).
     fn new(
         invite: &Invite,
@@ -655,6 +753,7 @@ impl SessionReport {
             },
             offer_sha256: verified.offer_digest.to_string(),
             args: offer.args.clone(),
+            roles: program.roles,
             relay_url: offer.relay_url.to_string(),
             extra_relays: offer.extra_relays.iter().map(ToString::to_string).collect(),
             require_identity: offer.require_identity.clone(),

@@ -103,6 +103,10 @@ pub struct SessionView {
     /// A named session's seats, in order, each taken or not; absent for an open session.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seats: Vec<SeatView>,
+    /// An asymmetric program's roles as the offer signs them; absent when every seat runs
+    /// the program's entry point.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<crate::roles::Role>,
     /// One per pair of parties with a reported link, lower index first.
     pub links: Vec<PairLink>,
 }
@@ -249,6 +253,7 @@ impl SessionView {
             expires_at,
             parties,
             seats: SeatView::of(lobby),
+            roles: offer.roles.clone(),
             links,
         }
     }
@@ -306,6 +311,12 @@ pub struct ExampleInfo {
     pub summary: String,
     pub sha256: Sha256Digest,
     pub size: u64,
+    /// A bundle's entry point (the seats in no role run it); absent for a single file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main: Option<crate::BundlePath>,
+    /// An asymmetric bundle's roles, for the offer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<crate::roles::Role>,
 }
 
 /// The server's example programs.

@@ -12,6 +12,7 @@
 //! - [`offer`]: what the creator proposes (size, program hash, public args, relay), signed by the creator.
 //! - [`identity_proof`]: an OpenID Connect ID token binding an account to a party's key and lobby.
 //! - [`join`]: a party's join record, signed by the party and by the key derived from the join secret.
+//! - [`roles`]: an asymmetric program's seats, each with its own entry point and arguments.
 //! - [`seats`]: the parties a creator names in advance (by key), in their seats' order.
 //! - [`manifest`]: the sealed, ordered list of parties, signed by the creator.
 //! - [`lobby`]: the state machine the server runs and the checks every client repeats.
@@ -35,6 +36,7 @@ pub mod link_report;
 pub mod lobby;
 pub mod manifest;
 pub mod offer;
+pub mod roles;
 pub mod run_report;
 pub mod seats;
 pub mod signed;
@@ -51,6 +53,7 @@ pub use label::Label;
 pub use lobby::{Lobby, LobbyError, LobbySnapshot, Party, VerifiedLobby};
 pub use manifest::{Manifest, SignedManifest};
 pub use offer::{LobbyOffer, ProgramInfo, SignedOffer};
+pub use roles::Role;
 pub use run_report::{RunReport, SignedRunReport};
 pub use seats::Seat;
 pub use signed::VerifyError;

@@ -10,7 +10,8 @@ use crate::identity::{Identity, PublicKey, SigningPurpose};
 use crate::identity_proof::IdentityRequirement;
 use crate::invite::ServerAddress;
 use crate::join::LobbyId;
-use crate::label::{Label, check_printable};
+use crate::label::Label;
+use crate::roles::Role;
 use crate::seats::Seat;
 use crate::signed::{Signed, VerifyError};
 
@@ -97,6 +98,10 @@ pub struct LobbyOffer {
     /// from the signed bytes when not required, like `extra_relays`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_identity: Option<IdentityRequirement>,
+    /// An asymmetric program's roles: seats that run another entry point of the bundle (and
+    /// other public arguments) than `program.main`. Absent from the signed bytes when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<Role>,
 }
 
 impl LobbyOffer {
@@ -113,15 +118,7 @@ impl LobbyOffer {
         if self.file_name_has_path() {
             return Err(VerifyError::ProgramNameHasDirectory);
         }
-        if self.args.len() > MAX_ARGS {
-            return Err(VerifyError::TooManyArgs {
-                count: self.args.len(),
-            });
-        }
-        for arg in &self.args {
-            check_printable("a program argument", arg, MAX_ARG_CHARS)
-                .map_err(VerifyError::UnsafeArg)?;
-        }
+        crate::roles::check_args(&self.args)?;
         if !matches!(self.relay_url.scheme(), "https" | "http") {
             return Err(VerifyError::RelayNotHttp {
                 scheme: self.relay_url.scheme().to_owned(),
@@ -137,7 +134,8 @@ impl LobbyOffer {
                 .check()
                 .map_err(VerifyError::BadIdentityRequirement)?;
         }
-        crate::seats::check(&self.seats, self.parties, &self.creator)
+        crate::seats::check(&self.seats, self.parties, &self.creator)?;
+        crate::roles::check(self)
     }
 
     /// Whether only the listed keys may join.
@@ -205,6 +203,7 @@ pub(crate) mod tests {
             extra_relays: Vec::new(),
             seats: Vec::new(),
             require_identity: None,
+            roles: Vec::new(),
         };
         SignedOffer::create(&offer, creator).expect("valid offer")
     }
@@ -312,6 +311,57 @@ pub(crate) mod tests {
                 |e| matches!(e, VerifyError::BadIdentityRequirement(_)),
             ),
             (
+                "roles for a single file",
+                |o| o.roles = vec![role(&[0], "a.py")],
+                |e| matches!(e, VerifyError::RolesNeedBundle),
+            ),
+            (
+                "a role's seat beyond the parties",
+                |o| with_roles(o, vec![role(&[0], "a.py"), role(&[1, 3], "b.py")]),
+                |e| {
+                    matches!(
+                        e,
+                        VerifyError::RoleSeatBeyondParties {
+                            seat: 3,
+                            parties: 3
+                        }
+                    )
+                },
+            ),
+            (
+                "a seat in two roles",
+                |o| with_roles(o, vec![role(&[0, 1], "a.py"), role(&[1, 2], "b.py")]),
+                |e| matches!(e, VerifyError::SeatInTwoRoles { seat: 1 }),
+            ),
+            (
+                "a seat twice in one role",
+                |o| with_roles(o, vec![role(&[2, 2], "a.py")]),
+                |e| matches!(e, VerifyError::SeatInTwoRoles { seat: 2 }),
+            ),
+            (
+                "a role without seats",
+                |o| with_roles(o, vec![role(&[], "a.py")]),
+                |e| matches!(e, VerifyError::RoleWithoutSeats),
+            ),
+            (
+                "a role's argument that rewrites the terminal",
+                |o| {
+                    let mut bidder = role(&[1], "b.py");
+                    bidder.args = Some(vec!["\u{1b}[2K".into()]);
+                    with_roles(o, vec![bidder]);
+                },
+                |e| matches!(e, VerifyError::UnsafeArg(_)),
+            ),
+            (
+                "too many arguments for a role",
+                |o| {
+                    let mut bidder = role(&[1], "b.py");
+                    bidder.args = Some(vec!["-v".into(); MAX_ARGS + 1]);
+                    with_roles(o, vec![bidder]);
+                },
+                |e| matches!(e, VerifyError::TooManyArgs { .. }),
+            ),
+            (
                 "another creator named",
                 |o| o.creator = Identity::generate().public(),
                 |e| matches!(e, VerifyError::OfferCreatorMismatch),
@@ -376,6 +426,49 @@ pub(crate) mod tests {
         let read = signed.verify(&creator.public()).expect("verifies");
         assert!(read.is_named());
         assert_eq!(read.seats, offer.seats);
+    }
+
+    pub(crate) fn role(seats: &[u16], main: &str) -> Role {
+        Role {
+            seats: seats.to_vec(),
+            main: BundlePath::new(main).expect("path"),
+            args: None,
+        }
+    }
+
+    /// Makes `offer`'s program a bundle run from main.py, with `roles`.
+    fn with_roles(offer: &mut LobbyOffer, roles: Vec<Role>) {
+        offer.program.main = Some(BundlePath::new("main.py").expect("path"));
+        offer.roles = roles;
+    }
+
+    /// Roles are signed into the offer and read back, each seat resolving to its role's entry
+    /// point and arguments (the others to the bundle's); an offer without roles signs the same
+    /// bytes as before the field existed.
+    #[test]
+    fn roles_travel_in_the_signed_offer_and_resolve_per_seat() {
+        let creator = Identity::generate();
+        let secret = JoinSecret::generate();
+        let plain = signed_offer(&creator, &secret, 4, b"x");
+        assert!(!String::from_utf8_lossy(plain.payload()).contains("roles"));
+        let mut offer = plain.decode_unverified().expect("decodes");
+        let mut bidders = role(&[1, 2], "bidder.py");
+        bidders.args = Some(vec!["--fast".into()]);
+        with_roles(&mut offer, vec![role(&[0], "auctioneer.py"), bidders]);
+        let signed = SignedOffer::create(&offer, &creator).expect("valid offer");
+        let read = signed.verify(&creator.public()).expect("verifies");
+        assert_eq!(read.roles, offer.roles);
+        let entry = |seat| {
+            let (main, args) = crate::roles::entry_for(&read, seat);
+            (main.map(BundlePath::as_str), args.to_vec())
+        };
+        let session_args = read.args.clone();
+        assert_eq!(entry(0), (Some("auctioneer.py"), session_args.clone()));
+        assert_eq!(entry(2), (Some("bidder.py"), vec!["--fast".to_string()]));
+        assert_eq!(entry(3), (Some("main.py"), session_args));
+        assert_eq!(crate::roles::seats_without_role(&read), vec![3]);
+        let escaping = String::from_utf8_lossy(signed.payload()).replace("bidder.py", "../b.py");
+        assert!(serde_json::from_str::<LobbyOffer>(&escaping).is_err());
     }
 
     fn relay(text: &str) -> ServerAddress {

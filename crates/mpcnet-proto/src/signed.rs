@@ -49,6 +49,14 @@ pub enum VerifyError {
     FirstSeatNotCreator,
     #[error("the offer lists a key in two seats")]
     SeatListedTwice,
+    #[error("the offer gives roles to a single-file program: roles are entry points of a bundle")]
+    RolesNeedBundle,
+    #[error("the offer has a role without seats")]
+    RoleWithoutSeats,
+    #[error("the offer gives a role to seat {seat}, but the session has {parties} parties (seats 0 to {})", parties - 1)]
+    RoleSeatBeyondParties { seat: u16, parties: u16 },
+    #[error("the offer gives seat {seat} two roles")]
+    SeatInTwoRoles { seat: u16 },
 
     // The offer against the invite.
     #[error("the lobby does not match the invite (another lobby id)")]

@@ -20,7 +20,6 @@ use mpcnet_proto::api::{
     self, ApiErrorBody, CreateLobby, Departure, Joined, LobbyCreated, ServerInfo, SessionMembers,
     SessionView,
 };
-use mpcnet_proto::bundle::Bundle;
 use mpcnet_proto::lobby::Admission;
 use mpcnet_proto::signed::Signed;
 use mpcnet_proto::{
@@ -526,9 +525,9 @@ fn checked_create(
             "the program does not match the size and SHA-256 in the signed offer",
         ));
     }
-    // Parties refuse a bundle that is malformed or lacks its entry point: so does the server.
+    // Parties refuse a bundle that is malformed or lacks an entry point: so does the server.
     if offer.program.main.is_some()
-        && let Err(error) = Bundle::verified(&request.program, &offer.program)
+        && let Err(error) = mpcnet_proto::roles::verified_bundle(&request.program, offer)
     {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -671,9 +670,13 @@ async fn example(Path(name): Path<String>) -> Result<Response, ApiError> {
             "no example of that name",
         )
     })?;
+    let content_type = match example.main {
+        Some(_) => "application/x-tar",
+        None => "text/x-python; charset=utf-8",
+    };
     Ok((
-        [(header::CONTENT_TYPE, "text/x-python; charset=utf-8")],
-        example.source,
+        [(header::CONTENT_TYPE, content_type)],
+        example.program.clone(),
     )
         .into_response())
 }

@@ -621,6 +621,7 @@ mod tests {
             extra_relays: Vec::new(),
             seats: Vec::new(),
             require_identity: None,
+            roles: Vec::new(),
         };
         let offer = SignedOffer::create(&offer, creator).expect("offer");
         let creator_join = SignedJoin::new(creator, label("alice"), &secret, &offer);

@@ -94,6 +94,7 @@ fn create_request(fixture: &Fixture, parties: u16, program: &[u8]) -> CreateLobb
         extra_relays: Vec::new(),
         seats: Vec::new(),
         require_identity: None,
+        roles: Vec::new(),
     };
     let offer = SignedOffer::create(&offer, &fixture.creator).expect("offer");
     CreateLobby {
@@ -451,12 +452,21 @@ async fn malformed_and_refused_requests_get_clear_json_errors() {
     assert_eq!(refused("lobby_not_found"), 2);
 }
 
-/// A create request for a bundle: `bytes` described as a bundle run from `main`.
-fn bundle_request(fixture: &Fixture, bytes: &[u8], main: &str) -> CreateLobby {
+/// A create request for a bundle: `bytes` described as a bundle run from `main`, with seat 0
+/// running `lead` if given (a role).
+fn bundle_request(fixture: &Fixture, bytes: &[u8], main: &str, lead: Option<&str>) -> CreateLobby {
     let mut request = create_request(fixture, 3, bytes);
     let mut offer = request.offer.decode_unverified().expect("decodes");
-    let main = BundlePath::new(main).expect("bundle path");
-    offer.program = ProgramInfo::describe_bundle(label("survey"), bytes, main);
+    let path = |text: &str| BundlePath::new(text).expect("bundle path");
+    offer.program = ProgramInfo::describe_bundle(label("survey"), bytes, path(main));
+    offer.roles = lead
+        .map(|lead| mpcnet_proto::Role {
+            seats: vec![0],
+            main: path(lead),
+            args: None,
+        })
+        .into_iter()
+        .collect();
     request.offer = SignedOffer::create(&offer, &fixture.creator).expect("offer");
     request.creator_join = SignedJoin::new(
         &fixture.creator,
@@ -468,7 +478,7 @@ fn bundle_request(fixture: &Fixture, bytes: &[u8], main: &str) -> CreateLobby {
 }
 
 /// The server stores a bundle only if the parties would take it: well formed, canonical,
-/// with its signed entry point.
+/// with its signed entry point and every role's.
 #[tokio::test]
 async fn a_bundle_is_stored_only_if_the_parties_would_take_it() {
     let survey = |name: &str| (BundlePath::new(name).expect("path"), b"print(1)\n".to_vec());
@@ -477,18 +487,31 @@ async fn a_bundle_is_stored_only_if_the_parties_would_take_it() {
         .to_bytes();
     let mut unsorted = bundle.clone();
     unsorted.rotate_left(1024); // survey.py first, scoring.py after the end blocks
-    // What is wrong (nothing, for the first), the bytes, and the entry point signed.
-    let cases: &[(&str, &[u8], &str)] = &[
-        ("nothing", &bundle, "survey.py"),
-        ("no such entry point", &bundle, "main.py"),
-        ("not a bundle", b"print(1)\n", "survey.py"),
-        ("not canonical", &unsorted, "survey.py"),
+    // What is wrong (nothing, for the first two), the bytes, the entry point signed and seat
+    // 0's role's, if it has one.
+    let cases: &[(&str, &[u8], &str, Option<&str>)] = &[
+        ("nothing", &bundle, "survey.py", None),
+        (
+            "nothing, with a role",
+            &bundle,
+            "survey.py",
+            Some("scoring.py"),
+        ),
+        ("no such entry point", &bundle, "main.py", None),
+        (
+            "no such entry point of a role",
+            &bundle,
+            "survey.py",
+            Some("lead.py"),
+        ),
+        ("not a bundle", b"print(1)\n", "survey.py", None),
+        ("not canonical", &unsorted, "survey.py", None),
     ];
-    for (index, (what, bytes, main)) in cases.iter().enumerate() {
+    for (index, (what, bytes, main, lead)) in cases.iter().enumerate() {
         let fixture = fixture_with(Limits::default());
-        let request = bundle_request(&fixture, bytes, main);
+        let request = bundle_request(&fixture, bytes, main, *lead);
         let (status, body) = send(&fixture.app, Method::POST, "/v1/lobbies", json(&request)).await;
-        if index == 0 {
+        if index < 2 {
             assert_eq!(
                 status,
                 StatusCode::CREATED,

@@ -75,6 +75,7 @@ impl Lab {
             seats: Vec::new(),
             require_identity: None,
             prove: None,
+            roles: Vec::new(),
         };
         let invite = session::create(parties[0], &plan).await.expect("created");
         let home = |name: &str| Home::open(self.dir.path().join(name)).expect("home");

@@ -43,9 +43,9 @@ async function listExamples() {
   }
 }
 
-/** The chosen program's file name, bytes and entry point (a bundle's only): the catalog's
- * example (checked against the catalog's SHA-256), or the file or bundle the creator picked;
- * null when there is neither. */
+/** The chosen program's file name, bytes, entry point (a bundle's only) and roles (an
+ * asymmetric bundle's): the catalog's example (checked against the catalog's SHA-256), or the
+ * file or bundle the creator picked; null when there is neither. */
 async function chosenProgram(data) {
   const example = examples.get(String(data.get("example")));
   if (example) {
@@ -55,7 +55,7 @@ async function chosenProgram(data) {
     if (hex(await sha256(bytes)) !== example.sha256) {
       throw new Error(`the example ${example.name} does not match the catalog's SHA-256`);
     }
-    return { name: example.file_name, bytes };
+    return { name: example.file_name, bytes, main: example.main ?? null, roles: example.roles ?? [] };
   }
   const file = data.get("program");
   if (!(file instanceof File) || file.size === 0) return null;
@@ -104,6 +104,8 @@ async function createSession(event) {
     };
     // Absent for an open session, so its offer is the same bytes as before seats existed.
     if (seats.length) offer.seats = seats;
+    // Absent without roles, likewise: an asymmetric example's seats and their entry points.
+    if (chosen.roles?.length) offer.roles = chosen.roles;
     const signedOffer = await signJson(offer, creator, PURPOSE.offer);
     const creatorName = String(data.get("party-name")).trim();
     const creatorJoin = await signedJoin(creator, creatorName, joinKey, lobbyId, signedOffer.payload);

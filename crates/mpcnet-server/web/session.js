@@ -60,6 +60,16 @@ function checkCreatorLink(view) {
   document.getElementById("gone").hidden = false;
 }
 
+/** An asymmetric program's roles: which seats run which entry point of the bundle, with what. */
+function showRoles(roles, parties) {
+  const covered = roles.reduce((count, role) => count + role.seats.length, 0);
+  for (const id of ["roles-term", "roles"]) document.getElementById(id).hidden = roles.length === 0;
+  fill("roles", ...roles.map((role) => el("div", { class: "role" },
+    `seats ${role.seats.join(", ")} run `, el("code", {}, role.main),
+    role.args ? ` with ${role.args.length ? role.args.join(" ") : "no arguments"}` : "",
+  )), covered && covered < parties ? "the other seats run the bundle's entry point" : "");
+}
+
 function showView(view) {
   latestView = view;
   checkCreatorLink(view);
@@ -71,6 +81,7 @@ function showView(view) {
   fill("program",
     el("code", {}, view.program.file_name), ` (${view.program.size} bytes), SHA-256 `, el("code", {}, view.program.sha256));
   fill("args", ...(view.args.length ? view.args.map((arg) => el("code", { class: "arg" }, arg)) : ["(none)"]));
+  showRoles(view.roles ?? [], view.parties_expected);
   fill("joined", `${view.parties.length} of ${view.parties_expected}`);
   fill("access", view.seats?.length ? "only the parties listed below, by key" : "anyone holding the invite");
   fill("expires", new Date(view.expires_at * 1000).toLocaleString());

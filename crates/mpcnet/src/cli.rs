@@ -284,7 +284,7 @@ pub struct CreateArgs {
         long,
         env = "MPCNET_PROGRAM",
         value_name = "FILE|DIR",
-        required_unless_present = "example"
+        required_unless_present_any = ["example", "roles"]
     )]
     pub program: Option<PathBuf>,
 
@@ -302,6 +302,30 @@ pub struct CreateArgs {
     /// file at its top]. With a file, that file is a bundle `mpcnet pack` made.
     #[arg(long, env = "MPCNET_MAIN", value_name = "PATH")]
     pub main: Option<String>,
+
+    /// An asymmetric program: these seats run another entry point (`SEATS=PATH`, seats as
+    /// `0`, `1,2` or `1-3`); repeat for each role. PATH is inside the --program folder; without
+    /// --program it is a file of yours, and the role files are packed into one bundle. Seats in
+    /// no role run --main. (In the variable: one role per line.)
+    #[arg(
+        long = "role",
+        env = "MPCNET_ROLES",
+        value_name = "SEATS=PATH",
+        value_delimiter = '\n',
+        conflicts_with = "example"
+    )]
+    pub roles: Vec<String>,
+
+    /// A public argument of one role, in place of the session's (`SEATS=ARG`, the seats of
+    /// one --role exactly); repeat for more, in order. (In the variable: one per line.)
+    #[arg(
+        long = "role-arg",
+        env = "MPCNET_ROLE_ARGS",
+        value_name = "SEATS=ARG",
+        value_delimiter = '\n',
+        allow_hyphen_values = true
+    )]
+    pub role_args: Vec<String>,
 
     /// The session's name, shown to every party [default: the program's file name].
     #[arg(long, env = "MPCNET_SESSION_NAME")]
@@ -522,4 +546,8 @@ pub enum DemoProgram {
     BulkTransfer,
     /// Two sessions in one run (sum, then max).
     TwoSessions,
+    /// A bundle: weighted survey (known answer for 3 parties: weighted_total=72).
+    Survey,
+    /// A bundle with roles: sealed-bid auction, party 0 the auctioneer (3 parties: winner=2 bid=174).
+    Auction,
 }

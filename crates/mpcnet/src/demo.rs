@@ -20,13 +20,12 @@ const NAMES: [&str; 8] = [
 ];
 
 impl DemoProgram {
-    /// The program's file name and text, from the catalog built into the binary.
-    fn source(self) -> (&'static str, &'static str) {
+    /// The program, from the catalog built into the binary.
+    fn example(self) -> &'static mpcnet_server::catalog::Example {
         let value = clap::ValueEnum::to_possible_value(&self);
-        let example = value
+        value
             .and_then(|value| mpcnet_server::catalog::find(value.get_name()))
-            .expect("every demo program is in the catalog");
-        (example.file_name, example.source)
+            .expect("every demo program is in the catalog")
     }
 }
 
@@ -65,9 +64,14 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
     .context("starting the embedded lobby and relay")?;
     eprintln!("demo: lobby and relay at {}", server.address);
 
-    let (file_name, source) = args.program.source();
-    let program = work.join(file_name);
-    std::fs::write(&program, source)?;
+    let example = args.program.example();
+    let file_name = example.file_name;
+    // A bundle is written packed, as `mpcnet pack` would (its name less `.tar` is its folder's).
+    let program = match example.main {
+        Some(_) => work.join(format!("{file_name}.tar")),
+        None => work.join(file_name),
+    };
+    std::fs::write(&program, &example.program)?;
     let names: Vec<String> = (0..usize::from(args.parties))
         .map(|index| {
             NAMES
@@ -81,7 +85,7 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
         server: server.address.clone(),
         parties: args.parties,
         program: program.clone(),
-        main: None,
+        main: example.main.as_ref().map(ToString::to_string),
         name: Some(format!("mpcnet demo: {file_name}")),
         party_name: names[0].clone(),
         args: Vec::new(),
@@ -89,6 +93,7 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
         seats: Vec::new(),
         require_identity: None,
         prove: None,
+        roles: example.roles.clone(),
     };
     let invite = session::create(&creator, &plan)
         .await
@@ -241,11 +246,14 @@ mod tests {
     #[test]
     fn every_demo_program_is_in_the_catalog() {
         for program in <DemoProgram as clap::ValueEnum>::value_variants() {
-            let (file_name, source) = program.source();
+            let example = program.example();
+            let bundle = example.main.is_some();
             assert!(
-                file_name.ends_with(".py") && source.contains("mpc.run"),
-                "{file_name}"
+                bundle || example.file_name.ends_with(".py"),
+                "{}",
+                example.file_name
             );
+            assert!(bundle || String::from_utf8_lossy(&example.program).contains("mpc.run"));
         }
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod invite_input;
 mod report;
+mod roles;
 mod run;
 mod serve;
 
@@ -242,20 +243,34 @@ fn named_seats(
 async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
     let identity = identity(home)?;
     let (seats, parties) = named_seats(&identity.public(), &args)?;
-    // An example of the catalog is fetched into a directory that lives as long as the creation.
-    let fetched = tempfile::tempdir().context("making a directory for the example")?;
-    let program = match (&args.example, args.program) {
-        (Some(name), _) => fetch_example(&args.server, name, fetched.path()).await?,
-        (None, Some(program)) => program,
+    // An example of the catalog, or standalone role files, are put into a directory that lives
+    // as long as the creation.
+    let fetched = tempfile::tempdir().context("making a directory for the program")?;
+    let standalone = args.example.is_none() && args.program.is_none();
+    let given_roles = roles::parse(&args.roles, standalone)?;
+    let mut main = args.main;
+    let (program, mut roles): (PathBuf, Vec<_>) = match (&args.example, args.program) {
+        (Some(name), _) => {
+            let example = fetch_example(&args.server, name, fetched.path()).await?;
+            main = main.or(example.main);
+            (example.path, example.roles)
+        }
+        (None, Some(program)) => (program, given_roles.into_iter().map(|(r, _)| r).collect()),
+        (None, None) if !given_roles.is_empty() => {
+            let files: Vec<PathBuf> = given_roles.iter().map(|(_, f)| f.clone()).collect();
+            let folder = roles::gather(&files, fetched.path())?;
+            (folder, given_roles.into_iter().map(|(r, _)| r).collect())
+        }
         (None, None) => anyhow::bail!(BadInput(
-            "--program FILE or --example NAME is needed".into()
+            "--program FILE, --example NAME or --role SEATS=FILE is needed".into()
         )),
     };
+    roles::add_args(&mut roles, &args.role_args)?;
     let plan = SessionPlan {
         server: args.server,
         parties,
         program,
-        main: args.main,
+        main,
         name: args.name,
         party_name: party_name(args.party_name),
         args: args.args,
@@ -266,6 +281,7 @@ async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
             email: args.require_email,
         }),
         prove: prove_with(&args.prove)?,
+        roles,
     };
     let invite = session::create(&identity, &plan)
         .await
@@ -295,12 +311,19 @@ async fn create(home: &Home, args: CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fetches the example `name` of `server`'s catalog into `directory`; returns its path.
+/// An example of the catalog, saved: its file (a bundle packed), entry point and roles.
+struct FetchedExample {
+    path: PathBuf,
+    main: Option<String>,
+    roles: Vec<mpcnet_proto::Role>,
+}
+
+/// Fetches the example `name` of `server`'s catalog into `directory`.
 async fn fetch_example(
     server: &mpcnet_proto::ServerAddress,
     name: &str,
     directory: &std::path::Path,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<FetchedExample> {
     let client = mpcnet_client::LobbyClient::new(server)?;
     let catalog = client
         .examples()
@@ -317,15 +340,24 @@ async fn fetch_example(
         .example(example)
         .await
         .context("fetching the example")?;
-    let path = directory.join(&example.file_name);
-    if path.file_name() != Some(std::ffi::OsStr::new(&example.file_name)) {
+    // A bundle is saved packed, named as `mpcnet pack` names it (its folder's name and .tar).
+    let file_name = match example.main {
+        Some(_) => format!("{}.tar", example.file_name),
+        None => example.file_name.clone(),
+    };
+    let path = directory.join(&file_name);
+    if path.file_name() != Some(std::ffi::OsStr::new(&file_name)) {
         anyhow::bail!(
             "the server named its example {:?}, not a plain file name",
             example.file_name
         );
     }
     std::fs::write(&path, text).context("saving the example")?;
-    Ok(path)
+    Ok(FetchedExample {
+        path,
+        main: example.main.as_ref().map(ToString::to_string),
+        roles: example.roles.clone(),
+    })
 }
 
 /// `mpcnet pack`: writes the folder's bundle and prints what it holds and its SHA-256.

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use mpcnet_client::SessionReport;
 use mpcnet_client::oidc::Prompt;
-use mpcnet_client::session::LocalRunStatus;
+use mpcnet_client::session::{LocalRunStatus, RoleReport};
 use mpcnet_proto::api::SeatView;
 use mpcnet_proto::label::printable;
 use mpcnet_proto::{Identity, Label, Seat};
@@ -75,7 +75,7 @@ pub fn session(report: &SessionReport) -> String {
     let _ = writeln!(
         text,
         "program  {}  {} bytes  sha256 {}",
-        report.program.shown_name(),
+        report.program_name(),
         report.program.size,
         report.program.sha256
     );
@@ -87,6 +87,7 @@ pub fn session(report: &SessionReport) -> String {
     if !report.args.is_empty() {
         let _ = writeln!(text, "args     {}", report.args.join(" "));
     }
+    text.push_str(&roles(&report.roles));
     let _ = writeln!(text, "relay    {}", report.relay_url);
     for relay in &report.extra_relays {
         let _ = writeln!(text, "relay    {relay}");
@@ -190,6 +191,39 @@ pub fn login_prompt(prompt: Prompt<'_>) {
             printable(url)
         ),
     }
+}
+
+/// An asymmetric program's role table, one line per role: its seats, entry point, the SHA-256
+/// of that file inside the verified bundle, and its public arguments.
+pub fn roles(roles: &[RoleReport]) -> String {
+    if roles.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("roles    seats run different entry points of the bundle:\n");
+    let seats_width = roles.iter().map(|r| r.seats_text.len()).max().unwrap_or(0);
+    let main_width = roles
+        .iter()
+        .map(|r| r.main.chars().count())
+        .max()
+        .unwrap_or(0);
+    for role in roles {
+        let seats = format!("{}{}", role.seats_text, if role.default { "*" } else { "" });
+        let args = match role.args.is_empty() {
+            true => "(no args)".to_string(),
+            false => format!("args {}", role.args.join(" ")),
+        };
+        let _ = writeln!(
+            text,
+            "  seats {seats:<w$}  {:<main_width$}  sha256 {}  {args}",
+            role.main,
+            role.sha256,
+            w = seats_width + 1
+        );
+    }
+    if roles.iter().any(|role| role.default) {
+        text.push_str("  (* the seats in no role: the bundle's entry point, the session's args)\n");
+    }
+    text
 }
 
 /// The latest run's links, one line per peer, as `mpcnet status` shows them.

@@ -140,6 +140,7 @@ async fn plan(
         .await
         .context("asking the lobby server about its relay")?;
     let relay = relay_plan(invite, report, info.relay_quic_port)?;
+    let (program, public_args) = report.entry_for(me);
     let peers = report
         .parties
         .iter()
@@ -163,9 +164,10 @@ async fn plan(
         lobby,
         lobby_id: invite.lobby_id(),
         python,
-        program: report.program.path.clone(),
-        // The public arguments; the caller adds the private ones.
-        args: report.args.clone(),
+        // This seat's entry point and public arguments (its role's, if it has one); the
+        // caller adds the private ones.
+        program: program.to_path_buf(),
+        args: public_args.to_vec(),
         link_timeout: args.timeout,
         finish_timeout: args.finish_timeout,
         patience: args.patience,
@@ -236,13 +238,16 @@ fn show_program(report: &SessionReport, mpyc_version: &str, private_args: &[Stri
          mpcnet: the program, verified against the creator's signature, is at {}",
         report.name,
         report.parties_expected,
-        report.program.shown_name(),
+        report.program_name(),
         report.program.size,
         report.program.sha256,
         shown(&report.args),
         shown(private_args),
         report.program.to_review().display(),
     );
+    for line in crate::report::roles(&report.roles).lines() {
+        eprintln!("mpcnet: {line}");
+    }
 }
 
 /// Asks before running a program, or refuses when nobody can be asked.

@@ -1,6 +1,7 @@
 //! What the fuzz targets of server-side parsers share: two genuine sessions (fixed keys, so runs
-//! are reproducible), one open to any invite holder and one named for its three parties, each
-//! in every state of its life, and the two ways a target turns fuzz input into bytes to parse.
+//! are reproducible), one open to any invite holder and one named for its three parties (an
+//! asymmetric bundle: its offer has roles), each in every state of its life, and the two ways a
+//! target turns fuzz input into bytes to parse.
 #![allow(dead_code)] // each target uses its own part
 
 use std::sync::OnceLock;
@@ -9,7 +10,7 @@ use mpcnet_proto::api::CreateLobby;
 use mpcnet_proto::lobby::TrustAnchors;
 use mpcnet_proto::offer::ProgramInfo;
 use mpcnet_proto::{
-    Identity, JoinRecord, JoinSecret, Label, Lobby, LobbyOffer, SignedJoin, SignedManifest,
+    Bundle, BundlePath, Identity, JoinRecord, Role, JoinSecret, Label, Lobby, LobbyOffer, SignedJoin, SignedManifest,
     SignedOffer,
 };
 
@@ -48,7 +49,8 @@ pub fn genuine() -> &'static Genuine {
     GENUINE.get_or_init(|| build(false))
 }
 
-/// The genuine session named for alice, bob and carol (the same keys, its own join secret).
+/// The genuine session named for alice, bob and carol (the same keys, its own join secret),
+/// whose program is a bundle with roles: alice runs lead.py, the others main.py.
 pub fn named() -> &'static Genuine {
     static NAMED: OnceLock<Genuine> = OnceLock::new();
     NAMED.get_or_init(|| build(true))
@@ -85,9 +87,12 @@ fn build(named: bool) -> Genuine {
         extra_relays: Vec::new(),
         seats: Vec::new(),
         require_identity: None,
+            roles: Vec::new(),
     };
     let mut offer = offer;
+    let mut program = program;
     if named {
+        (program, offer.program, offer.roles) = bundle_with_roles();
         offer.seats = [&creator, &joiners[0], &joiners[1]]
             .map(|party| mpcnet_proto::Seat {
                 key: party.public(),
@@ -141,6 +146,23 @@ fn build(named: bool) -> Genuine {
         manifest,
         sealed,
     }
+}
+
+/// A bundle of main.py and lead.py, its description (run from main.py) and its one role:
+/// seat 0 runs lead.py with arguments of its own.
+fn bundle_with_roles() -> (Vec<u8>, ProgramInfo, Vec<Role>) {
+    let path = |text: &str| BundlePath::new(text).expect("a fixed path is plain");
+    let files = [("main.py", "print('main')\n"), ("lead.py", "print('lead')\n")];
+    let bundle = Bundle::from_files(files.map(|(name, text)| (path(name), text.into())))
+        .expect("a fixed bundle")
+        .to_bytes();
+    let info = ProgramInfo::describe_bundle(label("roles"), &bundle, path("main.py"));
+    let lead = Role {
+        seats: vec![0],
+        main: path("lead.py"),
+        args: Some(vec!["--lead".into()]),
+    };
+    (bundle, info, vec![lead])
 }
 
 /// The bytes a target parses: `data` after its first byte as they are (first byte 0), or a

@@ -136,6 +136,7 @@ impl PlannedLobby {
             extra_relays: Vec::new(),
             seats: Vec::new(),
             require_identity: None,
+            roles: Vec::new(),
         };
         let offer = SignedOffer::create(&offer, &creator).context("offer")?;
         let request = CreateLobby {

@@ -5,6 +5,7 @@ mod lobby;
 mod named;
 mod oidc;
 mod relays;
+mod roles;
 mod run;
 mod support;
 mod web;

@@ -614,6 +614,64 @@ async fn a_bundle_made_by_pack_is_created_in_the_page() {
     browser.close().await;
 }
 
+/// The catalog's auction chosen in the page: the offer the browser signs carries the bundle's
+/// entry point and roles, a terminal verifies the role table, and the session page shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalogs_auction_is_created_in_the_page_with_its_roles() {
+    if !browser_present() {
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&root.path().join("server"), "127.0.0.1:0");
+    let browser = Browser::start().await;
+    let origin = origin(&server);
+    browser
+        .client
+        .goto(&format!("{origin}/"))
+        .await
+        .expect("create page");
+    browser.type_into("input[name=parties]", "3").await;
+    browser
+        .find("select[name=example] option[value=auction]")
+        .await
+        .click()
+        .await
+        .expect("the catalog's auction chosen");
+    browser
+        .find("button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("submit");
+    let invite = browser
+        .wait_text("#invite-link", PAGE_LIMIT, |t| !t.is_empty())
+        .await;
+    let status = status_json(&root.path().join("bob"), &invite);
+    assert_eq!(status["program"]["main"], "bidder.py");
+    let rows: Vec<(&str, &str)> = status["roles"]
+        .as_array()
+        .expect("roles")
+        .iter()
+        .map(|row| {
+            let text = |field: &str| row[field].as_str().expect("text");
+            (text("seats_text"), text("main"))
+        })
+        .collect();
+    assert_eq!(rows, [("0", "auctioneer.py"), ("1-2", "bidder.py")]);
+    let lobby: Invite = invite.parse().expect("invite");
+    browser
+        .client
+        .goto(&format!("{origin}/s/{}", lobby.lobby_id()))
+        .await
+        .expect("session page");
+    browser
+        .wait_text("#roles", PAGE_LIMIT, |t| {
+            t.contains("seats 0 run auctioneer.py") && t.contains("the other seats run")
+        })
+        .await;
+    browser.close().await;
+}
+
 /// A session named in the page for bob and carol, of an example from the server's catalog: the
 /// offer the browser signed lists exactly what the Rust parser reads from the same text (after
 /// the browser's creator key), only listed keys can join and in the list's seats, and the
