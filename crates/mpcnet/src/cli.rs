@@ -43,7 +43,7 @@ pub enum Command {
     /// creator, with its QR code on stderr (the identity is created on first use).
     Id(IdArgs),
     /// Create a session and print its invite.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Join a session with an invite; prints this party's index.
     Join(JoinArgs),
     /// Show a session: parties, keys, sealed or not, program hash. The creator seals a full session here.

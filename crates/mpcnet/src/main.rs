@@ -97,7 +97,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => success(serve::run(args, &home_dir).await),
         Command::Relay(args) => success(serve::run_relay(args, &home_dir).await),
         Command::Id(args) => success(id(&open_home(home_dir)?, args)),
-        Command::Create(args) => success(create(&open_home(home_dir)?, args).await),
+        Command::Create(args) => success(create(&open_home(home_dir)?, *args).await),
         Command::Join(args) => success(join(&open_home(home_dir)?, args).await),
         Command::Status(args) => success(status(&open_home(home_dir)?, args).await),
         Command::Run(args) => run::run(&open_home(home_dir)?, args).await,
