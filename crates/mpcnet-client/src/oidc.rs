@@ -173,7 +173,8 @@ impl OidcClient {
             client_id: login.client_id.clone(),
             id_token,
         };
-        let keys = IssuerKeys::from([(issuer.to_owned(), self.keys(issuer).await?)]);
+        let jwks = self.get_json(issuer, &discovery.jwks_uri).await?;
+        let keys = IssuerKeys::from([(issuer.to_owned(), jwks)]);
         let context = ProofContext {
             lobby,
             party,
