@@ -1,5 +1,6 @@
-//! Starting the unmodified MPyC program: finding a Python with `mpyc`, choosing local ports,
-//! and building `python PROGRAM -I i -P ... [public args] [private args]`.
+//! Starting the unmodified MPyC program: checking that its Python has `mpyc` (which Python
+//! is `python.rs`'s choice), choosing local ports, and building
+//! `python PROGRAM -I i -P ... [public args] [private args]`.
 //!
 //! MPyC binds its listening port on every interface. The program runs under a small
 //! bootstrap (`bootstrap.py`) that makes MPyC's listener bind 127.0.0.1 only, so the agent's
@@ -54,18 +55,6 @@ impl LauncherError {
     pub fn is_bad_input(&self) -> bool {
         matches!(self, Self::NoPython | Self::Spawn { .. })
     }
-}
-
-/// The Python to use: `explicit`, else the first `python3` on `PATH`.
-pub fn find_python(explicit: Option<&Path>) -> Result<PathBuf, LauncherError> {
-    if let Some(path) = explicit {
-        return Ok(path.to_path_buf());
-    }
-    let path = std::env::var_os("PATH").ok_or(LauncherError::NoPython)?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("python3"))
-        .find(|candidate| candidate.is_file())
-        .ok_or(LauncherError::NoPython)
 }
 
 /// Checks that `python` imports `mpyc`; returns MPyC's version.

@@ -24,6 +24,7 @@ pub mod forward;
 pub mod launcher;
 pub mod link;
 pub mod mesh;
+pub mod python;
 pub mod report;
 pub mod resume;
 pub mod run;

@@ -9,6 +9,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use mpcnet_agent::launcher::{self, Launch};
+use mpcnet_agent::python::ChosenPython;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// Opens a server the way MPyC does (no host) on MPyC's own event loop and prints its addresses.
@@ -38,8 +39,9 @@ impl Probe {
 
     async fn with_program(text: &str) -> Self {
         let explicit = std::env::var_os("MPCNET_PYTHON").map(PathBuf::from);
-        let python = launcher::find_python(explicit.as_deref())
-            .expect("python3, or MPCNET_PYTHON naming a Python with mpyc");
+        let python = ChosenPython::choose(explicit.as_deref())
+            .expect("python3, or MPCNET_PYTHON naming a Python with mpyc")
+            .path;
         launcher::check_mpyc(&python)
             .await
             .expect("a Python with mpyc (scripts/test.sh makes one)");

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use mpcnet_agent::launcher;
+use mpcnet_agent::python::{ChosenPython, PythonOrigin};
 use mpcnet_client::Home;
 use mpcnet_client::session::{self, SessionPlan};
 use mpcnet_server::{Limits, ServeConfig};
@@ -165,31 +166,36 @@ async fn run_in(work: &Path, python: &Path, args: &DemoArgs) -> anyhow::Result<E
     })
 }
 
-/// A Python that imports mpyc: the one given, else python3 on PATH if it has mpyc, else a venv
-/// in the user's cache directory, made here with `pip install mpyc`.
-async fn python_with_mpyc(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let candidate = launcher::find_python(explicit);
-    if let Ok(python) = &candidate
-        && launcher::check_mpyc(python).await.is_ok()
-    {
-        return Ok(python.clone());
-    }
-    if explicit.is_some() {
-        let python = candidate?;
-        launcher::check_mpyc(&python).await?;
-        return Ok(python);
+/// A Python that imports mpyc: the one `ChosenPython` picks (named, the installed environment's,
+/// python3 on PATH), else, for a source build whose python3 lacks mpyc, a venv in the user's
+/// cache directory, made here with `pip install mpyc`. Says which one it uses.
+async fn python_with_mpyc(named: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let chosen = ChosenPython::choose(named);
+    if let Ok(python) = &chosen {
+        match launcher::check_mpyc(&python.path).await {
+            Ok(version) => {
+                eprintln!("demo: Python {python}, MPyC {version}");
+                return Ok(python.path.clone());
+            }
+            Err(error) if python.origin != PythonOrigin::SearchPath => return Err(error.into()),
+            Err(_) => {}
+        }
     }
     let venv = cache_dir()?.join("venv");
     let venv_python = venv.join("bin/python");
-    if launcher::check_mpyc(&venv_python).await.is_ok() {
+    if let Ok(version) = launcher::check_mpyc(&venv_python).await {
+        eprintln!(
+            "demo: Python {} (the demo's venv), MPyC {version}",
+            venv_python.display()
+        );
         return Ok(venv_python);
     }
-    let system_python = candidate.context("the demo needs python3 to make a venv with mpyc")?;
+    let system_python = chosen.context("the demo needs python3 to make a venv with mpyc")?;
     eprintln!(
         "demo: no Python with mpyc found; making one in {} ...",
         venv.display()
     );
-    step(&system_python, &["-m", "venv"], &venv).await?;
+    step(&system_python.path, &["-m", "venv"], &venv).await?;
     eprintln!("demo: pip install mpyc ...");
     step(
         &venv_python,
@@ -203,8 +209,11 @@ async fn python_with_mpyc(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         Path::new(""),
     )
     .await?;
-    launcher::check_mpyc(&venv_python).await?;
-    eprintln!("demo: ready");
+    let version = launcher::check_mpyc(&venv_python).await?;
+    eprintln!(
+        "demo: Python {} (the demo's venv, made now), MPyC {version}",
+        venv_python.display()
+    );
     Ok(venv_python)
 }
 

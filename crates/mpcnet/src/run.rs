@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use mpcnet_agent::launcher;
+use mpcnet_agent::python::ChosenPython;
 use mpcnet_agent::{Peer, RelayPlan, RunPlan, SessionRelay};
 use mpcnet_client::session::{self, SessionReport};
 use mpcnet_client::{Home, LobbyClient};
@@ -20,9 +21,11 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
     let (invite, creator_key) = crate::invite_input::read_invite(&args.invite)?;
     let private_args = private_args(&args)?;
     let identity = crate::party_identity(home, creator_key)?;
-    let python = launcher::find_python(args.python.as_deref())?;
-    let mpyc_version = launcher::check_mpyc(&python).await?;
+    let chosen = ChosenPython::choose(args.python.as_deref())?;
+    let mpyc_version = launcher::check_mpyc(&chosen.path).await?;
     let say = |line: &str| eprintln!("mpcnet: {line}");
+    say(&format!("Python {chosen}, MPyC {mpyc_version}"));
+    let python = chosen.path;
 
     // Review before joining: a seat taken is a seat the creator will seal.
     let reviewed = session::status(home, &identity, &invite, args.program.as_deref())
