@@ -3,7 +3,9 @@
 //! to an echo or sink server; the baseline connects to that server directly.
 //!
 //! Prints small-message ping-pong RTT (median and p99) and bulk throughput, each as a ratio to
-//! plain TCP. `MPCNET_BENCH_ROUNDS` and `MPCNET_BENCH_MEGABYTES` set the sizes.
+//! plain TCP, with their targets. `MPCNET_BENCH_ROUNDS` and `MPCNET_BENCH_MEGABYTES` set the
+//! sizes; under `cargo test` a tiny run (`support/mode.rs`) checks every echoed message and
+//! every byte's arrival, so a broken forward fails it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -15,30 +17,27 @@ use tokio_util::task::TaskTracker;
 
 #[path = "../tests/support/linked_pair.rs"]
 mod linked_pair;
+#[allow(dead_code)] // `pick`: this benchmark's sizes all come from `size`
+#[path = "support/mode.rs"]
+mod mode;
 
 const MESSAGE: usize = 64;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let rounds = setting("MPCNET_BENCH_ROUNDS", 20_000);
-    let megabytes = setting("MPCNET_BENCH_MEGABYTES", 2_000);
+    let mode = mode::Mode::from_args();
+    let rounds = mode.size("MPCNET_BENCH_ROUNDS", 20_000, 200);
+    let megabytes = mode.size("MPCNET_BENCH_MEGABYTES", 2_000, 4);
     let echo = spawn_server(echo).await?;
     let sink = spawn_server(sink).await?;
     let (to_echo, _echo_link) = forward_to(echo).await?;
     let (to_sink, _sink_link) = forward_to(sink).await?;
 
     println!(
-        "forward benchmark on loopback: {rounds} round trips of {MESSAGE} B, {megabytes} MB bulk"
+        "forward benchmark ({mode}) on loopback: {rounds} round trips of {MESSAGE} B, {megabytes} MB bulk"
     );
     // Interleave to share the machine's noise fairly.
     let mut plain_rtts = Vec::new();
@@ -128,11 +127,17 @@ async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
     }
 }
 
-/// Reads everything, then answers with one byte so the sender knows all of it arrived.
+/// Reads everything, then answers with how many bytes it read, so the sender knows all of them
+/// arrived.
 async fn sink(mut stream: TcpStream) -> std::io::Result<()> {
     let mut buffer = vec![0u8; 256 * 1024];
-    while stream.read(&mut buffer).await? > 0 {}
-    stream.write_all(&[1]).await
+    let mut received = 0u64;
+    loop {
+        match stream.read(&mut buffer).await? {
+            0 => return stream.write_all(&received.to_le_bytes()).await,
+            read => received += read as u64,
+        }
+    }
 }
 
 /// Connects as MPyC's party 0 does: its first two bytes are its party id (the far agent checks it).
@@ -147,20 +152,26 @@ async fn connect_as_party_zero(server: SocketAddr) -> anyhow::Result<TcpStream> 
 async fn ping_pong(server: SocketAddr, rounds: usize) -> anyhow::Result<Vec<f64>> {
     let mut stream = connect_as_party_zero(server).await?;
     stream.read_exact(&mut [0u8; 2]).await?; // the echo of the party id
-    let message = [7u8; MESSAGE];
-    let mut answer = [0u8; MESSAGE];
-    for _ in 0..100 {
-        stream.write_all(&message).await?;
-        stream.read_exact(&mut answer).await?;
+    for round in 0..100 {
+        round_trip(&mut stream, round).await?;
     }
     let mut rtts = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
+    for round in 0..rounds {
         let started = Instant::now();
-        stream.write_all(&message).await?;
-        stream.read_exact(&mut answer).await?;
+        round_trip(&mut stream, round).await?;
         rtts.push(started.elapsed().as_secs_f64() * 1e6);
     }
     Ok(rtts)
+}
+
+/// Sends one message (its bytes from the round number) and checks that the same comes back.
+async fn round_trip(stream: &mut TcpStream, round: usize) -> anyhow::Result<()> {
+    let message = [round as u8; MESSAGE];
+    let mut answer = [0u8; MESSAGE];
+    stream.write_all(&message).await?;
+    stream.read_exact(&mut answer).await?;
+    anyhow::ensure!(answer == message, "round {round}: the echo differs");
+    Ok(())
 }
 
 /// Sends `megabytes` MB and waits until the server has read them; returns Gbit/s.
@@ -176,8 +187,13 @@ async fn bulk(server: SocketAddr, megabytes: usize) -> anyhow::Result<f64> {
         sent += piece;
     }
     stream.shutdown().await?;
-    let mut done = [0u8; 1];
-    stream.read_exact(&mut done).await?;
+    let mut received = [0u8; 8];
+    stream.read_exact(&mut received).await?;
+    let received = u64::from_le_bytes(received);
+    anyhow::ensure!(
+        received == total as u64 + 2, // and the party id
+        "{total} bytes sent, {received} arrived"
+    );
     Ok(total as f64 * 8.0 / started.elapsed().as_secs_f64() / 1e9)
 }
 

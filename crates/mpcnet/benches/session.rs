@@ -1,79 +1,173 @@
 //! Session benchmark: real MPyC over mpcnet against MPyC over plain TCP, measured side by side
-//! (interleaved) in one run on loopback, three parties on this machine.
+//! (interleaved) in one run on loopback, all parties on this machine.
 //!
-//! Prints, as medians over `MPCNET_BENCH_REPEATS` runs (default 3):
+//! Prints, for three and for eight parties, as medians over `MPCNET_BENCH_REPEATS` runs
+//! (default 3), each next to its target:
 //! - the many-rounds example's step time over mpcnet and over plain TCP, and their ratio;
 //! - the time from the last party's `mpcnet run` (its join) until every party has started MPyC;
 //! - the peak resident memory of an `mpcnet run` process (the agent, not the Python it starts).
 //!
-//! Needs `MPCNET_PYTHON` (a Python with mpyc; scripts/bench.sh sets it).
+//! `MPCNET_BENCH_STEPS` sets the example's steps (default 300). Under `cargo test` a tiny run
+//! (three parties, a few steps, once; `mode.rs`) checks every party's answer and figure, so a
+//! broken session or a changed `RESULT` line fails it. The Python is `MPCNET_PYTHON` (which must
+//! import mpyc), else the project's `.venv`; with neither the tiny run says "skipped".
 
 use std::io::{BufRead as _, BufReader};
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
+use e3::workload::{self, ResultLine};
+
+#[path = "../../mpcnet-agent/benches/support/mode.rs"]
+mod mode;
+
+use mode::Mode;
+
 const MPCNET: &str = env!("CARGO_BIN_EXE_mpcnet");
-const STEPS: &str = "300";
-const NAMES: [&str; 3] = ["alice", "bob", "carol"];
+const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// A party count and issue 15's target for mpcnet's step time over plain TCP's.
+#[derive(Clone, Copy)]
+struct Case {
+    parties: u16,
+    ratio_target: f64,
+}
+
+/// What one benchmark run does.
+struct Plan {
+    cases: Vec<Case>,
+    steps: String,
+    repeats: usize,
+}
+
+impl Plan {
+    fn new(mode: Mode) -> Self {
+        let three = Case {
+            parties: 3,
+            ratio_target: 1.15,
+        };
+        let eight = Case {
+            parties: 8,
+            ratio_target: 1.25,
+        };
+        Self {
+            cases: mode.pick(vec![three, eight], vec![three]),
+            steps: mode.size("MPCNET_BENCH_STEPS", 300, 10).to_string(),
+            repeats: mode.size("MPCNET_BENCH_REPEATS", 3, 1),
+        }
+    }
+}
+
+/// One case's figures, one entry per repeat.
+#[derive(Default)]
+struct Figures {
+    plain: Vec<f64>,
+    over_mpcnet: Vec<f64>,
+    to_start: Vec<f64>,
+    peak_rss_kib: Vec<f64>,
+}
 
 fn main() -> anyhow::Result<()> {
-    let python = std::env::var("MPCNET_PYTHON").map_err(|_| {
-        anyhow::anyhow!("set MPCNET_PYTHON to a Python with mpyc (scripts/bench.sh does)")
-    })?;
-    let repeats: usize = std::env::var("MPCNET_BENCH_REPEATS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/many_rounds.py");
+    let mode = Mode::from_args();
+    let Some(python) = python_with_mpyc()? else {
+        anyhow::ensure!(mode == Mode::Tiny, "{NO_PYTHON}");
+        println!("session benchmark skipped: {NO_PYTHON}");
+        return Ok(());
+    };
+    let plan = Plan::new(mode);
+    let program = Path::new(WORKSPACE).join("examples/many_rounds.py");
     println!(
-        "session benchmark: many_rounds.py {STEPS} steps, 3 parties on loopback, {repeats} runs each"
+        "session benchmark ({mode}): many_rounds.py {} steps on loopback, {} runs each, MPyC from {}",
+        plan.steps,
+        plan.repeats,
+        python.display()
     );
-
-    let (mut plain, mut over_mpcnet, mut to_start, mut peak_rss) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..repeats {
-        plain.push(plain_mpyc(&python, &program)?);
-        let run = mpcnet_session(&python, &program)?;
-        over_mpcnet.push(run.step_seconds);
-        to_start.push(run.last_join_to_start);
-        peak_rss.push(run.peak_rss_kib);
+    let mut figures: Vec<Figures> = plan.cases.iter().map(|_| Figures::default()).collect();
+    for _ in 0..plan.repeats {
+        for (case, figures) in plan.cases.iter().zip(&mut figures) {
+            figures
+                .plain
+                .push(plain_mpyc(&python, &program, case.parties, &plan.steps)?);
+            let run = mpcnet_session(&python, &program, case.parties, &plan.steps)?;
+            figures.over_mpcnet.push(run.step_seconds);
+            figures.to_start.push(run.last_join_to_start);
+            figures.peak_rss_kib.push(run.peak_rss_kib);
+        }
     }
-    let (plain, over_mpcnet) = (median(&mut plain), median(&mut over_mpcnet));
-    println!(
-        "many-rounds steps: plain TCP {plain:.3} s, mpcnet {over_mpcnet:.3} s, ratio {:.2}x (target <= 1.15x)",
-        over_mpcnet / plain
-    );
-    println!(
-        "last join to MPyC started at every party: {:.3} s (target < 1 s)",
-        median(&mut to_start)
-    );
-    println!(
-        "agent peak RSS: {:.1} MB median, {:.1} MB max (target < 40 MB)",
-        median(&mut peak_rss) / 1024.0,
-        peak_rss.iter().copied().fold(0.0, f64::max) / 1024.0
-    );
+    for (case, mut figures) in plan.cases.iter().zip(figures) {
+        print_figures(case, &mut figures);
+    }
     Ok(())
 }
 
-/// MPyC over plain TCP: three processes with `-P 127.0.0.1:PORT`; returns the slowest party's step time.
-fn plain_mpyc(python: &str, program: &Path) -> anyhow::Result<f64> {
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect::<anyhow::Result<_>>()?;
-    let children = (0..3)
+const NO_PYTHON: &str = "MPCNET_PYTHON is not set and the project's .venv has no mpyc \
+    (`source scripts/python-env.sh` makes it and sets MPCNET_PYTHON)";
+
+/// `MPCNET_PYTHON`, which must import mpyc; else the project's `.venv` if it does; else none.
+fn python_with_mpyc() -> anyhow::Result<Option<PathBuf>> {
+    if let Some(python) = std::env::var_os("MPCNET_PYTHON").map(PathBuf::from) {
+        anyhow::ensure!(
+            imports_mpyc(&python),
+            "MPCNET_PYTHON={} cannot import mpyc",
+            python.display()
+        );
+        return Ok(Some(python));
+    }
+    let venv = Path::new(WORKSPACE).join(".venv/bin/python");
+    Ok(imports_mpyc(&venv).then_some(venv))
+}
+
+fn imports_mpyc(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import mpyc"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn print_figures(case: &Case, figures: &mut Figures) {
+    let parties = case.parties;
+    let (plain, over_mpcnet) = (median(&mut figures.plain), median(&mut figures.over_mpcnet));
+    println!(
+        "{parties} parties, many-rounds steps: plain TCP {plain:.3} s, mpcnet {over_mpcnet:.3} s, ratio {:.2}x (target <= {:.2}x)",
+        over_mpcnet / plain,
+        case.ratio_target
+    );
+    println!(
+        "{parties} parties, last join to MPyC started at every party: {:.3} s (target < 1 s)",
+        median(&mut figures.to_start)
+    );
+    println!(
+        "{parties} parties, agent peak RSS: {:.1} MB median, {:.1} MB max (target < 40 MB)",
+        median(&mut figures.peak_rss_kib) / 1024.0,
+        figures.peak_rss_kib.iter().copied().fold(0.0, f64::max) / 1024.0
+    );
+}
+
+/// MPyC over plain TCP: a process per party with `-P 127.0.0.1:PORT` for every party; returns
+/// the slowest party's step time.
+fn plain_mpyc(python: &Path, program: &Path, parties: u16, steps: &str) -> anyhow::Result<f64> {
+    let ports: Vec<u16> = (0..parties)
+        .map(|_| free_port())
+        .collect::<anyhow::Result<_>>()?;
+    let children = (0..parties)
         .map(|index| {
             let mut command = Command::new(python);
             command.arg(program).args(["-I", &index.to_string()]);
             for port in &ports {
                 command.args(["-P", &format!("127.0.0.1:{port}")]);
             }
-            command.arg(STEPS);
+            command.arg(steps);
             spawn(command)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let outputs = finish(children)?;
-    slowest_steps(&outputs)
+    slowest_steps(&outputs, parties, steps)
 }
 
 struct MpcnetRun {
@@ -82,103 +176,115 @@ struct MpcnetRun {
     peak_rss_kib: f64,
 }
 
-/// The same program through `mpcnet serve` + three `mpcnet run`; the third party starts last.
-fn mpcnet_session(python: &str, program: &Path) -> anyhow::Result<MpcnetRun> {
-    let work = std::env::temp_dir().join(format!(
-        "mpcnet-bench-{}-{}",
-        std::process::id(),
-        free_port()?
-    ));
-    let mut server = Command::new(MPCNET)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-            "--data",
-        ])
-        .arg(work.join("server"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut address = String::new();
-    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut address)?;
-    let created = Command::new(MPCNET)
-        .args([
-            "create",
-            "--server",
-            address.trim(),
-            "--parties",
-            "3",
-            "--party-name",
-            "alice",
-            "--program",
-        ])
-        .arg(program)
-        .args(["--", STEPS])
-        .env("MPCNET_HOME", work.join("alice"))
-        .output()?;
-    anyhow::ensure!(
-        created.status.success(),
-        "create failed: {}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let invite = String::from_utf8(created.stdout)?.trim().to_owned();
-
+/// The same program through `mpcnet serve` + an `mpcnet run` per party; the last party starts
+/// once the others wait for it.
+fn mpcnet_session(
+    python: &Path,
+    program: &Path,
+    parties: u16,
+    steps: &str,
+) -> anyhow::Result<MpcnetRun> {
+    let work = tempfile::tempdir()?;
+    let (_server, address) = serve(&work.path().join("server"))?;
+    let names: Vec<String> = (0..parties).map(|index| format!("party{index}")).collect();
+    let invite = create(&address, &names[0], parties, program, steps, work.path())?;
     let run = |name: &str| {
         let mut command = Command::new(MPCNET);
         command
-            .args([
-                "run",
-                &invite,
-                "--yes",
-                "--name",
-                name,
-                "--bind",
-                "127.0.0.1:0",
-                "--python",
-                python,
-            ])
-            .env("MPCNET_HOME", work.join(name));
+            .args(["run", &invite, "--yes", "--name", name])
+            .args(["--bind", "127.0.0.1:0", "--python"])
+            .arg(python)
+            .env("MPCNET_HOME", work.path().join(name));
         spawn(command)
     };
-    let first_two: Vec<Party> = NAMES[..2]
+    let (last_name, first_names) = names.split_last().context("no parties")?;
+    let mut started_parties: Vec<Party> = first_names
         .iter()
         .map(|name| run(name))
         .collect::<anyhow::Result<_>>()?;
-    for party in &first_two {
+    for party in &started_parties {
         party.wait_for_line("waiting for the session to fill", Duration::from_secs(30))?;
     }
     let last_join = Instant::now();
-    let mut parties = first_two;
-    parties.push(run(NAMES[2])?);
+    started_parties.push(run(last_name)?);
     let mut started = Vec::new();
-    for party in &parties {
+    for party in &started_parties {
         started.push(party.wait_for_line("starting many_rounds.py", Duration::from_secs(60))?);
     }
     let last_join_to_start = started
         .iter()
         .map(|at| at.duration_since(last_join).as_secs_f64())
         .fold(0.0, f64::max);
-    let pids: Vec<u32> = parties.iter().map(|party| party.child.id()).collect();
+    let pids: Vec<u32> = started_parties
+        .iter()
+        .map(|party| party.child.id())
+        .collect();
     let mut peak_rss_kib = 0.0f64;
-    let outputs = finish_watching(parties, |_| {
+    let outputs = finish_watching(started_parties, || {
         for pid in &pids {
             peak_rss_kib = peak_rss_kib.max(high_water_mark_kib(*pid).unwrap_or(0.0));
         }
     })?;
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(&work);
     Ok(MpcnetRun {
-        step_seconds: slowest_steps(&outputs)?,
+        step_seconds: slowest_steps(&outputs, parties, steps)?,
         last_join_to_start,
         peak_rss_kib,
     })
 }
 
-/// A started process whose stdout and stderr lines arrive, with their arrival time, on channels.
+/// Starts `mpcnet serve` on loopback; returns it (killed when dropped) and its `--server` value.
+fn serve(data: &Path) -> anyhow::Result<(Party, String)> {
+    let mut command = Command::new(MPCNET);
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .arg("--data")
+        .arg(data);
+    let server = spawn(command)?;
+    let (_, address) = server
+        .stdout
+        .recv_timeout(Duration::from_secs(60))
+        .context("the server printed no address")?;
+    Ok((server, address))
+}
+
+/// `mpcnet create` by the first party (its home under `work`); returns the invite.
+fn create(
+    address: &str,
+    creator: &str,
+    parties: u16,
+    program: &Path,
+    steps: &str,
+    work: &Path,
+) -> anyhow::Result<String> {
+    let created = Command::new(MPCNET)
+        .args([
+            "create",
+            "--server",
+            address,
+            "--parties",
+            &parties.to_string(),
+        ])
+        .args(["--party-name", creator, "--program"])
+        .arg(program)
+        .args(["--", steps])
+        .env("MPCNET_HOME", work.join(creator))
+        .output()?;
+    anyhow::ensure!(
+        created.status.success(),
+        "create failed: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    Ok(String::from_utf8(created.stdout)?.trim().to_owned())
+}
+
+/// A started process, killed when dropped, whose stdout and stderr lines arrive, with their
+/// arrival time, on channels.
 struct Party {
     child: Child,
     stdout: mpsc::Receiver<(Instant, String)>,
@@ -201,6 +307,13 @@ impl Party {
                 ),
             }
         }
+    }
+}
+
+impl Drop for Party {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -230,13 +343,13 @@ fn spawn(mut command: Command) -> anyhow::Result<Party> {
 }
 
 fn finish(parties: Vec<Party>) -> anyhow::Result<Vec<String>> {
-    finish_watching(parties, |_| {})
+    finish_watching(parties, || {})
 }
 
 /// Waits for every party (at most two minutes), calling `watch` every 20 ms; returns each stdout.
 fn finish_watching(
     mut parties: Vec<Party>,
-    mut watch: impl FnMut(&[Party]),
+    mut watch: impl FnMut(),
 ) -> anyhow::Result<Vec<String>> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while parties
@@ -247,39 +360,49 @@ fn finish_watching(
             Instant::now() < deadline,
             "a party did not finish within two minutes"
         );
-        watch(&parties);
+        watch();
         std::thread::sleep(Duration::from_millis(20));
     }
     parties
-        .into_iter()
+        .iter_mut()
         .map(|party| {
-            let status = party.child.wait_with_output()?.status;
-            let stdout: Vec<String> = party.stdout.try_iter().map(|(_, line)| line).collect();
-            let stderr: Vec<String> = party.stderr.try_iter().map(|(_, line)| line).collect();
-            anyhow::ensure!(status.success(), "a party failed ({status}): {stderr:?}");
+            let status = party.child.wait()?;
+            let stdout = rest_of(&party.stdout);
+            anyhow::ensure!(
+                status.success(),
+                "a party failed ({status}): {:?}",
+                rest_of(&party.stderr)
+            );
             Ok(stdout.join("\n"))
         })
         .collect()
 }
 
-/// The largest `seconds=` of the parties' RESULT lines.
-fn slowest_steps(outputs: &[String]) -> anyhow::Result<f64> {
-    outputs
-        .iter()
-        .map(|output| {
-            let line = output
-                .lines()
-                .find(|line| line.starts_with("RESULT counter=6"))
-                .ok_or_else(|| anyhow::anyhow!("no correct RESULT in {output:?}"))?;
-            let seconds = line
-                .split("seconds=")
-                .nth(1)
-                .ok_or_else(|| anyhow::anyhow!("no seconds in {line:?}"))?;
-            Ok(seconds.trim().parse::<f64>()?)
-        })
-        .try_fold(0.0f64, |slowest, seconds: anyhow::Result<f64>| {
-            Ok(slowest.max(seconds?))
-        })
+/// The lines still to come from an exited process's pipe: until it closes, or for 10 s at most
+/// (a process it started may hold the pipe open).
+fn rest_of(lines: &mpsc::Receiver<(Instant, String)>) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    std::iter::from_fn(|| {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        lines.recv_timeout(remaining).ok().map(|(_, line)| line)
+    })
+    .collect()
+}
+
+/// The largest `seconds` of the parties' RESULT lines, each checked for the right answer.
+fn slowest_steps(outputs: &[String], parties: u16, steps: &str) -> anyhow::Result<f64> {
+    let mut slowest = 0.0f64;
+    for output in outputs {
+        let result =
+            ResultLine::find(output).with_context(|| format!("no RESULT line in {output:?}"))?;
+        workload::check("many_rounds", &[steps.to_owned()], parties, &result)
+            .map_err(|wrong| anyhow::anyhow!("wrong answer: {wrong} ({output:?})"))?;
+        let seconds = result
+            .seconds()
+            .with_context(|| format!("no seconds=NUMBER in {output:?}"))?;
+        slowest = slowest.max(seconds);
+    }
+    Ok(slowest)
 }
 
 /// A process's peak resident set size (VmHWM), in KiB.

@@ -1,6 +1,6 @@
 //! Load benchmark of the lobby server: the real `mpcnet serve` as a child process, driven over
-//! loopback. Prints figures, asserts none. Full size under `cargo bench` (cargo passes
-//! `--bench`), a tiny size otherwise (`cargo test` runs it so it keeps working).
+//! loopback. Prints figures, asserts none. Full size under `cargo bench`, a tiny size under
+//! `cargo test` so it keeps working (`mode.rs`, shared by every benchmark).
 //!
 //! Prints: creates/s and joins/s with latencies, server memory and database size; relayed
 //! throughput of many concurrent pairs; an honest client's latency quiet and under each attack.
@@ -9,6 +9,8 @@
 
 mod abuse;
 mod api;
+#[path = "../../../mpcnet-agent/benches/support/mode.rs"]
+mod mode;
 mod relay;
 mod server;
 
@@ -18,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use api::{Api, Call, PlannedLobby};
+use mode::Mode;
 use server::Server;
 
 /// How big a run is.
@@ -38,33 +41,24 @@ pub struct Sizes {
 }
 
 impl Sizes {
-    fn from_env(full: bool) -> Self {
-        let env = |name: &str, full_size: usize, tiny: usize| {
-            std::env::var(name)
-                .ok()
-                .and_then(|value| value.parse().ok())
-                .unwrap_or(if full { full_size } else { tiny })
-        };
+    fn from_env(mode: Mode) -> Self {
         Self {
-            lobbies: env("MPCNET_BENCH_LOBBIES", 1000, 4),
+            lobbies: mode.size("MPCNET_BENCH_LOBBIES", 1000, 4),
             concurrency: 8,
-            pairs: env("MPCNET_BENCH_PAIRS", 100, 2),
-            pair_bytes: env("MPCNET_BENCH_PAIR_BYTES", 2_000_000, 100_000),
-            samples: env("MPCNET_BENCH_SAMPLES", 400, 20),
-            big_lobby: if full { 64 } else { 4 },
-            big_creates: if full { 32 } else { 2 },
-            big_program: if full { 8 << 20 } else { 1 << 20 },
+            pairs: mode.size("MPCNET_BENCH_PAIRS", 100, 2),
+            pair_bytes: mode.size("MPCNET_BENCH_PAIR_BYTES", 2_000_000, 100_000),
+            samples: mode.size("MPCNET_BENCH_SAMPLES", 400, 20),
+            big_lobby: mode.pick(64, 4),
+            big_creates: mode.pick(32, 2),
+            big_program: mode.pick(8 << 20, 1 << 20),
         }
     }
 }
 
 fn main() -> anyhow::Result<()> {
-    let full = std::env::args().any(|arg| arg == "--bench");
-    let sizes = Sizes::from_env(full);
-    println!(
-        "server load benchmark ({}): {sizes:?}",
-        if full { "full" } else { "tiny" }
-    );
+    let mode = Mode::from_args();
+    let sizes = Sizes::from_env(mode);
+    println!("server load benchmark ({mode}): {sizes:?}");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
