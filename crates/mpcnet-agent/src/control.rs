@@ -173,18 +173,13 @@ async fn speak_until_it_fails(
     }
 }
 
-/// A delivery report for every stream of the link that delivered something since its last.
+/// The delivery reports due: every ended stream's last, and one for every live stream that
+/// delivered something since its last.
 fn delivery_reports(link: &PeerLink) -> Vec<ControlMessage> {
     link.streams()
-        .live
-        .iter()
-        .filter_map(|(stream, state)| {
-            let delivered = state.take_report()?;
-            Some(ControlMessage::Delivered {
-                stream: *stream,
-                delivered,
-            })
-        })
+        .take_reports()
+        .into_iter()
+        .map(|(stream, delivered)| ControlMessage::Delivered { stream, delivered })
         .collect()
 }
 

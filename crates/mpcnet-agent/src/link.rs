@@ -15,6 +15,7 @@ pub use mpcnet_proto::link_report::{LinkReport, Route};
 
 use crate::endpoint::MAX_MPYC_STREAMS_PER_LINK;
 use crate::lock;
+use crate::resume::Position;
 use crate::stream::StreamState;
 use crate::wire::CLOSE_REPLACED;
 
@@ -90,9 +91,33 @@ pub struct Streams {
     /// The peer's numbers below `next` not used yet: its streams' openings may arrive out of
     /// order (each stream is independent in QUIC).
     skipped: BTreeSet<u32>,
+    /// The last delivery report of each stream that ended before the control sender took it:
+    /// the peer's side of the stream waits for it (its end confirmed) before it is done.
+    unsent_final_reports: Vec<(u32, Position)>,
 }
 
 impl Streams {
+    /// Forgets the ended stream `number`, keeping its last delivery report, if not sent yet,
+    /// for the control sender; true if there is one.
+    pub fn forget(&mut self, number: u32, state: &StreamState) -> bool {
+        self.live.remove(&number);
+        let report = state.take_report();
+        if let Some(delivered) = report {
+            self.unsent_final_reports.push((number, delivered));
+        }
+        report.is_some()
+    }
+
+    /// The delivery reports due: those of ended streams, then those of live streams that
+    /// delivered something since their last.
+    pub fn take_reports(&mut self) -> Vec<(u32, Position)> {
+        let mut reports = std::mem::take(&mut self.unsent_final_reports);
+        reports.extend(self.live.iter().filter_map(|(number, state)| {
+            state.take_report().map(|delivered| (*number, delivered))
+        }));
+        reports
+    }
+
     /// Takes `number` as one of the peer's new streams: false if it was used already, or lies
     /// further ahead than the peer's streams can be.
     pub fn take_new(&mut self, number: u32) -> bool {

@@ -387,7 +387,12 @@ async fn finish_together(
     finished: finish::Finished,
 ) -> Vec<String> {
     forwards.pumps.close();
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, forwards.pumps.wait()).await;
+    if tokio::time::timeout(DRAIN_TIMEOUT, forwards.pumps.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("MPyC's streams did not drain within {DRAIN_TIMEOUT:?} of its exit");
+    }
     let ending = FinishedMessage {
         exit_code,
         cause: None,

@@ -197,7 +197,11 @@ pub async fn run(
             }
         }
     }
-    link.streams().live.remove(&number);
+    // The peer's side waits for this side's last report (its end confirmed): a stream that
+    // ends before the control sender took it must not take it along.
+    if link.streams().forget(number, &state) {
+        link.report_soon();
+    }
 }
 
 /// Gives a leg up both ways with `code`: [`RESET_LEG_ABANDONED`] (the stream goes on on
@@ -453,5 +457,40 @@ impl Pumps<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::Streams;
+
+    #[test]
+    fn a_stream_that_ends_before_its_last_report_is_sent_leaves_the_report_behind() {
+        let state = Arc::new(StreamState::default());
+        let mut streams = Streams::default();
+        streams.live.insert(3, state.clone());
+        state.delivered_more(5);
+        lock(&state.incoming).ended();
+        assert!(streams.forget(3, &state), "the end was not reported yet");
+        assert!(streams.live.is_empty());
+        let last = Position {
+            bytes: 5,
+            ended: true,
+        };
+        assert_eq!(streams.take_reports(), vec![(3, last)]);
+        assert!(streams.take_reports().is_empty(), "sent once");
+    }
+
+    #[test]
+    fn a_stream_whose_last_report_was_sent_leaves_nothing() {
+        let state = Arc::new(StreamState::default());
+        let mut streams = Streams::default();
+        streams.live.insert(4, state.clone());
+        state.delivered_more(7);
+        lock(&state.incoming).ended();
+        assert_eq!(streams.take_reports().len(), 1);
+        assert!(!streams.forget(4, &state));
+        assert!(streams.take_reports().is_empty());
     }
 }
