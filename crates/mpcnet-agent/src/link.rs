@@ -295,6 +295,21 @@ impl PeerLink {
         (route, Some(path.rtt()))
     }
 
+    /// Logs what the carrier moved: UDP datagrams and the frames in them (`--log
+    /// mpcnet_agent::link=info`; `scripts/perf-breakdown.sh` counts them per MPyC message).
+    pub fn log_traffic(&self) {
+        let stats = self.connection().stats();
+        tracing::info!(
+            peer = %self.peer,
+            datagrams_sent = stats.udp_tx.datagrams,
+            datagrams_received = stats.udp_rx.datagrams,
+            stream_frames_sent = stats.frame_tx.stream,
+            ack_frames_sent = stats.frame_tx.acks + stats.frame_tx.path_acks,
+            pings_sent = stats.frame_tx.ping,
+            "the carrier's traffic"
+        );
+    }
+
     /// The link as a status line.
     pub fn report(&self) -> LinkReport {
         let (route, rtt) = self.route();

@@ -202,6 +202,7 @@ async fn run_linked(
         () = &mut interrupt => return Err(RunError::Interrupted),
     };
     let reports: Vec<LinkReport> = links.iter().map(PeerLink::report).collect();
+    links.iter().for_each(PeerLink::log_traffic);
     drop(watcher);
     write_status(
         plan.status_file.as_ref(),
