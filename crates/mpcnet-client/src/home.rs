@@ -2,7 +2,7 @@
 //! printed) and the programs it fetched, one folder per lobby. Two homes are two parties.
 
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use mpcnet_proto::{Bundle, BundleError, Identity, LobbyId};
@@ -177,21 +177,51 @@ fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
-/// Creates `path` (failing if it exists), only its owner may read it, and writes `contents`.
+/// Creates `path` with `contents` whole, only its owner may read it, failing if it exists.
+/// The bytes go to a private temporary file beside it first, which is then linked in place
+/// (no clobbering): another mpcnet process on the same home sees no file or all of it, never
+/// an empty one half written.
 fn write_new_private(path: &Path, contents: &[u8]) -> Result<(), HomeError> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_error(path))?;
-    file.write_all(contents).map_err(io_error(path))?;
-    file.sync_all().map_err(io_error(path))
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+    file.write_all(contents).map_err(io_error(file.path()))?;
+    file.as_file().sync_all().map_err(io_error(file.path()))?;
+    file.persist_noclobber(path)
+        .map(drop)
+        .map_err(|error| HomeError::Io {
+            path: path.to_path_buf(),
+            source: error.error,
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parties_starting_at_once_on_one_home_all_get_its_one_identity() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let home = Home::open(dir.path().join("party")).expect("home");
+            let keys: Vec<_> = std::thread::scope(|scope| {
+                let starts: Vec<_> = (0..6)
+                    .map(|_| scope.spawn(|| home.identity().map(|(id, _)| id.public())))
+                    .collect();
+                starts
+                    .into_iter()
+                    .map(|start| start.join().expect("thread"))
+                    .collect()
+            });
+            let first = keys[0].as_ref().expect("an identity");
+            for key in &keys {
+                assert_eq!(
+                    key.as_ref()
+                        .expect("an identity, never a half-written file"),
+                    first
+                );
+            }
+        }
+    }
 
     #[test]
     fn the_identity_is_created_once_and_kept_private() {
