@@ -17,7 +17,6 @@ use tokio_util::task::TaskTracker;
 
 #[path = "../tests/support/linked_pair.rs"]
 mod linked_pair;
-#[allow(dead_code)] // `pick`: this benchmark's sizes all come from `size`
 #[path = "support/mode.rs"]
 mod mode;
 

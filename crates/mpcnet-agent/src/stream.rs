@@ -465,13 +465,19 @@ mod tests {
     use super::*;
     use crate::link::Streams;
 
-    #[test]
-    fn a_stream_that_ends_before_its_last_report_is_sent_leaves_the_report_behind() {
+    /// A link's streams holding stream `number`, which handed `bytes` and then its end to MPyC.
+    fn ended_stream(number: u32, bytes: usize) -> (Streams, Arc<StreamState>) {
         let state = Arc::new(StreamState::default());
         let mut streams = Streams::default();
-        streams.live.insert(3, state.clone());
-        state.delivered_more(5);
+        streams.live.insert(number, state.clone());
+        state.delivered_more(bytes);
         lock(&state.incoming).ended();
+        (streams, state)
+    }
+
+    #[test]
+    fn a_stream_that_ends_before_its_last_report_is_sent_leaves_the_report_behind() {
+        let (mut streams, state) = ended_stream(3, 5);
         assert!(streams.forget(3, &state), "the end was not reported yet");
         assert!(streams.live.is_empty());
         let last = Position {
@@ -484,11 +490,7 @@ mod tests {
 
     #[test]
     fn a_stream_whose_last_report_was_sent_leaves_nothing() {
-        let state = Arc::new(StreamState::default());
-        let mut streams = Streams::default();
-        streams.live.insert(4, state.clone());
-        state.delivered_more(7);
-        lock(&state.incoming).ended();
+        let (mut streams, state) = ended_stream(4, 7);
         assert_eq!(streams.take_reports().len(), 1);
         assert!(!streams.forget(4, &state));
         assert!(streams.take_reports().is_empty());
