@@ -1,6 +1,7 @@
 //! Forward benchmark: what one mpcnet forward adds on loopback, measured side by side with plain
-//! TCP in the same run. Two agents (direct link, in one process) forward a local TCP connection
-//! to an echo or sink server; the baseline connects to that server directly.
+//! TCP in the same run. Two agents (direct link, in one process) forward a connection to the
+//! near agent's Unix socket (as MPyC's under mpcnet) to an echo or sink server's Unix socket; the
+//! baseline connects to the same server over loopback TCP (as MPyC without mpcnet).
 //!
 //! Prints small-message ping-pong RTT (median and p99) and bulk throughput, each as a ratio to
 //! plain TCP, with their targets. `MPCNET_BENCH_ROUNDS` and `MPCNET_BENCH_MEGABYTES` set the
@@ -8,11 +9,13 @@
 //! every byte's arrival, so a broken forward fails it.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use mpcnet_agent::sockets::SocketDir;
 use mpcnet_agent::{control, finish, forward};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_util::task::TaskTracker;
 
 #[path = "../tests/support/linked_pair.rs"]
@@ -30,10 +33,11 @@ async fn main() -> anyhow::Result<()> {
     let mode = mode::Mode::from_args();
     let rounds = mode.size("MPCNET_BENCH_ROUNDS", 20_000, 200);
     let megabytes = mode.size("MPCNET_BENCH_MEGABYTES", 2_000, 4);
-    let echo = spawn_server(echo).await?;
-    let sink = spawn_server(sink).await?;
-    let (to_echo, _echo_link) = forward_to(echo).await?;
-    let (to_sink, _sink_link) = forward_to(sink).await?;
+    let sockets = SocketDir::create()?;
+    let echo = spawn_server(echo, sockets.party(1)).await?;
+    let sink = spawn_server(sink, sockets.party(2)).await?;
+    let (to_echo, _echo_link) = forward_to(&echo, sockets.party(3)).await?;
+    let (to_sink, _sink_link) = forward_to(&sink, sockets.party(4)).await?;
 
     println!(
         "forward benchmark ({mode}) on loopback: {rounds} round trips of {MESSAGE} B, {megabytes} MB bulk"
@@ -42,8 +46,8 @@ async fn main() -> anyhow::Result<()> {
     let mut plain_rtts = Vec::new();
     let mut forward_rtts = Vec::new();
     for _ in 0..2 {
-        plain_rtts.extend(ping_pong(echo, rounds / 2).await?);
-        forward_rtts.extend(ping_pong(to_echo, rounds / 2).await?);
+        plain_rtts.extend(ping_pong(&echo.tcp, rounds / 2).await?);
+        forward_rtts.extend(ping_pong(&to_echo, rounds / 2).await?);
     }
     let (plain_p50, plain_p99) = percentiles(&mut plain_rtts);
     let (forward_p50, forward_p99) = percentiles(&mut forward_rtts);
@@ -54,8 +58,8 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("ping-pong RTT p99: plain TCP {plain_p99:.1} us, forward {forward_p99:.1} us");
 
-    let plain = bulk(sink, megabytes).await?;
-    let forwarded = bulk(to_sink, megabytes).await?;
+    let plain = bulk(&sink.tcp, megabytes).await?;
+    let forwarded = bulk(&to_sink, megabytes).await?;
     println!(
         "bulk throughput: plain TCP {plain:.2} Gbit/s, forward {forwarded:.2} Gbit/s (target >= 2), {:.0}% of plain (target >= 25%)",
         100.0 * forwarded / plain
@@ -72,9 +76,29 @@ struct Forwarding(
     finish::FinishListener,
 );
 
-/// Two agents linked directly (in this process); returns a local forward address that reaches
-/// `target` through them, and what keeps it working.
-async fn forward_to(target: SocketAddr) -> anyhow::Result<(SocketAddr, Forwarding)> {
+/// Where a client connects: over loopback TCP, or to a Unix socket.
+enum Target {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+/// A server reachable both ways: `tcp` for the baseline, `unix` for the far agent.
+struct Server {
+    tcp: Target,
+    unix: PathBuf,
+}
+
+/// A connection of either kind.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+type Connection = Box<dyn Duplex>;
+
+/// Two agents linked directly (in this process); returns the near agent's forward socket (made
+/// at `forward_socket`) that reaches `target` through them, and what keeps it working.
+async fn forward_to(
+    target: &Server,
+    forward_socket: PathBuf,
+) -> anyhow::Result<(Target, Forwarding)> {
     let (near_link, far_link, alive) = linked_pair::linked_pair().await?;
     let patience = Duration::from_secs(60);
     let keepers = [
@@ -83,39 +107,48 @@ async fn forward_to(target: SocketAddr) -> anyhow::Result<(SocketAddr, Forwardin
     ];
     let listener_of_one_way_streams = finish::listen(&[near_link.clone(), far_link.clone()]);
     let pumps = TaskTracker::new();
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let forward_address = listener.local_addr()?;
+    let listener = UnixListener::bind(&forward_socket)?;
     tokio::spawn(forward::serve_outgoing(listener, near_link, pumps.clone()));
     tokio::spawn(forward::deliver_incoming(
         far_link,
-        target.port(),
+        target.unix.clone(),
         Duration::from_secs(10),
         pumps,
     ));
     Ok((
-        forward_address,
+        Target::Unix(forward_socket),
         Forwarding(alive, keepers, listener_of_one_way_streams),
     ))
 }
 
-/// Starts a TCP server on loopback running `serve` for each connection.
-async fn spawn_server<F, Fut>(serve: F) -> anyhow::Result<SocketAddr>
+/// Starts a server running `serve` for each connection, on loopback TCP and on the Unix socket
+/// `unix`.
+async fn spawn_server<F, Fut>(serve: F, unix: PathBuf) -> anyhow::Result<Server>
 where
-    F: Fn(TcpStream) -> Fut + Send + Copy + 'static,
+    F: Fn(Connection) -> Fut + Send + Copy + 'static,
     Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let address = listener.local_addr()?;
+    let tcp = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let address = tcp.local_addr()?;
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        while let Ok((stream, _)) = tcp.accept().await {
             stream.set_nodelay(true).ok();
-            tokio::spawn(serve(stream));
+            tokio::spawn(serve(Box::new(stream)));
         }
     });
-    Ok(address)
+    let local = UnixListener::bind(&unix)?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = local.accept().await {
+            tokio::spawn(serve(Box::new(stream)));
+        }
+    });
+    Ok(Server {
+        tcp: Target::Tcp(address),
+        unix,
+    })
 }
 
-async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
+async fn echo(mut stream: Connection) -> std::io::Result<()> {
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let read = stream.read(&mut buffer).await?;
@@ -128,7 +161,7 @@ async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
 
 /// Reads everything, then answers with how many bytes it read, so the sender knows all of them
 /// arrived.
-async fn sink(mut stream: TcpStream) -> std::io::Result<()> {
+async fn sink(mut stream: Connection) -> std::io::Result<()> {
     let mut buffer = vec![0u8; 256 * 1024];
     let mut received = 0u64;
     loop {
@@ -140,15 +173,21 @@ async fn sink(mut stream: TcpStream) -> std::io::Result<()> {
 }
 
 /// Connects as MPyC's party 0 does: its first two bytes are its party id (the far agent checks it).
-async fn connect_as_party_zero(server: SocketAddr) -> anyhow::Result<TcpStream> {
-    let mut stream = TcpStream::connect(server).await?;
-    stream.set_nodelay(true)?;
+async fn connect_as_party_zero(target: &Target) -> anyhow::Result<Connection> {
+    let mut stream: Connection = match target {
+        Target::Tcp(address) => {
+            let stream = TcpStream::connect(address).await?;
+            stream.set_nodelay(true)?;
+            Box::new(stream)
+        }
+        Target::Unix(path) => Box::new(UnixStream::connect(path).await?),
+    };
     stream.write_all(&0u16.to_le_bytes()).await?;
     Ok(stream)
 }
 
 /// `rounds` round trips of one small message; returns each RTT in microseconds.
-async fn ping_pong(server: SocketAddr, rounds: usize) -> anyhow::Result<Vec<f64>> {
+async fn ping_pong(server: &Target, rounds: usize) -> anyhow::Result<Vec<f64>> {
     let mut stream = connect_as_party_zero(server).await?;
     stream.read_exact(&mut [0u8; 2]).await?; // the echo of the party id
     for round in 0..100 {
@@ -164,7 +203,7 @@ async fn ping_pong(server: SocketAddr, rounds: usize) -> anyhow::Result<Vec<f64>
 }
 
 /// Sends one message (its bytes from the round number) and checks that the same comes back.
-async fn round_trip(stream: &mut TcpStream, round: usize) -> anyhow::Result<()> {
+async fn round_trip(stream: &mut Connection, round: usize) -> anyhow::Result<()> {
     let message = [round as u8; MESSAGE];
     let mut answer = [0u8; MESSAGE];
     stream.write_all(&message).await?;
@@ -174,7 +213,7 @@ async fn round_trip(stream: &mut TcpStream, round: usize) -> anyhow::Result<()> 
 }
 
 /// Sends `megabytes` MB and waits until the server has read them; returns Gbit/s.
-async fn bulk(server: SocketAddr, megabytes: usize) -> anyhow::Result<f64> {
+async fn bulk(server: &Target, megabytes: usize) -> anyhow::Result<f64> {
     let mut stream = connect_as_party_zero(server).await?;
     let chunk = vec![0x5au8; 256 * 1024];
     let total = megabytes * 1_000_000;

@@ -8,10 +8,14 @@
 # MPyC's own options: who the parties are, the threshold, ports, the security parameter. They
 # are checked here with MPyC's own parser and refused if they touch any of those.
 #
-# MPyC listens for lower-numbered parties with loop.create_server(port=P) and no host, which
-# binds every interface: anyone who can reach this machine could connect to it and send pickled
-# data. mpcnet delivers peer connections over loopback, so this bootstrap installs an event loop
-# policy whose loops default create_server's host to 127.0.0.1, then runs the program unchanged.
+# MPyC and the agent meet on Unix sockets in the run's private directory (owner only), never
+# on TCP: each -P is SOCKET_PATH:PORT, the port nominal. MPyC connects to a party with
+# loop.create_connection(factory, host, port) and listens for lower-numbered parties with
+# loop.create_server(factory, port=P) and no host, which would bind every interface. This
+# bootstrap installs an event loop policy whose loops take a -P socket path as host to mean that
+# Unix socket, and listen on this party's own socket instead of its nominal port; any other
+# server a program opens without a host binds 127.0.0.1 only. Then it runs the program
+# unchanged.
 import asyncio
 import json
 import os
@@ -60,21 +64,36 @@ if _touched:
     )
     sys.exit(2)
 
+# The -P entries as (socket path, nominal port), this party's own at -I.
+_options = _parser.parse_known_args(sys.argv[2:])[0]
+_parties = [party.rpartition(":")[::2] for party in _options.parties]
+_socket_paths = {path for path, _ in _parties}
+_own_socket, _own_port = _parties[_options.index]
+
 _base_policy = type(asyncio.get_event_loop_policy())
 _base_loop = type(_base_policy().new_event_loop())
 
 
-class _LoopbackListenerLoop(_base_loop):
-    async def create_server(self, *args, host=None, **kwargs):
-        return await super().create_server(*args, host=host or "127.0.0.1", **kwargs)
+class _AgentSocketLoop(_base_loop):
+    async def create_server(self, protocol_factory, host=None, port=None, **kwargs):
+        if host is None and str(port) == _own_port:
+            return await super().create_unix_server(protocol_factory, _own_socket, **kwargs)
+        return await super().create_server(
+            protocol_factory, host or "127.0.0.1", port, **kwargs
+        )
+
+    async def create_connection(self, protocol_factory, host=None, port=None, **kwargs):
+        if host in _socket_paths:
+            return await super().create_unix_connection(protocol_factory, host, **kwargs)
+        return await super().create_connection(protocol_factory, host, port, **kwargs)
 
 
-class _LoopbackListenerPolicy(_base_policy):
+class _AgentSocketPolicy(_base_policy):
     def new_event_loop(self):
-        return _LoopbackListenerLoop()
+        return _AgentSocketLoop()
 
 
-asyncio.set_event_loop_policy(_LoopbackListenerPolicy())
+asyncio.set_event_loop_policy(_AgentSocketPolicy())
 
 _program = sys.argv[1]
 sys.argv = sys.argv[1:]

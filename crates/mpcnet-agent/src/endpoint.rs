@@ -143,10 +143,10 @@ pub async fn bind(
         .map_err(|_| EndpointError::Patience(patience))?;
     let transport = QuicTransportConfig::builder()
         .max_idle_timeout(Some(idle))
-        // No ACK frequency extension (asking peers to acknowledge within 1 ms made a lost
-        // round-trip cheaper: 10 % loss, 218.6 s -> 169.8 s): noq-proto 1.4.0 writes its
-        // ACK_FREQUENCY frame without checking the room left in the packet, and after a 120 s
-        // outage (a packet full of ACK ranges) that panicked an agent in E3, losing the MPC.
+        // No ACK frequency extension, though it would save a third of the agents' CPU per
+        // message: noq-proto 1.4.0 panics sending its frame, on bounds a peer's transport
+        // parameters choose (any key may handshake) and when the packet has no room left (seen
+        // in E3 after a 120 s outage). docs/performance.md reads the code.
         .keep_alive_interval(LINK_KEEP_ALIVE)
         .max_concurrent_bidi_streams(VarInt::from_u32(MAX_MPYC_STREAMS_PER_LINK))
         .max_concurrent_uni_streams(VarInt::from_u32(MAX_ONE_WAY_STREAMS_PER_LINK))

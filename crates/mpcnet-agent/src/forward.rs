@@ -1,21 +1,23 @@
-//! Forwards between MPyC's TCP connections and the streams of peer links ([`crate::stream`]).
+//! Forwards between MPyC's connections (Unix sockets of the run's directory,
+//! [`crate::sockets`]) and the streams of peer links ([`crate::stream`]).
 //!
-//! Outgoing: MPyC connects to a local forward port of a higher-numbered peer; each connection
+//! Outgoing: MPyC connects to the local forward socket of a higher-numbered peer; each connection
 //! becomes a stream of the link, numbered by this side, opened on the link's carrier (the link
 //! exists before MPyC starts) and on every carrier after it. Incoming: on each carrier of a link
 //! from a lower-numbered peer, a stream opening either continues a stream this side already
-//! has (handed to it) or starts a new one, which is delivered to MPyC's own listening port
+//! has (handed to it) or starts a new one, which is delivered to MPyC's own listening socket
 //! (retrying until MPyC listens: parties start at slightly different times) once its first two
 //! bytes have arrived, at most [`HEADER_TIMEOUT`] after the stream did, and name the peer.
 //!
 //! The bytes on a stream are described in [`crate::wire`].
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use iroh::endpoint::{RecvStream, SendStream};
 use tokio::io::AsyncWriteExt as _;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -33,16 +35,16 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often delivery retries while MPyC is not listening yet.
 const DELIVERY_RETRY: Duration = Duration::from_millis(20);
 
-/// Serves MPyC's connections to `link`'s peer: each TCP connection accepted on `listener`
-/// becomes one stream of the link. Runs until the link ends.
-pub async fn serve_outgoing(listener: TcpListener, link: PeerLink, pumps: TaskTracker) {
+/// Serves MPyC's connections to `link`'s peer: each connection accepted on `listener` becomes
+/// one stream of the link. Runs until the link ends.
+pub async fn serve_outgoing(listener: UnixListener, link: PeerLink, pumps: TaskTracker) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = link.ended() => return,
         };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
+        let mpyc = match accepted {
+            Ok((mpyc, _)) => mpyc,
             Err(error) => {
                 tracing::warn!(peer = %link.peer, %error, "local accept failed");
                 continue;
@@ -59,7 +61,7 @@ pub async fn serve_outgoing(listener: TcpListener, link: PeerLink, pumps: TaskTr
         pumps.spawn(stream::run(
             link.clone(),
             number,
-            tcp,
+            mpyc,
             state,
             End::Opener,
             None,
@@ -67,7 +69,7 @@ pub async fn serve_outgoing(listener: TcpListener, link: PeerLink, pumps: TaskTr
     }
 }
 
-/// Delivers `link`'s incoming streams to MPyC listening on 127.0.0.1:`mpyc_port`, each waiting
+/// Delivers `link`'s incoming streams to MPyC listening on the socket `mpyc_socket`, each waiting
 /// up to `patience` for MPyC to listen, on every carrier of the link until it ends.
 ///
 /// MPyC learns who connects from the first two bytes of the connection (the party id, u16 LE)
@@ -75,13 +77,13 @@ pub async fn serve_outgoing(listener: TcpListener, link: PeerLink, pumps: TaskTr
 /// of this authenticated link, so no party can speak to MPyC as another.
 pub async fn deliver_incoming(
     link: PeerLink,
-    mpyc_port: u16,
+    mpyc_socket: PathBuf,
     patience: Duration,
     pumps: TaskTracker,
 ) {
     let receiving = Receiving {
         link: link.clone(),
-        mpyc_port,
+        mpyc_socket: Arc::from(mpyc_socket),
         patience,
         legs: Arc::default(),
     };
@@ -118,7 +120,7 @@ type Legs = std::collections::HashMap<u32, mpsc::Sender<Leg>>;
 #[derive(Clone)]
 struct Receiving {
     link: PeerLink,
-    mpyc_port: u16,
+    mpyc_socket: Arc<Path>,
     patience: Duration,
     /// Where the legs of this side's live streams go, by stream number.
     legs: Arc<std::sync::Mutex<Legs>>,
@@ -173,21 +175,21 @@ impl Receiving {
             return;
         };
         let deadline = Instant::now() + self.patience;
-        let mut tcp = match connect_when_listening(self.mpyc_port, deadline).await {
-            Ok(tcp) => tcp,
+        let mut mpyc = match connect_when_listening(&self.mpyc_socket, deadline).await {
+            Ok(mpyc) => mpyc,
             Err(error) => {
-                tracing::warn!(peer = %link.peer, %error, "MPyC never listened on its port");
+                tracing::warn!(peer = %link.peer, %error, "MPyC never listened on its socket");
                 return;
             }
         };
-        if tcp.write_all(&id).await.is_err() {
+        if mpyc.write_all(&id).await.is_err() {
             return;
         }
         let state = Arc::new(StreamState::default());
         state.delivered_more(id.len());
         link.streams().live.insert(number, state.clone());
         let end = End::Receiver(handed);
-        stream::run(link.clone(), number, tcp, state, end, Some(leg)).await;
+        stream::run(link.clone(), number, mpyc, state, end, Some(leg)).await;
     }
 
     /// Answers `leg` that nothing is delivered yet and reads MPyC's first two bytes from it,
@@ -304,10 +306,10 @@ async fn read_within<'a, const N: usize>(
     }
 }
 
-async fn connect_when_listening(port: u16, deadline: Instant) -> std::io::Result<TcpStream> {
+async fn connect_when_listening(socket: &Path, deadline: Instant) -> std::io::Result<UnixStream> {
     loop {
-        match TcpStream::connect(("127.0.0.1", port)).await {
-            Ok(tcp) => return Ok(tcp),
+        match UnixStream::connect(socket).await {
+            Ok(mpyc) => return Ok(mpyc),
             Err(error) if Instant::now() >= deadline => return Err(error),
             Err(_) => tokio::time::sleep(DELIVERY_RETRY).await,
         }

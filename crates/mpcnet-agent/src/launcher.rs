@@ -1,11 +1,14 @@
 //! Starting the unmodified MPyC program: checking that its Python has `mpyc` (which Python
-//! is `python.rs`'s choice), choosing local ports, and building
-//! `python PROGRAM -I i -P ... [public args] [private args]`.
+//! is `python.rs`'s choice), and building `python PROGRAM -I i -P ... [public args] [private
+//! args]`.
 //!
-//! MPyC binds its listening port on every interface. The program runs under a small
-//! bootstrap (`bootstrap.py`) that makes MPyC's listener bind 127.0.0.1 only, so the agent's
-//! authenticated links are the only way in from other machines. The bootstrap also refuses
-//! program arguments that would set MPyC's own options (parties, threshold, ports, security
+//! MPyC and its agent meet on Unix sockets in the run's private directory
+//! ([`crate::sockets`]), never on TCP: each `-P` is `SOCKET_PATH:PORT`, the port nominal. The
+//! program runs under a small bootstrap (`bootstrap.py`) that makes MPyC's event loop connect to
+//! those paths and listen on its own one instead of a TCP port (which MPyC would bind on every
+//! interface), so the agent's authenticated links are the only way in from other machines and
+//! the directory's owner the only way in on this one. The bootstrap also refuses program
+//! arguments that would set MPyC's own options (parties, threshold, ports, security
 //! parameter): MPyC reads them from the same command line.
 //!
 //! Program arguments never appear on a command line (every local user can read those): they
@@ -14,7 +17,6 @@
 //! passed there. Nor does any `MPCNET_*` variable reach the program (`MPCNET_INVITE` may hold
 //! the creator's secret key).
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd as _, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -25,6 +27,10 @@ use tokio::process::{Child, Command};
 
 /// The bootstrap run as `python -c BOOTSTRAP ARGS_FD PROGRAM -I i -P ...`.
 const BOOTSTRAP: &str = include_str!("bootstrap.py");
+/// The nominal TCP port of party `i` in MPyC's `-P` is this plus `i` (MPyC's own default
+/// numbering): MPyC's parser wants one, the bootstrap matches MPyC's listener by it, and no
+/// TCP port is opened.
+const NOMINAL_PORT_BASE: u16 = 11365;
 /// What names the variables of mpcnet itself, which the program must not inherit.
 const OWN_VARIABLES_PREFIX: &str = "MPCNET_";
 
@@ -44,8 +50,6 @@ pub enum LauncherError {
         python: String,
         source: std::io::Error,
     },
-    #[error("no free local port: {0}")]
-    NoPort(std::io::Error),
     #[error("cannot make the pipe for the program arguments: {0}")]
     ArgumentPipe(std::io::Error),
 }
@@ -87,13 +91,6 @@ pub async fn check_mpyc(python: &Path) -> Result<String, LauncherError> {
     Ok(stdout.lines().last().unwrap_or_default().trim().to_owned())
 }
 
-/// A free TCP port on 127.0.0.1 (free when this returns; MPyC binds it moments later).
-pub fn free_local_port() -> Result<u16, LauncherError> {
-    let listener =
-        std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(LauncherError::NoPort)?;
-    Ok(listener.local_addr().map_err(LauncherError::NoPort)?.port())
-}
-
 /// What MPyC is started with.
 #[derive(Debug, Clone)]
 pub struct Launch {
@@ -101,8 +98,9 @@ pub struct Launch {
     pub program: PathBuf,
     /// This party's index (`-I`).
     pub me: u16,
-    /// One address per party in index order (`-P`): local forwards for peers, the own listen port for `me`.
-    pub addresses: Vec<SocketAddr>,
+    /// One Unix socket per party in index order (`-P`): the agent's forward to each peer,
+    /// MPyC's own listening socket for `me`.
+    pub sockets: Vec<PathBuf>,
     /// Arguments every party passes (from the manifest), then this party's own.
     pub args: Vec<String>,
 }
@@ -145,8 +143,8 @@ impl Launch {
         command.arg("-c").arg(BOOTSTRAP).arg(args_fd.to_string());
         command.arg(&self.program);
         command.arg("-I").arg(self.me.to_string());
-        for address in &self.addresses {
-            command.arg("-P").arg(address.to_string());
+        for (index, socket) in (0..).zip(&self.sockets) {
+            command.arg("-P").arg(mpyc_address(socket, index));
         }
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with(OWN_VARIABLES_PREFIX) {
@@ -160,6 +158,13 @@ impl Launch {
             .kill_on_drop(true);
         command
     }
+}
+
+/// Party `index`'s `-P`: its socket's path, then a nominal port (MPyC splits at the last `:`).
+fn mpyc_address(socket: &Path, index: u16) -> std::ffi::OsString {
+    let mut address = socket.as_os_str().to_owned();
+    address.push(format!(":{}", NOMINAL_PORT_BASE + index));
+    address
 }
 
 /// Writes `args` as a JSON list to the pipe and closes it (the bootstrap reads to its end).

@@ -4,10 +4,11 @@
 //! - [`endpoint`]: the iroh endpoint keyed by the party's identity, the session's relays only.
 //! - [`failover`]: giving up a relay that died, so links move to another.
 //! - [`mesh`]: dial higher-numbered peers, accept lower-numbered ones, refuse strangers.
-//! - [`forward`]: MPyC's TCP connections as streams of the links, both ways.
+//! - [`forward`]: MPyC's connections as streams of the links, both ways.
+//! - [`sockets`]: the run's private directory of Unix sockets, where MPyC and the agent meet.
 //! - [`stream`]: one such stream, pumped over carrier after carrier, resumed at the byte.
 //! - [`control`]: a link kept across carriers (heartbeats, delivery reports, dialing again).
-//! - [`launcher`]: Python with `mpyc`, ports, and the MPyC command line.
+//! - [`launcher`]: Python with `mpyc`, and the MPyC command line.
 //! - [`finish`]: ending together, so no link closes with data in flight.
 //! - [`link`]: a link for the whole run: its carrier, streams, route, RTT and byte counts.
 //! - [`wire`]: the bytes agents send each other (stream openings, control, codes, "finished").
@@ -28,6 +29,7 @@ pub mod python;
 pub mod report;
 pub mod resume;
 pub mod run;
+pub mod sockets;
 pub mod stream;
 pub mod wire;
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,17 +13,18 @@ use mpcnet_client::LobbyClient;
 use mpcnet_proto::run_report::RunState;
 use mpcnet_proto::{EndpointAnnouncement, Identity, LobbyId};
 use serde::Serialize;
-use tokio::net::TcpListener;
+use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::endpoint::{self, PathPolicy, RelayPlan};
 use crate::failover::{self, GoneRelays};
-use crate::launcher::{self, Launch, LauncherError};
+use crate::launcher::{Launch, LauncherError};
 use crate::link::{LinkReport, Peer, PeerLink, Route};
 use crate::mesh::{self, MeshError};
 use crate::report::{RunReporter, RunUpdates, failure_reason};
+use crate::sockets::SocketDir;
 use crate::wire::FinishedMessage;
 use crate::{control, finish};
 
@@ -284,28 +285,23 @@ fn keep_links(
 }
 
 /// Each link's forward (serving MPyC's connections to a higher-numbered peer, or delivering a
-/// lower-numbered peer's to MPyC), the pumps they run, and the addresses MPyC is given.
+/// lower-numbered peer's to MPyC), the pumps they run, and the sockets MPyC is given.
 struct Forwards {
     _tasks: tokio::task::JoinSet<()>,
     pumps: TaskTracker,
-    /// MPyC's `-P` addresses, by party: its own port, and a local forward for each peer.
-    addresses: Vec<SocketAddr>,
+    /// The run's socket directory; removed (sockets and all) when the forwards go.
+    sockets: SocketDir,
 }
 
 impl Forwards {
     async fn open(plan: &RunPlan, links: &[PeerLink]) -> Result<Self, RunError> {
         let pumps = TaskTracker::new();
         let mut tasks = tokio::task::JoinSet::new();
-        let own_port = launcher::free_local_port()?;
-        let mut addresses = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0)); plan.peers.len() + 1];
-        addresses[usize::from(plan.me)] = SocketAddr::from((Ipv4Addr::LOCALHOST, own_port));
+        let sockets = SocketDir::create().map_err(RunError::Forward)?;
         for link in links {
+            let socket = sockets.party(link.peer.index);
             if link.peer.index > plan.me {
-                let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                    .await
-                    .map_err(RunError::Forward)?;
-                addresses[usize::from(link.peer.index)] =
-                    listener.local_addr().map_err(RunError::Forward)?;
+                let listener = UnixListener::bind(&socket).map_err(RunError::Forward)?;
                 tasks.spawn(crate::forward::serve_outgoing(
                     listener,
                     link.clone(),
@@ -314,7 +310,7 @@ impl Forwards {
             } else {
                 tasks.spawn(crate::forward::deliver_incoming(
                     link.clone(),
-                    own_port,
+                    sockets.party(plan.me),
                     plan.link_timeout,
                     pumps.clone(),
                 ));
@@ -323,8 +319,16 @@ impl Forwards {
         Ok(Self {
             _tasks: tasks,
             pumps,
-            addresses,
+            sockets,
         })
+    }
+
+    /// MPyC's `-P` sockets, by party: its own, and the forward to each peer.
+    fn mpyc_sockets(&self, parties: usize) -> Vec<PathBuf> {
+        (0..)
+            .take(parties)
+            .map(|index| self.sockets.party(index))
+            .collect()
     }
 }
 
@@ -342,7 +346,7 @@ async fn run_program(
         python: plan.python.clone(),
         program: plan.program.clone(),
         me: plan.me,
-        addresses: forwards.addresses.clone(),
+        sockets: forwards.mpyc_sockets(plan.peers.len() + 1),
         args: plan.args.clone(),
     };
     progress(format!(

@@ -1,4 +1,4 @@
-//! One MPyC TCP connection as a stream of a link: pumped both ways over whichever carrier the
+//! One MPyC connection as a stream of a link: pumped both ways over whichever carrier the
 //! link has, taken up on the next carrier at the exact byte when one ends ([`crate::resume`]
 //! keeps the positions; the bytes on the wire are in [`crate::wire`]). Each read is written on
 //! at once, with no batching.
@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use iroh::endpoint::{Connection, ReadError, ReadExactError, RecvStream, SendStream, WriteError};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc};
 
 use crate::link::PeerLink;
@@ -132,20 +132,17 @@ enum LegEnd {
     CarrierLost,
 }
 
-/// Runs stream `number` of `link` for MPyC's `tcp` over carrier after carrier, starting with
+/// Runs stream `number` of `link` for MPyC's connection `mpyc` (on the run's socket directory) over carrier after carrier, starting with
 /// `first` if given, until it is done or broken or the link ends. Forgets it in the link then.
 pub async fn run(
     link: PeerLink,
     number: u32,
-    tcp: TcpStream,
+    mpyc: UnixStream,
     state: Arc<StreamState>,
     mut end: End,
     first: Option<Leg>,
 ) {
-    if let Err(error) = tcp.set_nodelay(true) {
-        tracing::warn!(%error, "cannot set TCP_NODELAY");
-    }
-    let (mut tcp_read, mut tcp_write) = tcp.into_split();
+    let (mut mpyc_read, mut mpyc_write) = mpyc.into_split();
     let mut next = first;
     loop {
         let leg = match next.take() {
@@ -180,7 +177,7 @@ pub async fn run(
                     connection: &connection,
                 };
                 pumps
-                    .run(&mut tcp_read, &mut tcp_write, &mut send, &mut recv)
+                    .run(&mut mpyc_read, &mut mpyc_write, &mut send, &mut recv)
                     .await
             }
         };
@@ -363,13 +360,13 @@ impl Pumps<'_> {
     /// stream broke, or the carrier ended.
     async fn run(
         &self,
-        tcp_read: &mut OwnedReadHalf,
-        tcp_write: &mut OwnedWriteHalf,
+        mpyc_read: &mut OwnedReadHalf,
+        mpyc_write: &mut OwnedWriteHalf,
         send: &mut SendStream,
         recv: &mut RecvStream,
     ) -> LegEnd {
-        let outbound = self.outbound(tcp_read, send);
-        let inbound = self.inbound(recv, tcp_write);
+        let outbound = self.outbound(mpyc_read, send);
+        let inbound = self.inbound(recv, mpyc_write);
         tokio::pin!(outbound, inbound);
         let (mut out_done, mut in_done) = (false, false);
         while !(out_done && in_done) {
@@ -388,14 +385,14 @@ impl Pumps<'_> {
     }
 
     /// MPyC's bytes to the peer, each held until confirmed.
-    async fn outbound(&self, tcp: &mut OwnedReadHalf, send: &mut SendStream) -> LegEnd {
+    async fn outbound(&self, mpyc: &mut OwnedReadHalf, send: &mut SendStream) -> LegEnd {
         if lock(&self.state.outgoing).sent().ended {
             return LegEnd::Done;
         }
         let mut buffer = vec![0u8; CHUNK];
         loop {
             let room = self.state.room().await.min(CHUNK);
-            let read = match tcp.read(&mut buffer[..room]).await {
+            let read = match mpyc.read(&mut buffer[..room]).await {
                 Ok(read) => read,
                 Err(error) => {
                     tracing::debug!(peer = %self.link.peer, %error, "MPyC's connection broke");
@@ -420,7 +417,7 @@ impl Pumps<'_> {
     }
 
     /// The peer's bytes to MPyC, counted as each write lands so a new leg starts at the byte.
-    async fn inbound(&self, recv: &mut RecvStream, tcp: &mut OwnedWriteHalf) -> LegEnd {
+    async fn inbound(&self, recv: &mut RecvStream, mpyc: &mut OwnedWriteHalf) -> LegEnd {
         if self.state.delivered().ended {
             return LegEnd::Done;
         }
@@ -428,7 +425,7 @@ impl Pumps<'_> {
             let chunk = match recv.read_chunk(CHUNK).await {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => {
-                    if tcp.shutdown().await.is_err() {
+                    if mpyc.shutdown().await.is_err() {
                         return LegEnd::Broken;
                     }
                     lock(&self.state.incoming).ended();
@@ -443,7 +440,7 @@ impl Pumps<'_> {
             };
             let mut written = 0;
             while written < chunk.len() {
-                let wrote = match tcp.write(&chunk[written..]).await {
+                let wrote = match mpyc.write(&chunk[written..]).await {
                     Ok(0) | Err(_) => return LegEnd::Broken,
                     Ok(wrote) => wrote,
                 };

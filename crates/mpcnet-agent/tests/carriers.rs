@@ -5,14 +5,14 @@
 //! receive exactly the bytes sent, once, in order (compared by length and hash), both ways. And
 //! a stream taken while the far MPyC is not listening yet outlives two carriers ended under it.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mpcnet_agent::link::PeerLink;
+use mpcnet_agent::sockets::SocketDir;
 use mpcnet_agent::{control, endpoint, finish, forward};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{UnixListener, UnixStream};
 use tokio_util::task::TaskTracker;
 
 #[path = "support/linked_pair.rs"]
@@ -78,9 +78,9 @@ fn keep(
     (keepers, one_way)
 }
 
-/// Sends `outgoing` on `tcp` while reading until the peer closes; returns what it read.
-async fn exchange(tcp: TcpStream, outgoing: Vec<u8>) -> Vec<u8> {
-    let (mut read, mut write) = tcp.into_split();
+/// Sends `outgoing` on `mpyc` while reading until the peer closes; returns what it read.
+async fn exchange(mpyc: UnixStream, outgoing: Vec<u8>) -> Vec<u8> {
+    let (mut read, mut write) = mpyc.into_split();
     let sending = async move {
         for piece in outgoing.chunks(4096) {
             write.write_all(piece).await.expect("write");
@@ -103,20 +103,15 @@ async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
     let pumps = TaskTracker::new();
 
     // Party 1's "MPyC": takes one connection, answers with its own pattern.
-    let mpyc = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("listener");
-    let mpyc_port = mpyc.local_addr().expect("address").port();
+    let sockets = SocketDir::create().expect("socket directory");
+    let mpyc = UnixListener::bind(sockets.party(1)).expect("listener");
     tokio::spawn(forward::deliver_incoming(
         one_to_zero.clone(),
-        mpyc_port,
+        sockets.party(1),
         patience,
         pumps.clone(),
     ));
-    let forward = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("listener");
-    let forward_address: SocketAddr = forward.local_addr().expect("address");
+    let forward = UnixListener::bind(sockets.party(0)).expect("listener");
     tokio::spawn(forward::serve_outgoing(
         forward,
         zero_to_one.clone(),
@@ -130,15 +125,16 @@ async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
     let party_one = tokio::spawn({
         let from_one = from_one.clone();
         async move {
-            let (tcp, _) = mpyc.accept().await.expect("delivered");
-            exchange(tcp, from_one).await
+            let (delivered, _) = mpyc.accept().await.expect("delivered");
+            exchange(delivered, from_one).await
         }
     });
     let party_zero = tokio::spawn({
         let from_zero = from_zero.clone();
+        let forward = sockets.party(0);
         async move {
-            let tcp = TcpStream::connect(forward_address).await.expect("connect");
-            exchange(tcp, from_zero).await
+            let mpyc = UnixStream::connect(forward).await.expect("connect");
+            exchange(mpyc, from_zero).await
         }
     });
 
@@ -242,24 +238,21 @@ async fn a_stream_waiting_for_mpyc_to_listen_survives_its_carrier_ending() {
     let patience = Duration::from_secs(60);
     let _kept = keep(&zero_to_one, &one_to_zero, &alive, patience);
     let pumps = TaskTracker::new();
-    // Party 1's MPyC port, not listening yet (as when party 1's MPyC starts later).
-    let mpyc_port = {
-        let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await;
-        probe.expect("port").local_addr().expect("address").port()
-    };
+    // Party 1's MPyC socket, not listening yet (as when party 1's MPyC starts later).
+    let sockets = SocketDir::create().expect("socket directory");
     tokio::spawn(forward::deliver_incoming(
         one_to_zero.clone(),
-        mpyc_port,
+        sockets.party(1),
         patience,
         pumps.clone(),
     ));
-    let forward = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await;
-    let forward = forward.expect("listener");
-    let forward_address = forward.local_addr().expect("address");
+    let forward = UnixListener::bind(sockets.party(0)).expect("listener");
     tokio::spawn(forward::serve_outgoing(forward, zero_to_one.clone(), pumps));
 
     // Party 0's MPyC connects; party 1 takes the stream and waits for its MPyC's first bytes.
-    let mut tcp = TcpStream::connect(forward_address).await.expect("connect");
+    let mut mpyc_zero = UnixStream::connect(sockets.party(0))
+        .await
+        .expect("connect");
     let admitted = async {
         while one_to_zero.streams().next == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -271,7 +264,7 @@ async fn a_stream_waiting_for_mpyc_to_listen_survives_its_carrier_ending() {
     // The carrier ends before the first bytes came, and again (from the other side) while
     // party 1 waits for its MPyC to listen.
     end_carrier(&zero_to_one, 1).await;
-    tcp.write_all(b"\0\0hello").await.expect("write");
+    mpyc_zero.write_all(b"\0\0hello").await.expect("write");
     tokio::time::sleep(Duration::from_millis(500)).await;
     end_carrier(&one_to_zero, 2).await;
     assert!(
@@ -279,7 +272,7 @@ async fn a_stream_waiting_for_mpyc_to_listen_survives_its_carrier_ending() {
         "party 1 delivered the stream before its MPyC listened: the test proves nothing"
     );
 
-    let mpyc = TcpListener::bind((Ipv4Addr::LOCALHOST, mpyc_port)).await;
+    let mpyc = UnixListener::bind(sockets.party(1));
     let (mut delivered, _) =
         tokio::time::timeout(Duration::from_secs(30), mpyc.expect("bind").accept())
             .await
@@ -290,7 +283,7 @@ async fn a_stream_waiting_for_mpyc_to_listen_survives_its_carrier_ending() {
     assert_eq!(&greeting, b"\0\0hello");
     delivered.write_all(b"back").await.expect("write");
     let mut answer = [0u8; 4];
-    let answered = tokio::time::timeout(Duration::from_secs(30), tcp.read_exact(&mut answer));
+    let answered = tokio::time::timeout(Duration::from_secs(30), mpyc_zero.read_exact(&mut answer));
     answered.await.expect("the answer comes").expect("read");
     assert_eq!(&answer, b"back");
 }

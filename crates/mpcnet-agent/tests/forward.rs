@@ -1,12 +1,12 @@
-//! Delivery over a real link: a stream is handed to MPyC's port only when MPyC's first two bytes
+//! Delivery over a real link: a stream is handed to MPyC's socket only when MPyC's first two bytes
 //! name the party at the other end of the link, so no party can speak to MPyC as another.
 
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use mpcnet_agent::forward;
+use mpcnet_agent::sockets::SocketDir;
 use tokio::io::AsyncReadExt as _;
-use tokio::net::TcpListener;
+use tokio::net::UnixListener;
 use tokio_util::task::TaskTracker;
 
 #[path = "support/linked_pair.rs"]
@@ -15,13 +15,11 @@ mod linked_pair;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_linked_partys_own_id_reaches_mpyc() {
     let (zero_to_one, one_to_zero, _endpoints) = linked_pair::linked_pair().await.expect("linked");
-    let mpyc = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("listener");
-    let port = mpyc.local_addr().expect("address").port();
+    let sockets = SocketDir::create().expect("socket directory");
+    let mpyc = UnixListener::bind(sockets.party(1)).expect("listener");
     tokio::spawn(forward::deliver_incoming(
         one_to_zero,
-        port,
+        sockets.party(1),
         Duration::from_secs(5),
         TaskTracker::new(),
     ));

@@ -3,7 +3,6 @@
 //! Silent streams are refused after their timeout and never hold up real ones; a peer cannot
 //! open more streams than the agent allows, nor make it buffer more than the link's window.
 
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use iroh::endpoint::{RecvStream, SendStream};
@@ -12,10 +11,11 @@ use mpcnet_agent::endpoint::{
     STREAM_RECEIVE_WINDOW,
 };
 use mpcnet_agent::link::PeerLink;
+use mpcnet_agent::sockets::SocketDir;
 use mpcnet_agent::wire::{FinishedMessage, STOP_REFUSED};
 use mpcnet_agent::{finish, forward};
 use tokio::io::AsyncReadExt as _;
-use tokio::net::TcpListener;
+use tokio::net::UnixListener;
 use tokio::task::JoinSet;
 use tokio_util::task::TaskTracker;
 
@@ -25,23 +25,31 @@ mod linked_pair;
 /// A time that is short next to every timeout of the agent.
 const PROMPTLY: Duration = Duration::from_secs(1);
 
-/// Party 1's agent delivers party 0's streams to `mpyc_port` (waiting up to `patience` for
-/// MPyC to listen there); returns party 0's raw link and what keeps it all alive.
-async fn delivering_to(mpyc_port: u16, patience: Duration) -> (PeerLink, JoinSet<()>, Keep) {
+/// Party 1's agent delivers party 0's streams to its MPyC's socket, `Keep::mpyc_socket`
+/// (waiting up to `patience` for MPyC to listen there; nothing does unless the test binds it);
+/// returns party 0's raw link and what keeps it all alive.
+async fn delivering(patience: Duration) -> (PeerLink, JoinSet<()>, Keep) {
     let (zero_to_one, one_to_zero, endpoints) = linked_pair::linked_pair().await.expect("linked");
+    let sockets = SocketDir::create().expect("socket directory");
     let mut agent = JoinSet::new();
     agent.spawn(forward::deliver_incoming(
         one_to_zero.clone(),
-        mpyc_port,
+        sockets.party(1),
         patience,
         TaskTracker::new(),
     ));
-    (zero_to_one, agent, Keep(one_to_zero, endpoints))
+    (zero_to_one, agent, Keep(one_to_zero, endpoints, sockets))
 }
 
-/// Links and endpoints a test holds until its end.
+/// Links, endpoints and the socket directory a test holds until its end.
 #[allow(dead_code)]
-struct Keep(PeerLink, linked_pair::Alive);
+struct Keep(PeerLink, linked_pair::Alive, SocketDir);
+
+impl Keep {
+    fn mpyc_socket(&self) -> std::path::PathBuf {
+        self.2.party(1)
+    }
+}
 
 /// Opens a stream and sends `bytes` on it (so the far side sees the stream).
 async fn open_with(link: &PeerLink, bytes: &[u8]) -> (SendStream, RecvStream) {
@@ -52,11 +60,8 @@ async fn open_with(link: &PeerLink, bytes: &[u8]) -> (SendStream, RecvStream) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_without_its_header_is_refused_and_holds_up_no_other() {
-    let mpyc = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("listener");
-    let port = mpyc.local_addr().expect("address").port();
-    let (hostile, _agent, _keep) = delivering_to(port, Duration::from_secs(5)).await;
+    let (hostile, _agent, keep) = delivering(Duration::from_secs(5)).await;
+    let mpyc = UnixListener::bind(keep.mpyc_socket()).expect("listener");
 
     // One byte of the opening: the agent waits for the rest, but not forever.
     let (silent, _silent_recv) = open_with(&hostile, &[1]).await;
@@ -81,7 +86,7 @@ async fn a_stream_without_its_header_is_refused_and_holds_up_no_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_cannot_open_more_streams_than_allowed() {
-    let (hostile, _agent, keep) = delivering_to(1, Duration::from_secs(30)).await;
+    let (hostile, _agent, keep) = delivering(Duration::from_secs(30)).await;
     let _listener = finish::listen(std::slice::from_ref(&keep.0));
 
     let mut held = Vec::new();
@@ -123,8 +128,8 @@ async fn a_peer_cannot_open_more_streams_than_allowed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_cannot_make_the_agent_buffer_more_than_the_link_window() {
-    // Nothing listens on port 1: valid streams wait for MPyC and are never read.
-    let (hostile, _agent, keep) = delivering_to(1, Duration::from_secs(30)).await;
+    // Nothing listens on MPyC's socket: valid streams wait for MPyC and are never read.
+    let (hostile, _agent, keep) = delivering(Duration::from_secs(30)).await;
     let mut writers = JoinSet::new();
     for number in 0..MAX_MPYC_STREAMS_PER_LINK {
         let (send, _recv) = open_with(&hostile, &linked_pair::new_stream(number, &[0, 0])).await;
@@ -185,7 +190,7 @@ async fn write_until_blocked(mut send: SendStream) -> Written {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_one_way_stream_does_not_hold_up_a_real_finished_message() {
-    let (hostile, _agent, keep) = delivering_to(1, Duration::from_secs(5)).await;
+    let (hostile, _agent, keep) = delivering(Duration::from_secs(5)).await;
     let listener = finish::listen(std::slice::from_ref(&keep.0));
 
     let mut silent = hostile.connection().open_uni().await.expect("stream");

@@ -1,34 +1,51 @@
-//! The MPyC launcher with a real Python and MPyC: under the bootstrap, a listener MPyC opens
+//! The MPyC launcher with a real Python and MPyC: under the bootstrap, MPyC listens on its own
+//! Unix socket of the run's directory and connects to a peer's; any other listener opened
 //! without a host binds 127.0.0.1 only; the same program without it binds every interface.
 //! Program arguments reach `sys.argv` but no command line, and they cannot set MPyC's own
 //! options.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use mpcnet_agent::launcher::{self, Launch};
 use mpcnet_agent::python::ChosenPython;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use mpcnet_agent::sockets::SocketDir;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 
-/// Opens a server the way MPyC does (no host) on MPyC's own event loop and prints its addresses.
+/// On MPyC's own event loop, opens servers the way MPyC does (no host): on its own party's port
+/// when it has a socket path (under the bootstrap), and on port 0; prints where they listen.
+/// Under the bootstrap it also connects to party 1 the way MPyC does and says hello, if party 1
+/// listens.
 const PROBE: &str = r#"
-import asyncio
+import asyncio, os
 from mpyc.runtime import mpc
 
 async def main():
-    server = await mpc._loop.create_server(asyncio.Protocol, port=0)
-    print("BOUND", sorted({sock.getsockname()[0] for sock in server.sockets}))
-    server.close()
+    own = mpc.parties[mpc.pid]
+    if own.host.startswith("/"):
+        server = await mpc._loop.create_server(asyncio.Protocol, port=own.port)
+        print("MPYC", [sock.getsockname() for sock in server.sockets])
+        server.close()
+        peer = mpc.parties[1]
+        if os.path.exists(peer.host):
+            connection = mpc._loop.create_connection(asyncio.Protocol, peer.host, peer.port)
+            transport, _ = await connection
+            transport.write(b"hello from 0")
+            transport.close()
+    other = await mpc._loop.create_server(asyncio.Protocol, port=0)
+    print("BOUND", sorted({sock.getsockname()[0] for sock in other.sockets}))
+    other.close()
 
 mpc.run(main())
 "#;
 
-/// The probe program written to a temporary directory, and the Python with mpyc to run it.
+/// The probe program written to a temporary directory, the Python with mpyc to run it, and
+/// the sockets of the probe's run: party 0's (the probe's own) and party 1's (the test's).
 struct Probe {
     python: PathBuf,
     program: PathBuf,
+    sockets: SocketDir,
     _dir: tempfile::TempDir,
 }
 
@@ -51,17 +68,18 @@ impl Probe {
         Self {
             python,
             program,
+            sockets: SocketDir::create().expect("socket directory"),
             _dir: dir,
         }
     }
 
-    /// The probe as party 0 of one, with `args` as its program arguments.
+    /// The probe as party 0 of two, with `args` as its program arguments.
     fn launch(&self, args: &[&str]) -> Launch {
         Launch {
             python: self.python.clone(),
             program: self.program.clone(),
             me: 0,
-            addresses: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            sockets: vec![self.sockets.party(0), self.sockets.party(1)],
             args: args.iter().map(|arg| arg.to_string()).collect(),
         }
     }
@@ -82,25 +100,43 @@ fn captured(command: &mut tokio::process::Command) {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
 }
 
-fn bound_addresses(stdout: &[u8]) -> String {
+/// What the probe printed after `label`.
+fn printed(stdout: &[u8], label: &str) -> String {
     let stdout = String::from_utf8_lossy(stdout);
     stdout
         .lines()
-        .find_map(|line| line.strip_prefix("BOUND "))
-        .unwrap_or_else(|| panic!("the probe printed no BOUND line: {stdout}"))
+        .find_map(|line| line.strip_prefix(label)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("the probe printed no {label} line: {stdout}"))
         .to_owned()
 }
 
+fn bound_addresses(stdout: &[u8]) -> String {
+    printed(stdout, "BOUND")
+}
+
 #[tokio::test]
-async fn mpyc_listens_on_loopback_only_under_the_bootstrap() {
+async fn mpyc_meets_its_agent_on_the_runs_sockets_and_opens_no_port_but_loopback() {
     let probe = Probe::new().await;
+    let agent = tokio::net::UnixListener::bind(probe.sockets.party(1)).expect("party 1's socket");
     let bootstrapped = probe.output(&[]).await;
     assert!(
         bootstrapped.status.success(),
         "{}",
         String::from_utf8_lossy(&bootstrapped.stderr)
     );
+    let own = probe.sockets.party(0);
+    assert_eq!(
+        printed(&bootstrapped.stdout, "MPYC"),
+        format!("['{}']", own.display())
+    );
     assert_eq!(bound_addresses(&bootstrapped.stdout), "['127.0.0.1']");
+    let (mut connection, _) = agent
+        .accept()
+        .await
+        .expect("MPyC connected to party 1's socket");
+    let mut hello = String::new();
+    connection.read_to_string(&mut hello).await.expect("read");
+    assert_eq!(hello, "hello from 0");
 
     let plain = tokio::process::Command::new(&probe.python)
         .arg(&probe.program)
