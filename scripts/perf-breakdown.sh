@@ -13,6 +13,8 @@
 #   PERF_BINS="a=PATH b=PATH"  compare mpcnet binaries side by side, interleaved run by run
 #                         (default: this tree's release build, as "this")
 #   PERF_OUT=DIR          keep the runs' files there (default: a temporary directory)
+#   PERF_QUIET_WAIT=S     wait at most S seconds for a quiet machine before each session
+#                         (default 60; 0 for the test's tiny run, which checks the script only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -62,10 +64,10 @@ busy_share() {
         printf "%.2f\n", 1 - (bi - ai) / (b - a) }'
 }
 
-# Waits, for at most a minute, until the machine is quiet (under 15 % busy); writes the last
-# share seen to $1.
+# Waits, for at most PERF_QUIET_WAIT seconds, until the machine is quiet (under 15 % busy);
+# writes the last share seen to $1.
 wait_quiet() {
-    local share deadline=$((SECONDS + 60))
+    local share deadline=$((SECONDS + ${PERF_QUIET_WAIT:-60}))
     while share=$(busy_share) && awk -v s="$share" 'BEGIN { exit !(s >= 0.15) }'; do
         [ "$SECONDS" -lt "$deadline" ] || { echo "   (the machine stays $share busy)" >&2; break; }
     done

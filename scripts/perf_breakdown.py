@@ -132,6 +132,8 @@ def category(frames, process):
         for sym in reversed(kernel):  # from the outermost: the protocol that was entered
             if sym.startswith("tcp_"):
                 return "kernel: TCP loopback"
+            if sym.startswith("unix_"):
+                return "kernel: Unix sockets"
             if sym.startswith(("udp", "__udp")):
                 return "kernel: UDP/IP"
         if any(sym.startswith(UDP_SYSCALLS) for sym in kernel):

@@ -41,9 +41,23 @@ set +e
 # --no-fail-fast: one failing test binary must not keep the others from running.
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The per-message breakdown at a tiny size, so the script cannot break unnoticed (root and perf;
+# it says skipped otherwise, which fails when MPCNET_REQUIRE_PERF=1, as in CI). Its figures
+# need the release build and a quiet machine.
+echo "== perf-breakdown.sh, tiny run"
+PERF_BINS="debug=${CARGO_TARGET_DIR:-target}/debug/mpcnet" PERF_REPEATS=1 PERF_QUIET_WAIT=0 \
+    bash scripts/perf-breakdown.sh 40 >"$log.perf" 2>&1
+perf_status=$?
+tail -n 3 "$log.perf"
+if [ "${MPCNET_REQUIRE_PERF:-}" = 1 ] && grep -q "^skipped" "$log.perf"; then
+    perf_status=1
+fi
+rm -f "$log.perf"
+echo "perf-breakdown.sh tiny run: exit ${perf_status}"
 set -e
 # One total line, so the run does not close on a doc-test binary that has no test.
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{sum += $4} END {print sum + 0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{sum += $1} END {print sum + 0}')
 echo "tests: ${passed} passed, ${failed} failed"
+[ "$status" = 0 ] && status=$perf_status
 exit "$status"
