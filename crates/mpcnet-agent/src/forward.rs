@@ -7,7 +7,8 @@
 //! from a lower-numbered peer, a stream opening either continues a stream this side already
 //! has (handed to it) or starts a new one, which is delivered to MPyC's own listening socket
 //! (retrying until MPyC listens: parties start at slightly different times) once its first two
-//! bytes have arrived, at most [`HEADER_TIMEOUT`] after the stream did, and name the peer.
+//! bytes have arrived and name the peer: on the leg that started it, or on a later one if that
+//! leg ends or brings nothing for [`HEADER_TIMEOUT`].
 //!
 //! The bytes on a stream are described in [`crate::wire`].
 
@@ -25,12 +26,16 @@ use tokio_util::task::TaskTracker;
 use crate::endpoint::MAX_MPYC_STREAMS_PER_LINK;
 use crate::link::PeerLink;
 use crate::stream::{self, End, Leg, StreamState};
-use crate::wire::{Position, RESET_LOCAL_BROKE, STOP_REFUSED, StreamAnswer, StreamOpening};
+use crate::wire::{
+    Position, RESET_LEG_ABANDONED, RESET_LOCAL_BROKE, STOP_REFUSED, StreamAnswer, StreamOpening,
+};
 
-/// How long a peer has to send a stream's opening and MPyC's first two bytes once the stream
-/// exists. The peer's agent writes the opening as it opens the stream and its MPyC sends its
-/// id as soon as it connects, so they follow within a round trip; a stream still without them
-/// holds a stream slot and a task for nothing, and is refused.
+/// How long a peer has to send a leg's opening, and MPyC's first two bytes after it on a new
+/// stream's leg. The peer's agent writes the opening as it opens the leg and its MPyC sends its
+/// id as soon as it connects, so they follow within a round trip. A leg still without its
+/// opening holds a stream slot and a task for nothing, and is refused; one still without the
+/// id after its opening is given up, and the id is read from the stream's next leg: a carrier
+/// whose relay dies goes silent without closing, and the id comes again on the next carrier.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often delivery retries while MPyC is not listening yet.
 const DELIVERY_RETRY: Duration = Duration::from_millis(20);
@@ -193,7 +198,8 @@ impl Receiving {
     }
 
     /// Answers `leg` that nothing is delivered yet and reads MPyC's first two bytes from it,
-    /// checked; if the leg ends first (its carrier did), from the stream's next leg.
+    /// checked; if the leg brings nothing (its carrier ended, or went silent), gives it up and
+    /// reads them from the stream's next leg.
     async fn party_id(&self, leg: &mut Leg, handed: &mut mpsc::Receiver<Leg>) -> Option<[u8; 2]> {
         let answer = StreamAnswer {
             delivered: Position::default(),
@@ -202,13 +208,14 @@ impl Receiving {
             if leg.send.write_all(&answer.to_bytes()).await.is_ok() {
                 match read_party_id(&mut leg.recv, &self.link).await {
                     Ok(id) => return Some(id),
-                    Err(HeaderFailure::Ended) => {}
+                    Err(HeaderFailure::LegLost) => {}
                     Err(HeaderFailure::Refused) => {
                         let _ = leg.recv.stop(STOP_REFUSED.into());
                         return None;
                     }
                 }
             }
+            stream::give_up(&mut leg.send, &mut leg.recv, RESET_LEG_ABANDONED);
             let next = tokio::time::timeout(self.patience, handed.recv()).await;
             *leg = next.ok().flatten()?;
         }
@@ -254,9 +261,10 @@ impl Drop for Registered {
 /// Why a stream's first bytes were not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HeaderFailure {
-    /// The leg ended first (its carrier did, or the peer reset it).
-    Ended,
-    /// Too late, or not what it must be: the stream is refused.
+    /// The leg brought nothing more: it ended (its carrier did, or the peer reset it), or
+    /// nothing came for [`HEADER_TIMEOUT`] (its carrier may have gone silent).
+    LegLost,
+    /// Not what it must be: the stream is refused.
     Refused,
 }
 
@@ -274,8 +282,8 @@ async fn read_opening(recv: &mut RecvStream, link: &PeerLink) -> Option<StreamOp
     }
 }
 
-/// MPyC's first two bytes on a new stream, if they come within [`HEADER_TIMEOUT`] and name
-/// the link's own peer; `None` (logged) otherwise.
+/// MPyC's first two bytes on a new stream's leg, if they come within [`HEADER_TIMEOUT`] and
+/// name the link's own peer; why not (logged) otherwise.
 async fn read_party_id(recv: &mut RecvStream, link: &PeerLink) -> Result<[u8; 2], HeaderFailure> {
     let mut bytes = [0u8; 2];
     let bytes = *read_within(recv, &mut bytes, link).await?;
@@ -296,12 +304,12 @@ async fn read_within<'a, const N: usize>(
     match tokio::time::timeout(HEADER_TIMEOUT, recv.read_exact(bytes)).await {
         Ok(Ok(())) => Ok(bytes),
         Ok(Err(error)) => {
-            tracing::warn!(peer = %link.peer, %error, "a stream ended before its first bytes");
-            Err(HeaderFailure::Ended)
+            tracing::warn!(peer = %link.peer, %error, "a stream's leg ended before its first bytes");
+            Err(HeaderFailure::LegLost)
         }
         Err(_) => {
-            tracing::warn!(peer = %link.peer, "dropped a stream whose opening did not come within {HEADER_TIMEOUT:?}");
-            Err(HeaderFailure::Refused)
+            tracing::warn!(peer = %link.peer, "a stream's leg brought no first bytes within {HEADER_TIMEOUT:?}");
+            Err(HeaderFailure::LegLost)
         }
     }
 }

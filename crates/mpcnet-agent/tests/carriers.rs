@@ -3,13 +3,16 @@
 //! either side, or replaced by a newer one while it lives). Every carrier ended must be
 //! replaced (counted), both sides must hear each other on the newest, and the far end must
 //! receive exactly the bytes sent, once, in order (compared by length and hash), both ways. And
-//! a stream taken while the far MPyC is not listening yet outlives two carriers ended under it.
+//! a stream taken while the far MPyC is not listening yet outlives two carriers ended under it,
+//! and one whose first bytes a silent carrier held back goes on on the next carrier.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use iroh::endpoint::SendStream;
 use mpcnet_agent::link::PeerLink;
 use mpcnet_agent::sockets::SocketDir;
+use mpcnet_agent::wire::{Position, StreamAnswer};
 use mpcnet_agent::{control, endpoint, finish, forward};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{UnixListener, UnixStream};
@@ -286,4 +289,54 @@ async fn a_stream_waiting_for_mpyc_to_listen_survives_its_carrier_ending() {
     let answered = tokio::time::timeout(Duration::from_secs(30), mpyc_zero.read_exact(&mut answer));
     answered.await.expect("the answer comes").expect("read");
     assert_eq!(&answer, b"back");
+}
+
+/// Opens stream 0 on `connection` as party 0's agent does (its opening, nothing delivered yet)
+/// and reads party 1's answer, which must be that nothing is delivered yet either.
+async fn open_first_stream(connection: &iroh::endpoint::Connection) -> SendStream {
+    let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+    send.write_all(&linked_pair::new_stream(0, b""))
+        .await
+        .expect("opening");
+    let mut answer = [0u8; StreamAnswer::LEN];
+    let read = tokio::time::timeout(Duration::from_secs(10), recv.read_exact(&mut answer));
+    read.await
+        .expect("an answer in time")
+        .expect("an answer, not a broken stream");
+    let answer = StreamAnswer::parse(&answer).expect("an answer");
+    assert_eq!(answer.delivered, Position::default());
+    send
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_first_bytes_a_silent_carrier_held_back_goes_on_on_the_next() {
+    let (zero_to_one, one_to_zero, alive) = linked_pair::linked_pair().await.expect("linked");
+    let sockets = SocketDir::create().expect("socket directory");
+    let mpyc = UnixListener::bind(sockets.party(1)).expect("listener");
+    let patience = Duration::from_secs(60);
+    let pumps = TaskTracker::new();
+    tokio::spawn(forward::deliver_incoming(
+        one_to_zero,
+        sockets.party(1),
+        patience,
+        pumps,
+    ));
+
+    // Party 1 answers stream 0's opening, then the carrier carries nothing more for longer
+    // than the header timeout, as when the relay under it dies: MPyC's first bytes are lost
+    // with it, and the carrier is not closed until a newer one replaces it.
+    let _silent = open_first_stream(&zero_to_one.connection()).await;
+    tokio::time::sleep(forward::HEADER_TIMEOUT + Duration::from_secs(1)).await;
+    zero_to_one.replace_carrier(dial(&alive.redial).await);
+
+    // Party 0's agent opens the stream again on the new carrier and sends MPyC's bytes there.
+    let mut send = open_first_stream(&zero_to_one.connection()).await;
+    send.write_all(b"\0\0hello").await.expect("write");
+    let accepted = tokio::time::timeout(Duration::from_secs(10), mpyc.accept()).await;
+    let (mut delivered, _) = accepted
+        .expect("the stream reaches MPyC")
+        .expect("accepted");
+    let mut greeting = [0u8; 7];
+    delivered.read_exact(&mut greeting).await.expect("read");
+    assert_eq!(&greeting, b"\0\0hello");
 }
