@@ -33,8 +33,8 @@ impl SocketDir {
         Self::create_in(&std::path::absolute(parent)?)
     }
 
-    /// Makes a fresh directory under `parent` (absolute: MPyC is given the paths); fails (saying why) if a socket's path in it
-    /// would be too long for a Unix socket.
+    /// Makes a fresh directory under `parent` (absolute: MPyC is given the paths); fails,
+    /// saying why, if a socket's path in it would be too long for a Unix socket.
     pub fn create_in(parent: &Path) -> std::io::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("mpcnet-run-")

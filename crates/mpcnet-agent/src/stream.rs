@@ -132,8 +132,9 @@ enum LegEnd {
     CarrierLost,
 }
 
-/// Runs stream `number` of `link` for MPyC's connection `mpyc` (on the run's socket directory) over carrier after carrier, starting with
-/// `first` if given, until it is done or broken or the link ends. Forgets it in the link then.
+/// Runs stream `number` of `link` for MPyC's connection `mpyc` (a socket of the run's
+/// directory) over carrier after carrier, starting with `first` if given, until it is done or
+/// broken or the link ends. Forgets it in the link then.
 pub async fn run(
     link: PeerLink,
     number: u32,
