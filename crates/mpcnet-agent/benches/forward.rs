@@ -36,8 +36,8 @@ async fn main() -> anyhow::Result<()> {
     let sockets = SocketDir::create()?;
     let echo = spawn_server(echo, sockets.party(1)).await?;
     let sink = spawn_server(sink, sockets.party(2)).await?;
-    let (to_echo, _echo_link) = forward_to(&echo, sockets.party(3)).await?;
-    let (to_sink, _sink_link) = forward_to(&sink, sockets.party(4)).await?;
+    let (to_echo, echo_link) = forward_to(&echo, sockets.party(3)).await?;
+    let (to_sink, sink_link) = forward_to(&sink, sockets.party(4)).await?;
 
     println!(
         "forward benchmark ({mode}) on loopback: {rounds} round trips of {MESSAGE} B, {megabytes} MB bulk"
@@ -64,17 +64,26 @@ async fn main() -> anyhow::Result<()> {
         "bulk throughput: plain TCP {plain:.2} Gbit/s, forward {forwarded:.2} Gbit/s (target >= 2), {:.0}% of plain (target >= 25%)",
         100.0 * forwarded / plain
     );
+    echo_link.close().await;
+    sink_link.close().await;
     Ok(())
 }
 
 /// What keeps a forward working: the links' endpoints and meshes, their keepers (control
 /// streams, so sent bytes are confirmed) and the listener of one-way streams.
-#[allow(dead_code)] // held, never read
+#[allow(dead_code)] // held; only the first is read, to close it
 struct Forwarding(
     linked_pair::Alive,
     [tokio_util::task::AbortOnDropHandle<()>; 2],
     finish::FinishListener,
 );
+
+impl Forwarding {
+    /// Closes the forward's endpoints, as an agent does at its end.
+    async fn close(self) {
+        self.0.close().await;
+    }
+}
 
 /// Where a client connects: over loopback TCP, or to a Unix socket.
 enum Target {

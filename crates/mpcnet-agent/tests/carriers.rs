@@ -72,7 +72,7 @@ fn keep(
     one_to_zero: &PeerLink,
     alive: &linked_pair::Alive,
     patience: Duration,
-) -> impl Sized {
+) -> impl Sized + use<> {
     let keepers = [
         control::keep(zero_to_one.clone(), Some(alive.redial.clone()), patience),
         control::keep(one_to_zero.clone(), None, patience),
@@ -102,7 +102,7 @@ async fn exchange(mpyc: UnixStream, outgoing: Vec<u8>) -> Vec<u8> {
 async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
     let (zero_to_one, one_to_zero, alive) = linked_pair::linked_pair().await.expect("linked");
     let patience = Duration::from_secs(60);
-    let _kept = keep(&zero_to_one, &one_to_zero, &alive, patience);
+    let kept = keep(&zero_to_one, &one_to_zero, &alive, patience);
     let pumps = TaskTracker::new();
 
     // Party 1's "MPyC": takes one connection, answers with its own pattern.
@@ -221,6 +221,8 @@ async fn megabytes_arrive_once_in_order_while_carriers_are_killed() {
         "bytes changed towards party 0"
     );
     assert!(zero_to_one.ended_for().is_none() && one_to_zero.ended_for().is_none());
+    drop(kept);
+    alive.close().await;
 }
 
 /// Closes `link`'s carrier and waits for the link's carrier number `number`.
@@ -239,7 +241,7 @@ async fn end_carrier(link: &PeerLink, number: u64) {
 async fn a_stream_waiting_for_mpyc_to_listen_survives_its_carrier_ending() {
     let (zero_to_one, one_to_zero, alive) = linked_pair::linked_pair().await.expect("linked");
     let patience = Duration::from_secs(60);
-    let _kept = keep(&zero_to_one, &one_to_zero, &alive, patience);
+    let kept = keep(&zero_to_one, &one_to_zero, &alive, patience);
     let pumps = TaskTracker::new();
     // Party 1's MPyC socket, not listening yet (as when party 1's MPyC starts later).
     let sockets = SocketDir::create().expect("socket directory");
@@ -289,6 +291,8 @@ async fn a_stream_waiting_for_mpyc_to_listen_survives_its_carrier_ending() {
     let answered = tokio::time::timeout(Duration::from_secs(30), mpyc_zero.read_exact(&mut answer));
     answered.await.expect("the answer comes").expect("read");
     assert_eq!(&answer, b"back");
+    drop(kept);
+    alive.close().await;
 }
 
 /// Opens stream 0 on `connection` as party 0's agent does (its opening, nothing delivered yet)
@@ -339,4 +343,5 @@ async fn a_stream_whose_first_bytes_a_silent_carrier_held_back_goes_on_on_the_ne
     let mut greeting = [0u8; 7];
     delivered.read_exact(&mut greeting).await.expect("read");
     assert_eq!(&greeting, b"\0\0hello");
+    alive.close().await;
 }

@@ -14,7 +14,7 @@ mod linked_pair;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_linked_partys_own_id_reaches_mpyc() {
-    let (zero_to_one, one_to_zero, _endpoints) = linked_pair::linked_pair().await.expect("linked");
+    let (zero_to_one, one_to_zero, alive) = linked_pair::linked_pair().await.expect("linked");
     let sockets = SocketDir::create().expect("socket directory");
     let mpyc = UnixListener::bind(sockets.party(1)).expect("listener");
     tokio::spawn(forward::deliver_incoming(
@@ -44,4 +44,5 @@ async fn only_the_linked_partys_own_id_reaches_mpyc() {
     let mut received = [0u8; 7];
     delivered.read_exact(&mut received).await.expect("read");
     assert_eq!(&received, b"\0\0hello");
+    alive.close().await;
 }

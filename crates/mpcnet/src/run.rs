@@ -31,7 +31,7 @@ pub async fn run(home: &Home, args: RunArgs) -> anyhow::Result<ExitCode> {
     let reviewed = session::status(home, &identity, &invite, args.program.as_deref())
         .await
         .context("reviewing the session")?;
-    show_program(&reviewed, &mpyc_version, &private_args);
+    show_program(&reviewed, &private_args);
     if !args.yes {
         confirm(reviewed.program.to_review())?;
     }
@@ -226,7 +226,7 @@ fn private_args(args: &RunArgs) -> anyhow::Result<Vec<String>> {
     Ok(private)
 }
 
-fn show_program(report: &SessionReport, mpyc_version: &str, private_args: &[String]) {
+fn show_program(report: &SessionReport, private_args: &[String]) {
     let shown = |args: &[String]| {
         if args.is_empty() {
             "(none)".to_string()
@@ -235,7 +235,7 @@ fn show_program(report: &SessionReport, mpyc_version: &str, private_args: &[Stri
         }
     };
     eprintln!(
-        "mpcnet: session \"{}\" of {} parties; program {} ({} bytes, sha256 {}), MPyC {mpyc_version}\n\
+        "mpcnet: session \"{}\" of {} parties; program {} ({} bytes, sha256 {})\n\
          mpcnet: arguments every party passes: {}\n\
          mpcnet: your own arguments: {}\n\
          mpcnet: the program, verified against the creator's signature, is at {}",

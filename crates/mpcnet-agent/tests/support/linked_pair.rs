@@ -19,6 +19,16 @@ pub struct Alive {
     pub redial: mpcnet_agent::control::Redial,
 }
 
+impl Alive {
+    /// Closes both endpoints (their links with them), as an agent does at its end.
+    #[allow(dead_code)] // hostile_peer.rs holds its pair to the end of the test instead
+    pub async fn close(self) {
+        for endpoint in &self.endpoints {
+            endpoint.close().await;
+        }
+    }
+}
+
 /// Party 0 and party 1 linked directly; returns (0's link to 1, 1's link to 0) and what must
 /// outlive them.
 pub async fn linked_pair() -> anyhow::Result<(PeerLink, PeerLink, Alive)> {
