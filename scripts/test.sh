@@ -54,6 +54,12 @@ if [ "${MPCNET_REQUIRE_PERF:-}" = 1 ] && grep -q "^skipped" "$log.perf"; then
 fi
 rm -f "$log.perf"
 echo "perf-breakdown.sh tiny run: exit ${perf_status}"
+# The hand-off benchmark (docs/performance.md, the in-process link) at a tiny size: every echo
+# is checked, so one that breaks fails the run.
+echo "== handoff_bench.py, tiny run"
+python3 scripts/handoff_bench.py 200 1
+handoff_status=$?
+[ "$perf_status" = 0 ] && perf_status=$handoff_status
 set -e
 # One total line, so the run does not close on a doc-test binary that has no test.
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{sum += $4} END {print sum + 0}')
