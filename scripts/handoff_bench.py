@@ -73,14 +73,20 @@ static void *handoff_thread(void *unused) {
     }
 }
 
+static pthread_t thread;
+
 int start_handoff(int wake_thread, int wake_loop, char *inbox, char *outbox, size_t size) {
-    pthread_t thread;
     shared = (struct handoff){wake_thread, wake_loop, inbox, outbox, size};
-    if (pthread_create(&thread, NULL, handoff_thread, NULL) != 0) return -1;
-    return pthread_detach(thread);
+    return pthread_create(&thread, NULL, handoff_thread, NULL);
 }
 
-void set_handoff_size(size_t size) { shared.size = size; }
+/* Ends the thread started last, which must be waiting for a wake-up, and waits for it. */
+int stop_handoff(void) {
+    uint64_t one = 1;
+    shared.size = 0;
+    if (write(shared.wake_thread, &one, sizeof one) != sizeof one) return -1;
+    return pthread_join(thread, NULL);
+}
 
 /* The same copy, called by the loop's own thread. */
 void copy_inline(char *inbox, char *outbox, size_t size) { memcpy(outbox, inbox, size); }
@@ -170,7 +176,9 @@ async def thread_round_trips(native, round_trips):
     wake_thread, wake_loop = os.eventfd(0), os.eventfd(0)
     inbox = ctypes.create_string_buffer(len(MESSAGE))
     outbox = ctypes.create_string_buffer(len(MESSAGE))
-    native.start_handoff(wake_thread, wake_loop, inbox, outbox, ctypes.c_size_t(len(MESSAGE)))
+    size = ctypes.c_size_t(len(MESSAGE))
+    if native.start_handoff(wake_thread, wake_loop, inbox, outbox, size) != 0:
+        raise RuntimeError("the hand-off thread did not start")
     loop = asyncio.get_running_loop()
     done, times, sent_at = loop.create_future(), [], [0.0]
 
@@ -196,9 +204,8 @@ async def thread_round_trips(native, round_trips):
         return await done
     finally:
         loop.remove_reader(wake_loop)
-        native.set_handoff_size(ctypes.c_size_t(0))  # ends the thread after one more wake-up
-        os.eventfd_write(wake_thread, 1)
-        time.sleep(0.01)
+        if native.stop_handoff() != 0:
+            raise RuntimeError("the hand-off thread did not stop")
         os.close(wake_thread)
         os.close(wake_loop)
 
