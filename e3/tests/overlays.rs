@@ -4,9 +4,10 @@
 //! WireGuard fails with its reason. Nothing is left behind: no namespace, no WireGuard control
 //! socket.
 //!
-//! n2n is not among them: its edges miss each other in some runs (see `scenarios/overlays.toml`).
+//! n2n is among them: met all pairs at once, its edges mixed up their peers in some runs, which
+//! this test would catch (`Vpn::meets_pairs_one_at_a_time`).
 //!
-//! Needs root and the Debian packages wireguard-go, wireguard-tools, nebula, tinc and openvpn
+//! Needs root and the Debian packages wireguard-go, wireguard-tools, nebula, tinc, n2n and openvpn
 //! (`scripts/install-lab-packages.sh`), and a Python with mpyc in MPCNET_PYTHON.
 
 mod common;
@@ -67,6 +68,7 @@ fn every_vpn_carries_the_mpc_with_its_predicted_paths() {
         ("wireguard", [Direct, Direct, Direct]),
         ("nebula", [Direct, Direct, Direct]),
         ("tinc", [Direct, Direct, Direct]),
+        ("n2n", [Direct, Direct, Direct]),
         ("openvpn", [Relay, Relay, Relay]),
     ] {
         let record = find("home+public", candidate);
@@ -90,7 +92,7 @@ fn every_vpn_carries_the_mpc_with_its_predicted_paths() {
         );
     }
 
-    for candidate in ["nebula", "tinc", "openvpn"] {
+    for candidate in ["nebula", "tinc", "n2n", "openvpn"] {
         let record = find("home+symmetric", candidate);
         assert!(record.success, "{candidate}: {:?}", record.errors);
         // tinc was once measured direct here (CI, 2026-11-30: its probes crossed no hub byte)

@@ -120,6 +120,15 @@ impl Vpn {
         }
     }
 
+    /// Whether the pairs must first meet one at a time. n2n 1.3 credits a peer's REGISTER_ACK to
+    /// the first peer of its pending list whose MAC differs from the ACK's (zero) destination
+    /// MAC, that is to the newest pending peer, not to the sender (`set_peer_operational` in its
+    /// edge.c): an edge that learns two peers at once may then send one's frames to the other's
+    /// address for good. Met one pair at a time, each edge has one peer pending at a time.
+    fn meets_pairs_one_at_a_time(&self) -> bool {
+        matches!(self, Self::N2n(_))
+    }
+
     /// The path the VPN should get between `a` and `b` when it connects them at all.
     fn path_when_connected(&self, network: &Network, a: u16, b: u16) -> PathKind {
         match self {
@@ -378,7 +387,12 @@ impl Overlay {
                 .with_context(|| format!("starting {} for party {party}", self.name))?;
             self.daemons.push(daemon);
         }
-        self.unreached = wait_until_reachable(lab, self.network.parties()).await;
+        let parties = self.network.parties();
+        self.unreached = if self.vpn.meets_pairs_one_at_a_time() {
+            wait_until_reachable_in_turn(lab, parties).await
+        } else {
+            wait_until_reachable(lab, parties).await
+        };
         if !self.unreached.is_empty() {
             return Ok(RunOutcome::since(started, Vec::new()));
         }
@@ -510,6 +524,28 @@ async fn wait_until_reachable(lab: &Lab, parties: u16) -> Vec<(u16, u16)> {
         tokio::time::sleep(pause).await;
     }
     waiting
+}
+
+/// As [`wait_until_reachable`], one pair after the other: each pair is pinged until it answers
+/// before the next one's first ping.
+async fn wait_until_reachable_in_turn(lab: &Lab, parties: u16) -> Vec<(u16, u16)> {
+    let deadline = Instant::now() + REACH_TIMEOUT;
+    let mut unreached = Vec::new();
+    for (a, b) in pairs(parties) {
+        loop {
+            let round_started = Instant::now();
+            if pings(lab, a, b, "1").await.unwrap_or(false) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                unreached.push((a, b));
+                break;
+            }
+            let pause = Duration::from_millis(100).saturating_sub(round_started.elapsed());
+            tokio::time::sleep(pause).await;
+        }
+    }
+    unreached
 }
 
 /// Tells how `a` reaches `b` over the overlay, on the wire: [`PROBE_PINGS`] pings of
