@@ -428,17 +428,25 @@ pub fn run_command(root: &Path, invite: &str, name: &str, extra: &[&str]) -> std
     mpcnet_command(&root.join(name), &args)
 }
 
-/// Asserts every party exited 0 and printed `expected` in its program output.
+/// Asserts every party exited 0 and printed `expected` in its program output. When one did
+/// not, the message shows every party's exit code and the ends of its output (a failure's
+/// cause is there, often in another party's view, and CI shows a report's ends only).
 pub fn assert_all_answer(finished: &[Finished], expected: &str) {
-    for (name, party) in PARTIES.iter().zip(finished) {
-        // The ends of its output: a failure's cause is there, and CI shows a report's ends only.
-        assert_eq!(
-            party.code,
-            Some(0),
-            "{name} failed:\n{}\n{}",
-            last_lines(&party.stdout, 5),
-            last_lines(&party.stderr, 15)
-        );
+    let parties = || PARTIES.iter().zip(finished);
+    if parties().any(|(_, party)| party.code != Some(0)) {
+        let views: Vec<String> = parties()
+            .map(|(name, party)| {
+                format!(
+                    "--- {name} exited {:?}:\n{}\n{}",
+                    party.code,
+                    last_lines(&party.stdout, 5),
+                    last_lines(&party.stderr, 25)
+                )
+            })
+            .collect();
+        panic!("not every party exited 0:\n{}", views.join("\n"));
+    }
+    for (name, party) in parties() {
         assert!(
             party.stdout.contains(expected),
             "{name} printed no {expected:?}:\n{}",
