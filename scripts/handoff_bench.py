@@ -16,9 +16,10 @@ back:
 
 The native side is a few lines of C, built here with cc and loaded with ctypes. Printed per
 mode: the round trip (median and p90) and the CPU per round trip of both sides together (for
-unix less the CPU the echo process takes to start and end with no message, measured first). Modes
-run interleaved, REPEATS times each, once on an idle machine and once with one busy process per
-core (as MPyC's parties keep the cores busy), since a wake-up's cost depends on it.
+unix less the CPU its echo process takes to start and end with no message, measured right after
+each run). Modes run interleaved, REPEATS times each, once on an idle machine and once with one
+busy process per core (as MPyC's parties keep the cores busy), since a wake-up's cost depends on
+it.
 
 Usage:  handoff_bench.py [ROUND_TRIPS] [REPEATS]    (defaults 20000 and 3)
 """
